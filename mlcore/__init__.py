@@ -1,0 +1,1 @@
+"""What training and the service share: the artifact format, the eval preprocessing, explainers, rendering."""

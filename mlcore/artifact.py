@@ -1,0 +1,188 @@
+"""The model artifact: one TorchScript file with its JSON manifest inside.
+
+This is the only module that knows the file format and the only one that calls TorchScript,
+so that moving to ``torch.export`` later touches one file. The scripted module exposes
+``features(x)`` and ``classify(f)`` with ``forward(x) = classify(features(x))``, which is what
+hook-free Grad-CAM needs. :func:`load` checks the file and its manifest and fails fast with a
+clear :class:`~mlcore.errors.ArtifactError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mlcore.errors import ArtifactError
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "brainxai_manifest.json"
+REQUIRED_KEYS = (
+    "format_version",
+    "name",
+    "version",
+    "classes",
+    "input",
+    "preprocessing",
+    "architecture",
+    "parameters",
+    "flops",
+    "data",
+    "metrics",
+    "provenance",
+)
+
+
+@contextlib.contextmanager
+def _torchscript_quiet() -> Iterator[None]:
+    """Silence torch's one FutureWarning that TorchScript is deprecated, and nothing else."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*TorchScript.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated.*", category=FutureWarning)
+        yield
+
+
+class _Exported(nn.Module):
+    """The shape every artifact has: a backbone giving feature maps and a head giving logits."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    @torch.jit.export
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    @torch.jit.export
+    def classify(self, f: torch.Tensor) -> torch.Tensor:
+        return self.head(f)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(x))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded artifact: the scripted module, its manifest, and the file's sha256."""
+
+    module: torch.jit.ScriptModule
+    manifest: dict[str, Any]
+    sha256: str
+    path: Path
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names in the model's output order."""
+        return list(self.manifest["classes"])
+
+
+def script(backbone: nn.Module, head: nn.Module) -> torch.jit.ScriptModule:
+    """Script a backbone/head pair into the artifact's module (eval mode, on the CPU)."""
+    module = _Exported(backbone, head).cpu().eval()
+    with _torchscript_quiet():
+        scripted = torch.jit.script(module)
+    return scripted
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save(scripted: torch.jit.ScriptModule, manifest: dict[str, Any], path: Path) -> str:
+    """Write the artifact atomically (temp file + rename) and return its sha256.
+
+    The manifest must carry every key of :data:`REQUIRED_KEYS`; ``format_version`` is set here.
+    """
+    manifest = {**manifest, "format_version": FORMAT_VERSION}
+    _check_manifest(manifest, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        with _torchscript_quiet():
+            torch.jit.save(scripted, tmp_name, _extra_files={MANIFEST_FILE: json.dumps(manifest, indent=2)})
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return file_sha256(path)
+
+
+def load(path: str | Path) -> LoadedModel:
+    """Load and check an artifact; raise :class:`ArtifactError` saying what is wrong.
+
+    Refuses a missing or empty file, one that is not a TorchScript archive (foreign or
+    truncated), one without a brainxai manifest, a manifest of another format version or
+    with missing keys, and a module whose output does not match the manifest's classes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"model file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ArtifactError(f"model file is empty: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ArtifactError(f"{path} is not a brainxai model: not a TorchScript archive (foreign or truncated file)")
+    extra = {MANIFEST_FILE: ""}
+    try:
+        with _torchscript_quiet():
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as exc:  # torch raises RuntimeError and friends for damaged archives
+        raise ArtifactError(f"{path} cannot be loaded as TorchScript (truncated or damaged?): {exc}") from exc
+    if not extra[MANIFEST_FILE]:
+        raise ArtifactError(f"{path} is a TorchScript file but not a brainxai model: it has no manifest")
+    try:
+        manifest = json.loads(extra[MANIFEST_FILE])
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: the manifest is not valid JSON: {exc}") from exc
+    _check_manifest(manifest, path)
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: artifact format version {manifest['format_version']} is not supported "
+            f"(this code reads version {FORMAT_VERSION}); re-export the model"
+        )
+    for method in ("features", "classify"):
+        if not hasattr(module, method):
+            raise ArtifactError(f"{path}: the scripted module has no exported {method}() method")
+    module.eval()
+    _check_output_shape(module, manifest, path)
+    return LoadedModel(module=module, manifest=manifest, sha256=file_sha256(path), path=path)
+
+
+def _check_manifest(manifest: Any, path: Path) -> None:
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path}: the manifest must be a JSON object")
+    missing = [key for key in REQUIRED_KEYS if key not in manifest]
+    if missing:
+        raise ArtifactError(f"{path}: the manifest lacks {', '.join(missing)}")
+    classes = manifest["classes"]
+    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise ArtifactError(f"{path}: the manifest's classes must be a list of at least two names")
+
+
+def _check_output_shape(module: torch.jit.ScriptModule, manifest: dict[str, Any], path: Path) -> None:
+    size = int(manifest["input"]["size"])
+    channels = int(manifest["input"].get("channels", 1))
+    with torch.inference_mode():
+        logits = module(torch.zeros(1, channels, size, size))
+    if tuple(logits.shape) != (1, len(manifest["classes"])):
+        raise ArtifactError(
+            f"{path}: the model outputs shape {tuple(logits.shape)} but the manifest names "
+            f"{len(manifest['classes'])} classes"
+        )

@@ -1,0 +1,1 @@
+"""Offline training of brainxai: data, splits, augmentation, the CNN, fit, evaluation, export."""

@@ -1,0 +1,356 @@
+"""The fit loop: ``train_one_epoch`` and ``evaluate`` as explicit functions, checkpoints as one dict.
+
+Runs single-process or under ``torchrun`` (DistributedDataParallel; gloo on CPU, nccl on CUDA).
+Every epoch writes ``last.pt`` atomically; ``--resume`` reloads it and continues exactly where a
+killed run stopped (per-epoch seeds are derived from the run seed, so nothing else is needed).
+The best epoch by validation macro-F1 (ties: lower NLL) is kept in ``best.pt`` for export.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from mlcore.preprocessing import PreprocessSpec, normalise
+from training.augment import AugmentConfig, augment_batch
+from training.data import Dataset, load_dataset
+from training.dedup import find_duplicate_groups
+from training.metrics import classification_metrics
+from training.models import Classifier, build_model
+from training.split import groups_on_both_sides, stratified_group_split
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything that defines a training run; stored in every checkpoint."""
+
+    data: str
+    out: str
+    architecture: str = "brainxai_cnn"
+    width: int = 26
+    dropout: float = 0.2
+    image_size: int = 192
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 2.0
+    label_smoothing: float = 0.1
+    ema_decay: float = 0.999
+    val_fraction: float = 0.15
+    phash_distance: int = 4
+    patience: int = 25
+    seed: int = 0
+    amp: bool = True
+    augment: bool = True
+    skip_bad: bool = False
+    device: str = "auto"
+
+
+@dataclass
+class RunState:
+    """What changes epoch by epoch and must survive a restart."""
+
+    epoch: int = 0
+    best_score: tuple[float, float] = (-1.0, -math.inf)
+    best_epoch: int = -1
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a (possibly single-process) run."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device_name: str) -> Distributed:
+    """Join the process group when started by ``torchrun``; otherwise a world of one."""
+    cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return Distributed(rank=rank, world_size=world_size, device=device)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Linear warm-up to 1, then cosine decay to 0 over the remaining steps."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _autocast(device: torch.device, enabled: bool) -> Any:
+    if not enabled:
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    ema: AveragedModel | None,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    criterion: nn.Module,
+    spec: PreprocessSpec,
+    augment: AugmentConfig,
+    batch_size: int,
+    epoch_seed: int,
+    dist_info: Distributed,
+    amp: bool,
+) -> float:
+    """One pass over this rank's shard of the training images; returns the mean training loss.
+
+    The shuffling is the same on every rank (seeded by ``epoch_seed``); each rank takes every
+    ``world_size``-th image and all ranks run the same number of steps, as DDP requires.
+    """
+    model.train()
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(epoch_seed))
+    shard = order[dist_info.rank :: dist_info.world_size]
+    steps = len(order) // dist_info.world_size // batch_size
+    aug_generator = torch.Generator().manual_seed(epoch_seed * 1009 + dist_info.rank)
+    torch.manual_seed(epoch_seed * 1013 + dist_info.rank)
+    total = 0.0
+    bar = tqdm(range(steps), desc="train", unit="batch", leave=False, disable=not _show_progress(dist_info))
+    for step in bar:
+        index = shard[step * batch_size : (step + 1) * batch_size]
+        batch = images[index]
+        if augment is not None:
+            batch = augment_batch(batch, augment, aug_generator)
+        batch = normalise(batch, spec).to(dist_info.device, non_blocking=True)
+        batch = batch.contiguous(memory_format=torch.channels_last)
+        target = labels[index].to(dist_info.device, non_blocking=True)
+        with _autocast(dist_info.device, amp):
+            loss = criterion(model(batch), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.update_parameters(_unwrap(model))
+        total += float(loss.detach())
+        bar.set_postfix(loss=f"{total / (step + 1):.4f}")
+    return total / max(1, steps)
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: nn.Module, images: torch.Tensor, spec: PreprocessSpec, device: torch.device, batch_size: int = 64
+) -> np.ndarray:
+    """Softmax probabilities (N, C) for fitted images in [0, 1], in eval mode and fp32."""
+    model.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = normalise(images[start : start + batch_size], spec).to(device)
+        outputs.append(torch.softmax(model(batch.contiguous(memory_format=torch.channels_last)).float(), 1).cpu())
+    return torch.cat(outputs).numpy()
+
+
+def evaluate(
+    model: nn.Module, images: torch.Tensor, labels: np.ndarray, classes: list[str], spec: PreprocessSpec,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Metrics of ``model`` on fitted images: accuracy, macro-F1, NLL, calibration, confusion."""
+    return classification_metrics(predict_probabilities(model, images, spec, device), labels, classes)
+
+
+def _show_progress(dist_info: Distributed) -> bool:
+    return dist_info.is_main and sys.stderr.isatty()
+
+
+def prepare_split(config: FitConfig, dist_info: Distributed) -> tuple[Dataset, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Load the data, de-duplicate, split by duplicate group, and write ``split.json`` (main rank)."""
+    data = load_dataset(Path(config.data), config.image_size, config.skip_bad, show_progress=_show_progress(dist_info))
+    report = find_duplicate_groups(data.exact_keys, data.phashes, config.phash_distance)
+    train, val = stratified_group_split(data.labels, report.groups, config.val_fraction, config.seed)
+    leaked = groups_on_both_sides(report.groups, train, val)
+    if leaked:
+        raise RuntimeError(f"split leaks {len(leaked)} duplicate groups; this is a bug")
+    summary = {**report.summary(), "train": int(len(train)), "val": int(len(val))}
+    log.info("de-duplication and split: %s", json.dumps(summary))
+    if dist_info.is_main:
+        split = {
+            "classes": data.classes,
+            "fingerprint": data.fingerprint,
+            "seed": config.seed,
+            "val_fraction": config.val_fraction,
+            "dedup": summary,
+            "train": [data.paths[i] for i in train],
+            "val": [data.paths[i] for i in val],
+        }
+        _atomic_write_text(Path(config.out) / "split.json", json.dumps(split, indent=1))
+    return data, train, val, summary
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
+    """Write a checkpoint atomically: a kill mid-write leaves the previous one intact."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(checkpoint, tmp)
+    os.replace(tmp, path)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
+    """Train a model as ``config`` says and return the best epoch's validation metrics.
+
+    Writes ``split.json``, ``last.pt`` (every epoch), ``best.pt`` and ``history.json`` under
+    ``config.out``. With ``resume``, continues from ``last.pt`` of the same configuration.
+    """
+    dist_info = setup_distributed(config.device)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    data, train, val, split_summary = prepare_split(config, dist_info)
+    train_images, train_labels = data.images[train], torch.from_numpy(data.labels[train])
+    val_images, val_labels = data.images[val], data.labels[val]
+    mean, std = float(train_images.mean()), float(train_images.std())
+    spec = PreprocessSpec(size=config.image_size, mean=round(mean, 6), std=round(std, 6))
+
+    model: nn.Module = build_model(config.architecture, len(data.classes), config.width, config.dropout)
+    model = model.to(dist_info.device, memory_format=torch.channels_last)
+    ema = (
+        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+        if config.ema_decay > 0
+        else None
+    )
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        (no_decay if parameter.ndim <= 1 or name.endswith(".bias") else decay).append(parameter)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+    )
+    steps_per_epoch = len(train) // dist_info.world_size // config.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"{len(train)} training images are fewer than one batch of {config.batch_size} per process")
+    total_steps, warmup_steps = config.epochs * steps_per_epoch, max(1, int(config.warmup_epochs * steps_per_epoch))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup_steps))
+    state = RunState()
+    if resume and (out / "last.pt").exists():
+        checkpoint = torch.load(out / "last.pt", map_location=dist_info.device, weights_only=False)
+        if checkpoint["config"] != dataclasses.asdict(config):
+            raise ValueError(f"{out / 'last.pt'} was written by another configuration; use a new --out or drop --resume")
+        model.load_state_dict(checkpoint["model"])
+        if ema is not None:
+            ema.load_state_dict(checkpoint["ema"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        state = RunState(**{**checkpoint["state"], "best_score": tuple(checkpoint["state"]["best_score"])})
+        log.info("resumed from %s after epoch %d", out / "last.pt", state.epoch)
+    if dist_info.world_size > 1:
+        model = nn.parallel.DistributedDataParallel(model)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    augment = AugmentConfig() if config.augment else AugmentConfig.none()
+
+    while state.epoch < config.epochs and state.epoch - state.best_epoch <= config.patience:
+        started = time.perf_counter()
+        train_loss = train_one_epoch(
+            model, ema, train_images, train_labels, optimizer, scheduler, criterion, spec, augment,
+            config.batch_size, config.seed * 100_003 + state.epoch, dist_info, config.amp,
+        )
+        scored = ema.module if ema is not None else _unwrap(model)
+        metrics = evaluate(scored, val_images, val_labels, data.classes, spec, dist_info.device)
+        if dist_info.world_size > 1:  # every rank must take the same early-stopping decision
+            shared = [metrics]
+            dist.broadcast_object_list(shared, src=0)
+            metrics = shared[0]
+        state.epoch += 1
+        score = (round(metrics["macro_f1"], 6), -metrics["nll"])
+        improved = score > state.best_score
+        if improved:
+            state.best_score, state.best_epoch = score, state.epoch
+        row = {
+            "epoch": state.epoch,
+            "train_loss": round(train_loss, 5),
+            "val_accuracy": round(metrics["accuracy"], 5),
+            "val_macro_f1": round(metrics["macro_f1"], 5),
+            "val_nll": round(metrics["nll"], 5),
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        state.history.append(row)
+        log.info("epoch %d/%d %s%s", state.epoch, config.epochs, json.dumps(row), "  *best*" if improved else "")
+        if dist_info.is_main:
+            checkpoint = {
+                "version": CHECKPOINT_VERSION,
+                "config": dataclasses.asdict(config),
+                "classes": data.classes,
+                "preprocess": dataclasses.asdict(spec),
+                "fingerprint": data.fingerprint,
+                "split": split_summary,
+                "model": _unwrap(model).state_dict(),
+                "ema": ema.state_dict() if ema is not None else None,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "state": dataclasses.asdict(state),
+            }
+            if improved:
+                best = {
+                    key: checkpoint[key]
+                    for key in ("version", "config", "classes", "preprocess", "fingerprint", "split")
+                }
+                best["weights"] = scored.state_dict() if ema is None else ema.module.state_dict()
+                best["metrics"] = metrics
+                best["epoch"] = state.epoch
+                save_checkpoint(out / "best.pt", best)
+            save_checkpoint(out / "last.pt", checkpoint)
+            _atomic_write_text(out / "history.json", json.dumps(state.history, indent=1))
+    if state.epoch - state.best_epoch > config.patience:
+        log.info("early stop: no macro-F1 gain for %d epochs (best epoch %d)", config.patience, state.best_epoch)
+    if dist_info.world_size > 1:
+        dist.barrier()
+    best_metrics: dict[str, Any] = torch.load(out / "best.pt", weights_only=False)["metrics"]
+    return best_metrics
+
+
+def load_trained(checkpoint_path: Path) -> tuple[Classifier, dict[str, Any]]:
+    """Rebuild the best model from ``best.pt``: the eager model in eval mode and the checkpoint dict."""
+    checkpoint: dict[str, Any] = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    config = checkpoint["config"]
+    model = build_model(config["architecture"], len(checkpoint["classes"]), config["width"], config["dropout"])
+    model.load_state_dict(checkpoint["weights"])
+    return model.eval(), checkpoint

@@ -1,0 +1,72 @@
+"""Classification metrics: accuracy, per-class precision/recall/F1, macro-F1, ROC-AUC, calibration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
+
+
+def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> dict[str, list[float]]:
+    """Per confidence bin: mean confidence, accuracy and share of samples (for the diagram and ECE)."""
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    bins: dict[str, list[float]] = {"lower": [], "upper": [], "confidence": [], "accuracy": [], "share": []}
+    for b in range(n_bins):
+        members = index == b
+        bins["lower"].append(float(edges[b]))
+        bins["upper"].append(float(edges[b + 1]))
+        bins["share"].append(float(members.mean()) if len(members) else 0.0)
+        bins["confidence"].append(float(confidence[members].mean()) if members.any() else 0.0)
+        bins["accuracy"].append(float(correct[members].mean()) if members.any() else 0.0)
+    return bins
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
+    """ECE: the share-weighted gap between confidence and accuracy over equal-width bins."""
+    bins = reliability_bins(probs, labels, n_bins)
+    return float(
+        sum(s * abs(a - c) for s, a, c in zip(bins["share"], bins["accuracy"], bins["confidence"], strict=True))
+    )
+
+
+def classification_metrics(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """All metrics of one evaluation as a JSON-ready dict.
+
+    ``probs`` is (N, C) with rows summing to one; ``labels`` (N,) integer classes. ROC-AUC is
+    one-vs-rest per class (omitted for a class absent from ``labels``) with its macro mean.
+    """
+    predicted = probs.argmax(axis=1)
+    all_labels = list(range(len(classes)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=all_labels, zero_division=0
+    )
+    per_class: dict[str, dict[str, float]] = {}
+    aucs = []
+    for k, name in enumerate(classes):
+        entry = {
+            "precision": float(precision[k]),
+            "recall": float(recall[k]),
+            "f1": float(f1[k]),
+            "support": int(support[k]),
+        }
+        positives = labels == k
+        if 0 < positives.sum() < len(labels):
+            entry["roc_auc"] = float(roc_auc_score(positives, probs[:, k]))
+            aucs.append(entry["roc_auc"])
+        per_class[name] = entry
+    eps = 1e-12
+    return {
+        "n": int(len(labels)),
+        "accuracy": float((predicted == labels).mean()),
+        "macro_f1": float(np.mean(f1)),
+        "macro_roc_auc": float(np.mean(aucs)) if aucs else None,
+        "nll": float(-np.mean(np.log(probs[np.arange(len(labels)), labels] + eps))),
+        "ece": expected_calibration_error(probs, labels),
+        "per_class": per_class,
+        "classes": list(classes),
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=all_labels).tolist(),
+    }

@@ -1,0 +1,140 @@
+"""The architectures, by name. Each is a backbone (image → feature maps) and a head (maps → logits).
+
+That split is what the artifact exports as ``features``/``classify`` for hook-free Grad-CAM.
+``brainxai_cnn`` is a compact residual CNN designed for CPU cost: plain 3×3 convolutions (fast in
+oneDNN, unlike depthwise ones), a stem that reaches stride 4 cheaply, and a last feature map at
+stride 16, fine enough for Grad-CAM to localise. ``resnet18`` is torchvision's, with a 1-channel
+stem, trained from scratch (no weights can be downloaded here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+class Classifier(nn.Module):
+    """A backbone and a head; ``forward(x) = head(backbone(x))``."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convolutions with a residual shortcut (1×1 projection when the shape changes)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = _conv_bn_relu(in_channels, out_channels, stride)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn2(self.conv2(self.conv1(x))) + self.shortcut(x))
+
+
+def _head(channels: int, num_classes: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes)
+    )
+
+
+def brainxai_cnn(num_classes: int, width: int = 32, dropout: float = 0.2) -> Classifier:
+    """The compact CNN: stem to stride 4, then residual stages at strides 4, 8 and 16.
+
+    Channels are ``width`` × (1, 1.5, 3, 6) by stage; width 32 costs about 0.5 GFLOPs at 192 px.
+    """
+    stem = _conv_bn_relu(1, max(8, width * 3 // 4), 2)
+    stem2 = _conv_bn_relu(max(8, width * 3 // 4), width, 2)
+    c1, c2, c3 = width * 3 // 2, width * 3, width * 6
+    backbone = nn.Sequential(
+        stem,
+        stem2,
+        BasicBlock(width, c1, 1),
+        BasicBlock(c1, c2, 2),
+        BasicBlock(c2, c2, 1),
+        BasicBlock(c2, c3, 2),
+        BasicBlock(c3, c3, 1),
+    )
+    return Classifier(backbone, _head(c3, num_classes, dropout))
+
+
+def resnet18(num_classes: int, width: int = 64, dropout: float = 0.0) -> Classifier:
+    """torchvision's ResNet-18 with a 1-channel stem, randomly initialised (``width`` is fixed at 64)."""
+    from torchvision.models import resnet18 as tv_resnet18
+
+    net = tv_resnet18(weights=None, num_classes=num_classes)
+    net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    backbone = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+    return Classifier(backbone, _head(512, num_classes, dropout))
+
+
+ARCHITECTURES: dict[str, Callable[..., Classifier]] = {"brainxai_cnn": brainxai_cnn, "resnet18": resnet18}
+
+
+def build_model(architecture: str, num_classes: int, width: int, dropout: float) -> Classifier:
+    """Build a randomly initialised model by architecture name."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; choose from {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[architecture](num_classes, width=width, dropout=dropout)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_macs(model: nn.Module, size: int, channels: int = 1) -> int:
+    """Multiply-accumulates of one forward pass on a size×size image (convolutions and linears).
+
+    FLOPs are reported as 2 × MACs. Measured with forward hooks on a private eager copy at
+    build time, never on a served model.
+    """
+    total = 0
+
+    def on_conv(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        assert isinstance(module, nn.Conv2d)
+        kh, kw = module.kernel_size
+        total += output.numel() * (module.in_channels // module.groups) * kh * kw
+
+    def on_linear(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        assert isinstance(module, nn.Linear)
+        total += output.numel() * module.in_features
+
+    handles = []
+    for layer in model.modules():
+        if isinstance(layer, nn.Conv2d):
+            handles.append(layer.register_forward_hook(on_conv))
+        elif isinstance(layer, nn.Linear):
+            handles.append(layer.register_forward_hook(on_linear))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, channels, size, size))
+    model.train(was_training)
+    for handle in handles:
+        handle.remove()
+    return total
