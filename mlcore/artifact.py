@@ -46,10 +46,9 @@ REQUIRED_KEYS = (
 
 @contextlib.contextmanager
 def _torchscript_quiet() -> Iterator[None]:
-    """Silence torch's one FutureWarning that TorchScript is deprecated, and nothing else."""
+    """Silence torch's FutureWarning that TorchScript (``torch.jit.*``) is deprecated, and nothing else."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*TorchScript.*", category=FutureWarning)
-        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
         yield
 
 

@@ -23,8 +23,12 @@ def _add_fit(commands: argparse._SubParsersAction) -> None:
         flag = "--" + field.name.replace("_", "-")
         if field.name == "data":
             default = str(SHARED_TRAINING) if SHARED_TRAINING.is_dir() else None
-            parser.add_argument(flag, default=default, required=default is None,
-                                help="dataset root <root>/<class>/*.jpg (default: the shared Training split)")
+            parser.add_argument(
+                flag,
+                default=default,
+                required=default is None,
+                help="dataset root <root>/<class>/*.jpg (default: the shared Training split)",
+            )
         elif field.name == "out":
             parser.add_argument(flag, default="runs/brainxai-cnn", help="run folder (default: %(default)s)")
         elif isinstance(field.default, bool):
@@ -44,15 +48,70 @@ def _run_fit(args: argparse.Namespace) -> None:
     log.info("best validation: %s", json.dumps({k: metrics[k] for k in ("accuracy", "macro_f1", "ece")}))
 
 
+def _add_evaluate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("evaluate", help="metrics, figures and a Markdown report of an artifact")
+    parser.add_argument("--model", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
+    parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
+    parser.add_argument(
+        "--split",
+        type=Path,
+        default=None,
+        help="a run's split.json: evaluate only its --subset side (default: every image under --data)",
+    )
+    parser.add_argument("--subset", choices=["val", "train"], default="val")
+    parser.add_argument("--out", type=Path, default=Path("runs/evaluation"), help="default: %(default)s")
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from training.evaluate import evaluate_artifact
+
+    evaluate_artifact(args.model, args.data, args.split, args.subset, args.out, show_progress=sys.stderr.isatty())
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("export", help="write the TorchScript artifact with its manifest")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=Path("runs/brainxai-cnn/best.pt"), help="default: %(default)s"
+    )
+    parser.add_argument("--out", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
+    parser.add_argument("--name", default="brainxai-cnn")
+    parser.add_argument("--version", default="1.0.0")
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    from training.export import export
+
+    export(args.checkpoint, args.out, name=args.name, version=args.version)
+
+
+def _add_synth(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("synth", help="synthetic MRI-like phantoms with lesion masks and boxes")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="writes <out>/Training/<class>/, <out>/masks/ and <out>/tumor-boxes.csv"
+    )
+    parser.add_argument("--n", type=int, default=100, help="phantoms per class (default: %(default)s)")
+    parser.add_argument("--size", type=int, default=128, help="image height in pixels (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _run_synth(args: argparse.Namespace) -> None:
+    from training.synth import write_phantoms
+
+    write_phantoms(args.out, args.n, seed=args.seed, size=args.size, show_progress=sys.stderr.isatty())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run one command, and turn brainxai errors into a message and exit 2."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_fit(commands)
+    _add_evaluate(commands)
+    _add_export(commands)
+    _add_synth(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        {"fit": _run_fit}[args.command](args)
+        {"fit": _run_fit, "evaluate": _run_evaluate, "export": _run_export, "synth": _run_synth}[args.command](args)
     except BrainxaiError as exc:
         log.error("%s", exc)
         return 2

@@ -43,7 +43,7 @@ class DuplicateReport:
     def summary(self) -> dict[str, int]:
         """The counts, for logs and manifests."""
         return {
-            "images": int(len(self.groups)),
+            "images": len(self.groups),
             "exact_duplicates": self.exact_duplicates,
             "near_duplicates": self.near_duplicates,
             "groups": self.n_groups,
@@ -103,7 +103,7 @@ def find_duplicate_groups(exact_keys: list[str], phashes: list[int], max_distanc
         groups=groups,
         exact_duplicates=exact,
         near_duplicates=near,
-        n_groups=int(len(sizes)),
+        n_groups=len(sizes),
         largest_group=int(sizes.max(initial=0)),
         max_distance=max_distance,
     )

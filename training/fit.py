@@ -181,7 +181,11 @@ def predict_probabilities(
 
 
 def evaluate(
-    model: nn.Module, images: torch.Tensor, labels: np.ndarray, classes: list[str], spec: PreprocessSpec,
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: np.ndarray,
+    classes: list[str],
+    spec: PreprocessSpec,
     device: torch.device,
 ) -> dict[str, Any]:
     """Metrics of ``model`` on fitted images: accuracy, macro-F1, NLL, calibration, confusion."""
@@ -200,7 +204,7 @@ def prepare_split(config: FitConfig, dist_info: Distributed) -> tuple[Dataset, n
     leaked = groups_on_both_sides(report.groups, train, val)
     if leaked:
         raise RuntimeError(f"split leaks {len(leaked)} duplicate groups; this is a bug")
-    summary = {**report.summary(), "train": int(len(train)), "val": int(len(val))}
+    summary = {**report.summary(), "train": len(train), "val": len(val)}
     log.info("de-duplication and split: %s", json.dumps(summary))
     if dist_info.is_main:
         split = {
@@ -251,13 +255,14 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
     spec = PreprocessSpec(size=config.image_size, mean=round(mean, 6), std=round(std, 6))
 
     model: nn.Module = build_model(config.architecture, len(data.classes), config.width, config.dropout)
-    model = model.to(dist_info.device, memory_format=torch.channels_last)
+    model = model.to(dist_info.device).to(memory_format=torch.channels_last)
     ema = (
         AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
         if config.ema_decay > 0
         else None
     )
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, parameter in model.named_parameters():
         (no_decay if parameter.ndim <= 1 or name.endswith(".bias") else decay).append(parameter)
     optimizer = torch.optim.AdamW(
@@ -273,7 +278,9 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
     if resume and (out / "last.pt").exists():
         checkpoint = torch.load(out / "last.pt", map_location=dist_info.device, weights_only=False)
         if checkpoint["config"] != dataclasses.asdict(config):
-            raise ValueError(f"{out / 'last.pt'} was written by another configuration; use a new --out or drop --resume")
+            raise ValueError(
+                f"{out / 'last.pt'} was written by another configuration; use a new --out or drop --resume"
+            )
         model.load_state_dict(checkpoint["model"])
         if ema is not None:
             ema.load_state_dict(checkpoint["ema"])
@@ -289,8 +296,19 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
     while state.epoch < config.epochs and state.epoch - state.best_epoch <= config.patience:
         started = time.perf_counter()
         train_loss = train_one_epoch(
-            model, ema, train_images, train_labels, optimizer, scheduler, criterion, spec, augment,
-            config.batch_size, config.seed * 100_003 + state.epoch, dist_info, config.amp,
+            model,
+            ema,
+            train_images,
+            train_labels,
+            optimizer,
+            scheduler,
+            criterion,
+            spec,
+            augment,
+            config.batch_size,
+            config.seed * 100_003 + state.epoch,
+            dist_info,
+            config.amp,
         )
         scored = ema.module if ema is not None else _unwrap(model)
         metrics = evaluate(scored, val_images, val_labels, data.classes, spec, dist_info.device)

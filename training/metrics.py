@@ -60,7 +60,7 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, classes: list[
         per_class[name] = entry
     eps = 1e-12
     return {
-        "n": int(len(labels)),
+        "n": len(labels),
         "accuracy": float((predicted == labels).mean()),
         "macro_f1": float(np.mean(f1)),
         "macro_roc_auc": float(np.mean(aucs)) if aucs else None,

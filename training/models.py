@@ -55,9 +55,7 @@ class BasicBlock(nn.Module):
 
 
 def _head(channels: int, num_classes: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes)
-    )
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes))
 
 
 def brainxai_cnn(num_classes: int, width: int = 32, dropout: float = 0.2) -> Classifier:

@@ -1,0 +1,94 @@
+"""Heatmap → PNG: the raw map as 8-bit grayscale, or overlaid on the image with a colour legend."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+# Anchor colours of a perceptually ordered map (dark purple → red → yellow), like "inferno".
+_ANCHORS = np.array(
+    [
+        [0, 0, 4],
+        [40, 11, 84],
+        [101, 21, 110],
+        [159, 42, 99],
+        [212, 72, 66],
+        [245, 125, 21],
+        [250, 193, 39],
+        [252, 255, 164],
+    ],
+    dtype=np.float32,
+)
+COLORMAP = np.stack(
+    [np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_ANCHORS)), _ANCHORS[:, c]) for c in range(3)], axis=1
+).astype(np.uint8)
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """[0, 1] floats to 0..255 bytes, rounded."""
+    return np.round(np.clip(values, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def heatmap_png(heatmap: np.ndarray) -> bytes:
+    """The map as an 8-bit grayscale PNG at its own size: 0 = no relevance, 255 = the most."""
+    return _png(Image.fromarray(to_uint8(heatmap), mode="L"))
+
+
+def overlay_png(gray: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, caption: str = "") -> bytes:
+    """The map in colour over the grayscale image (same size), with a colour legend strip on the right.
+
+    Relevance also scales the colour's opacity, so irrelevant regions show the image unchanged.
+    """
+    if gray.shape != heatmap.shape:
+        raise ValueError(f"image {gray.shape} and heatmap {heatmap.shape} differ in size")
+    base = np.repeat(gray.astype(np.float32)[..., None], 3, axis=2)
+    colour = COLORMAP[to_uint8(heatmap)].astype(np.float32) / 255.0
+    weight = (opacity * np.clip(heatmap, 0, 1) ** 0.5)[..., None]
+    blended = Image.fromarray(to_uint8(base * (1 - weight) + colour * weight), mode="RGB")
+    return _png(_with_legend(blended, caption))
+
+
+def _with_legend(image: Image.Image, caption: str) -> Image.Image:
+    height = image.height
+    font = ImageFont.load_default(size=max(9, min(14, height // 18)))
+    strip = max(48, height // 6)
+    canvas = Image.new("RGB", (image.width + strip, height), (0, 0, 0))
+    canvas.paste(image, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    top, bottom = int(height * 0.12), int(height * 0.88)
+    bar_left, bar_right = image.width + 8, image.width + 8 + max(8, strip // 4)
+    for row in range(top, bottom):
+        level = 1.0 - (row - top) / max(1, bottom - top - 1)
+        draw.line([(bar_left, row), (bar_right, row)], fill=tuple(int(c) for c in COLORMAP[int(level * 255)]))
+    draw.text((bar_left, top - 2), "high", fill=(255, 255, 255), font=font, anchor="lb")
+    draw.text((bar_left, bottom + 2), "low", fill=(255, 255, 255), font=font, anchor="lt")
+    if caption:
+        draw.text((4, height - 4), caption, fill=(255, 255, 255), font=font, anchor="lb")
+    return canvas
+
+
+def heatmap_summary(heatmap: np.ndarray) -> dict[str, Any]:
+    """Numbers that describe a map: peak location (x, y in pixels), mean, and the area above 0.5."""
+    y, x = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+    total = float(heatmap.sum())
+    ys, xs = np.mgrid[0 : heatmap.shape[0], 0 : heatmap.shape[1]]
+    return {
+        "width": int(heatmap.shape[1]),
+        "height": int(heatmap.shape[0]),
+        "max": float(heatmap.max(initial=0.0)),
+        "mean": float(heatmap.mean()),
+        "peak": {"x": int(x), "y": int(y)},
+        "centroid": (
+            {"x": float((xs * heatmap).sum() / total), "y": float((ys * heatmap).sum() / total)} if total > 0 else None
+        ),
+        "area_above_half": float((heatmap >= 0.5).mean()),
+    }

@@ -1,0 +1,1 @@
+"""The brainxai HTTP service: FastAPI over the shipped TorchScript artifact."""

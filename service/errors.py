@@ -1,0 +1,139 @@
+"""The service's typed errors and the one place that turns any error into RFC 9457 problem details."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mlcore.errors import BrainxaiError, ImageError
+from mlcore.explainers import DeadlineExceeded, ExplainerError
+
+log = logging.getLogger("service.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ServiceError(BrainxaiError):
+    """An error with an HTTP meaning: a status, a short title and a slug for the problem type."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+    slug: ClassVar[str] = "internal"
+
+    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class BadRequest(ServiceError):
+    status, title, slug = 400, "Bad request", "bad-request"
+
+
+class Unauthorized(ServiceError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+
+class NotAcceptable(ServiceError):
+    status, title, slug = 406, "Not acceptable", "not-acceptable"
+
+
+class PayloadTooLarge(ServiceError):
+    status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
+
+
+class UnprocessableImage(ServiceError):
+    status, title, slug = 422, "Unprocessable image", "unprocessable-image"
+
+
+class InvalidParameter(ServiceError):
+    status, title, slug = 422, "Invalid parameter", "invalid-parameter"
+
+
+class Busy(ServiceError):
+    status, title, slug = 503, "Service busy", "busy"
+
+
+class NotReady(ServiceError):
+    status, title, slug = 503, "Not ready", "not-ready"
+
+
+def problem(request: Request, status: int, title: str, slug: str, detail: str, **extra: Any) -> JSONResponse:
+    """A problem-details response, with the request id so that logs and answers can be matched."""
+    body = {
+        "type": f"urn:brainxai:problem:{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _classify(exc: Exception) -> ServiceError | None:
+    """Map the shared errors of mlcore onto their HTTP meaning."""
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, ImageError):
+        return UnprocessableImage(str(exc))
+    if isinstance(exc, ExplainerError):
+        return InvalidParameter(str(exc))
+    if isinstance(exc, DeadlineExceeded):
+        return Busy(f"{exc}; try again later or with fewer samples", {"Retry-After": "5"})
+    return None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers: brainxai errors, validation errors, HTTP errors, and anything else."""
+
+    async def on_brainxai_error(request: Request, exc: Exception) -> JSONResponse:
+        mapped = _classify(exc)
+        if mapped is None:
+            return await on_unexpected(request, exc)
+        response = problem(request, mapped.status, mapped.title, mapped.slug, mapped.detail)
+        response.headers.update(mapped.headers)
+        return response
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"location": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
+            for err in exc.errors()
+        ]
+        detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
+        return problem(request, 422, "Invalid parameter", "invalid-parameter", detail, errors=errors)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        response = problem(request, exc.status_code, _reason(exc.status_code), "http", str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)})
+        return problem(request, 500, "Internal error", "internal", "an unexpected error occurred; it has been logged")
+
+    app.add_exception_handler(BrainxaiError, on_brainxai_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

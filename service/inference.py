@@ -1,0 +1,99 @@
+"""Model work, kept apart from HTTP: the request path as one straight line of pure steps.
+
+``bytes`` → :func:`service.decoding.decode` → :func:`mlcore.preprocessing.preprocess` →
+:meth:`Predictor.predict` / :meth:`Predictor.explain` → a map at the original size. Routes call
+these from worker threads; nothing here knows about requests or responses.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlcore.artifact import LoadedModel
+from mlcore.explainers import get_explainer
+from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
+from service.decoding import DecodedImage
+from service.errors import InvalidParameter
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Class probabilities for one image, in the model's class order, and the time spent."""
+
+    probabilities: dict[str, float]
+    label: str
+    inference_ms: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A relevance map at the image's original size (H×W in [0, 1]) and what produced it."""
+
+    heatmap: np.ndarray
+    method: str
+    target: str
+    parameters: dict[str, Any]
+    prediction: Prediction
+    explain_ms: float
+
+
+class Predictor:
+    """The loaded artifact with its preprocessing: predictions and explanations of decoded images."""
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+        self.spec = PreprocessSpec.from_manifest(model.manifest)
+        self.classes = model.classes
+
+    def tensor(self, image: DecodedImage) -> torch.Tensor:
+        """The model input of a decoded image (the one eval preprocessing)."""
+        return preprocess(image.pixels, self.spec)
+
+    def predict_tensor(self, x: torch.Tensor) -> Prediction:
+        """Softmax probabilities of one preprocessed image."""
+        started = time.perf_counter()
+        with torch.inference_mode():
+            probs = torch.softmax(self.model.module(x), dim=1)[0].tolist()
+        elapsed = (time.perf_counter() - started) * 1000
+        probabilities = {name: float(p) for name, p in zip(self.classes, probs, strict=True)}
+        return Prediction(probabilities, max(probabilities, key=probabilities.__getitem__), elapsed)
+
+    def predict(self, image: DecodedImage) -> Prediction:
+        """Decode-to-scores for one image."""
+        return self.predict_tensor(self.tensor(image))
+
+    def target_index(self, target: str | None, prediction: Prediction) -> int:
+        """The class to explain: a class name, its index as text, or None for the predicted class."""
+        if target is None:
+            return self.classes.index(prediction.label)
+        if target in self.classes:
+            return self.classes.index(target)
+        if target.isdigit() and int(target) < len(self.classes):
+            return int(target)
+        raise InvalidParameter(f"unknown target {target!r}; choose one of {self.classes}")
+
+    def explain(
+        self, image: DecodedImage, method: str, target: str | None, params: dict[str, Any], deadline: float | None
+    ) -> Explanation:
+        """Predict, then explain the target class with ``method``; the map comes at the original size."""
+        explainer = get_explainer(method)
+        resolved = explainer.resolve(params)
+        x = self.tensor(image)
+        prediction = self.predict_tensor(x)
+        index = self.target_index(target, prediction)
+        started = time.perf_counter()
+        square = explainer.explain(self.model.module, x, index, resolved, deadline=deadline)
+        heatmap = np.clip(map_to_original(square, image.height, image.width), 0.0, 1.0)
+        elapsed = (time.perf_counter() - started) * 1000
+        return Explanation(heatmap, method, self.classes[index], resolved, prediction, elapsed)
+
+    def warm_up(self) -> None:
+        """One inference on a blank image, so that the first request does not pay for lazy set-up."""
+        size = self.spec.size
+        blank = DecodedImage(pixels=np.zeros((size, size), np.float32), content_type="image/png")
+        self.predict(blank)

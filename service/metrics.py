@@ -1,0 +1,45 @@
+"""Prometheus metrics, in a registry of the app's own (no import-time globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+class Metrics:
+    """The service's counters, histograms and gauges."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "brainxai_http_requests_total",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "brainxai_http_request_duration_seconds",
+            "HTTP request latency by route and status",
+            ["route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.inference = Histogram(
+            "brainxai_inference_seconds",
+            "Model work per request by method (predict, gradcam, lime)",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge("brainxai_http_requests_in_flight", "Requests being handled", registry=self.registry)
+        self.rejections = Counter(
+            "brainxai_rejections_total",
+            "Requests refused before model work, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def reject(self, reason: str) -> None:
+        """Count one rejection (busy, timeout, too large, unauthorised)."""
+        self.rejections.labels(reason).inc()

@@ -1,0 +1,126 @@
+"""ASGI middleware: request ids, access logs and metrics; and the upload size limit, while streaming."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import PROBLEM_JSON, PayloadTooLarge
+from service.metrics import Metrics
+
+log = logging.getLogger("service.access")
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (``X-Request-ID`` accepted when safe, echoed), logs and measures it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        offered = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = offered if _SAFE_ID.match(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.metrics.in_flight.dec()
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(route, str(status)).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "route": route,
+                    "method": scope["method"],
+                    "status": status,
+                    "latency_ms": round(elapsed * 1000, 2),
+                },
+            )
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit with 413: by Content-Length at once, else while they stream in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        limit = self.max_bytes + (MULTIPART_OVERHEAD if multipart else 0)
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            self.metrics.reject("too_large")
+            await _send_problem(scope, send, 413, f"the body is {int(declared):,} bytes; the limit is {limit:,}")
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    self.metrics.reject("too_large")
+                    raise PayloadTooLarge(f"the body exceeds the limit of {limit:,} bytes")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+async def _send_problem(scope: Scope, send: Send, status: int, detail: str) -> None:
+    body: dict[str, Any] = {
+        "type": "urn:brainxai:problem:payload-too-large",
+        "title": "Payload too large",
+        "status": status,
+        "detail": detail,
+        "instance": scope.get("path", ""),
+        "request_id": scope.get("state", {}).get("request_id"),
+    }
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

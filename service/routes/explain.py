@@ -1,0 +1,127 @@
+"""``POST /explain``: a relevance map of one class for one image, as a PNG overlay or JSON."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from mlcore.render import heatmap_png, heatmap_summary, overlay_png
+from service.decoding import decode
+from service.errors import InvalidParameter, NotAcceptable
+from service.inference import Explanation
+from service.limits import with_deadline
+from service.routes.common import model_ref
+from service.schemas import IMAGE_BODY, PROBLEM_RESPONSES, ExplainResponse, Heatmap, HeatmapSummary, Method, Timing
+from service.state import PredictorDep, StateDep, require_api_key
+from service.upload import read_upload
+
+router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
+
+PNG, JSON = "image/png", "application/json"
+
+
+def negotiate(accept: str | None) -> str:
+    """The response type for an Accept header: PNG (the default) or JSON; 406 for anything else."""
+    if not accept:
+        return PNG
+    ranked = []
+    for order, part in enumerate(accept.split(",")):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranked.append((-quality, order, media.lower()))
+    for _, _, media in sorted(ranked):
+        if media in ("image/png", "image/*", "*/*"):
+            return PNG
+        if media in ("application/json", "application/*"):
+            return JSON
+    raise NotAcceptable(f"cannot answer with {accept!r}; /explain gives {PNG} (default) or {JSON}")
+
+
+@router.post(
+    "/explain",
+    operation_id="explain",
+    summary="Explain a class's score as a heatmap",
+    response_model=ExplainResponse,
+    responses={
+        **PROBLEM_RESPONSES,
+        200: {
+            "description": "The heatmap over the image (PNG, with a legend) or, with Accept: application/json, "
+            "scores, parameters and the raw map",
+            "content": {PNG: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        406: PROBLEM_RESPONSES[415] | {"description": "Accept names no type /explain can give"},
+    },
+    openapi_extra=IMAGE_BODY,
+)
+async def explain(
+    request: Request,
+    state: StateDep,
+    predictor: PredictorDep,
+    method: Annotated[Method, Query(description="explanation method")] = Method.gradcam,
+    target: Annotated[str | None, Query(description="class to explain (default: the predicted one)")] = None,
+    num_samples: Annotated[int | None, Query(ge=50, le=5000, description="LIME: perturbed samples")] = None,
+    seed: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="LIME: random seed")] = None,
+    n_segments: Annotated[int | None, Query(ge=8, le=400, description="LIME: superpixels")] = None,
+    compactness: Annotated[float | None, Query(gt=0, le=10, description="LIME: SLIC compactness")] = None,
+    opacity: Annotated[float, Query(ge=0, le=1, description="PNG: heatmap opacity over the image")] = 0.5,
+) -> Response | ExplainResponse:
+    """Where the model looked: a relevance map of ``target`` for one image (PNG, JPEG or DICOM)."""
+    started = time.perf_counter()
+    answer_with = negotiate(request.headers.get("accept"))
+    given = {"num_samples": num_samples, "seed": seed, "n_segments": n_segments, "compactness": compactness}
+    params: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
+    if num_samples is not None and num_samples > state.settings.lime_max_samples:
+        raise InvalidParameter(f"num_samples must be at most {state.settings.lime_max_samples} on this server")
+    upload = await read_upload(request, state.settings.max_upload_bytes)
+    limiter = state.limiters["lime" if method is Method.lime else "explain"]
+    timeout = state.settings.explain_timeout_s
+    async with limiter.slot():
+        deadline = time.monotonic() + timeout
+
+        def work() -> tuple[Explanation, Any, float]:
+            decode_started = time.perf_counter()
+            image = decode(upload.data, upload.content_type, state.settings.max_image_pixels)
+            decode_ms = (time.perf_counter() - decode_started) * 1000
+            return predictor.explain(image, method.value, target, params, deadline), image, decode_ms
+
+        result, image, decode_ms = await with_deadline(
+            run_in_threadpool(work), timeout, f"the {method.value} explanation", lambda: state.metrics.reject("timeout")
+        )
+    state.metrics.inference.labels(method.value).observe(result.explain_ms / 1000)
+    timing = Timing(
+        decode_ms=round(decode_ms, 3),
+        inference_ms=round(result.prediction.inference_ms, 3),
+        explain_ms=round(result.explain_ms, 3),
+        total_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    headers = {"X-Explained-Target": result.target, "X-Predicted-Label": result.prediction.label}
+    if answer_with == PNG:
+        caption = f"{result.method} · {result.target}"
+        png = await run_in_threadpool(overlay_png, image.pixels, result.heatmap, opacity, caption)
+        return Response(png, media_type=PNG, headers=headers)
+    return ExplainResponse(
+        label=result.prediction.label,
+        probabilities=result.prediction.probabilities,
+        target=result.target,
+        method=result.method,
+        parameters=result.parameters,
+        heatmap=Heatmap(
+            png_base64=base64.b64encode(heatmap_png(result.heatmap)).decode(),
+            summary=HeatmapSummary.model_validate(heatmap_summary(result.heatmap)),
+        ),
+        model=model_ref(predictor),
+        request_id=request.state.request_id,
+        timing=timing,
+    )

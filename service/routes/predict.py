@@ -1,0 +1,52 @@
+"""``POST /predict``: class probabilities of one image."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from service.decoding import decode
+from service.inference import Prediction
+from service.routes.common import model_ref
+from service.schemas import IMAGE_BODY, PROBLEM_RESPONSES, PredictResponse, Timing
+from service.state import PredictorDep, StateDep, require_api_key
+from service.upload import read_upload
+
+router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
+
+
+@router.post(
+    "/predict",
+    operation_id="predict",
+    summary="Classify an MRI slice",
+    response_model=PredictResponse,
+    responses=PROBLEM_RESPONSES,
+    openapi_extra=IMAGE_BODY,
+)
+async def predict(request: Request, state: StateDep, predictor: PredictorDep) -> PredictResponse:
+    """Probabilities of every class for one image (PNG, JPEG or DICOM)."""
+    started = time.perf_counter()
+    upload = await read_upload(request, state.settings.max_upload_bytes)
+    async with state.limiters["predict"].slot():
+
+        def work() -> tuple[Prediction, float]:
+            decode_started = time.perf_counter()
+            image = decode(upload.data, upload.content_type, state.settings.max_image_pixels)
+            decode_ms = (time.perf_counter() - decode_started) * 1000
+            return predictor.predict(image), decode_ms
+
+        prediction, decode_ms = await run_in_threadpool(work)
+    state.metrics.inference.labels("predict").observe(prediction.inference_ms / 1000)
+    return PredictResponse(
+        label=prediction.label,
+        probabilities=prediction.probabilities,
+        model=model_ref(predictor),
+        request_id=request.state.request_id,
+        timing=Timing(
+            decode_ms=round(decode_ms, 3),
+            inference_ms=round(prediction.inference_ms, 3),
+            total_ms=round((time.perf_counter() - started) * 1000, 3),
+        ),
+    )

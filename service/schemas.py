@@ -1,0 +1,130 @@
+"""Response schemas: what SDKs generated from the OpenAPI spec will see."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ModelRef(BaseModel):
+    """Which model answered."""
+
+    name: str
+    version: str
+    sha256: str
+
+
+class Timing(BaseModel):
+    """Milliseconds spent, by stage."""
+
+    decode_ms: float
+    inference_ms: float
+    total_ms: float
+    explain_ms: float | None = None
+
+
+class PredictResponse(BaseModel):
+    """A classification of one image."""
+
+    label: str = Field(description="the most probable class")
+    probabilities: dict[str, float] = Field(description="probability of every class, summing to 1")
+    model: ModelRef
+    request_id: str
+    timing: Timing
+
+
+class Point(BaseModel):
+    x: float
+    y: float
+
+
+class HeatmapSummary(BaseModel):
+    """Numbers that describe a relevance map (pixel coordinates of the original image)."""
+
+    width: int
+    height: int
+    max: float
+    mean: float
+    peak: Point
+    centroid: Point | None
+    area_above_half: float = Field(description="share of pixels with relevance at least 0.5")
+
+
+class Heatmap(BaseModel):
+    """The raw relevance map."""
+
+    png_base64: str = Field(description="8-bit grayscale PNG at the image's original size: 0 = none, 255 = most")
+    summary: HeatmapSummary
+
+
+class ExplainResponse(BaseModel):
+    """An explanation of one class's score for one image."""
+
+    label: str = Field(description="the predicted class")
+    probabilities: dict[str, float]
+    target: str = Field(description="the class explained")
+    method: str
+    parameters: dict[str, Any]
+    heatmap: Heatmap
+    model: ModelRef
+    request_id: str
+    timing: Timing
+
+
+class Status(BaseModel):
+    """Liveness or readiness."""
+
+    status: str
+    detail: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str | None = None
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}, "description": description}
+    for status, description in {
+        400: "Empty body or malformed multipart",
+        401: "Missing or wrong API key",
+        413: "Upload or image over the limits",
+        415: "Unsupported content type",
+        422: "Undecodable image or invalid parameter",
+        503: "Busy, not ready, or past the deadline (see Retry-After)",
+    }.items()
+}
+
+IMAGE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The image: multipart field `file`, or the raw body with its content type.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "application/dicom": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+class Method(StrEnum):
+    """Explanation methods served by ``/explain``."""
+
+    gradcam = "gradcam"
+    lime = "lime"

@@ -1,0 +1,48 @@
+"""Settings from ``BRAINXAI_*`` environment variables; bad values stop the start with a clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "brainxai-cnn.pt"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Each field is ``BRAINXAI_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="BRAINXAI_", extra="ignore", frozen=True)
+
+    model_path: Path = Field(DEFAULT_MODEL, description="the TorchScript artifact to serve")
+    host: str = Field("127.0.0.1", description="address to bind")
+    port: int = Field(8000, ge=1, le=65535)
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="larger uploads get 413")
+    max_image_pixels: int = Field(40_000_000, ge=4096, description="decoded images above this get 413")
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="comma-separated keys; when set, model routes need X-API-Key or a Bearer token"
+    )
+    protect_health: bool = Field(False, description="also require a key on /healthz, /readyz and /metrics")
+    predict_concurrency: int = Field(2, ge=1, le=64, description="predictions running at once; more get 503")
+    explain_concurrency: int = Field(2, ge=1, le=64, description="Grad-CAM explanations running at once")
+    lime_concurrency: int = Field(1, ge=1, le=16, description="LIME explanations running at once")
+    explain_timeout_s: float = Field(30.0, gt=0, description="an explanation running longer is stopped with 503")
+    lime_max_samples: int = Field(3000, ge=50, le=5000, description="upper bound of LIME's num_samples")
+    torch_threads: int = Field(0, ge=0, le=256, description="intra-op threads per inference (0: torch's default)")
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @field_validator("model_path")
+    @classmethod
+    def _model_exists(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"no model file at {value} (set BRAINXAI_MODEL_PATH)")
+        return value

@@ -1,0 +1,51 @@
+"""Where an artifact came from: the git commit and the exact command lines."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def git_commit() -> str:
+    """The repository's HEAD commit, with ``-dirty`` when tracked files have uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def fit_command(config: dict[str, Any], defaults: dict[str, Any]) -> str:
+    """The ``python -m training fit`` command line that reproduces a run of ``config``.
+
+    Options equal to their defaults are left out except ``--data`` and ``--out``, which are
+    always given so the command is unambiguous; ``--data`` is written relative to the repository.
+    """
+    parts = ["python", "-m", "training", "fit"]
+    for name, value in config.items():
+        if name not in ("data", "out") and defaults.get(name) == value:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if name == "data" and os.path.isabs(value):
+            value = os.path.relpath(value, REPO_ROOT)
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + name.replace("_", "-"))
+        else:
+            parts += [flag, str(value)]
+    return shlex.join(parts)
+
+
+def dataclass_defaults(cls: Any) -> dict[str, Any]:
+    """Field defaults of a dataclass type (fields without a default are omitted)."""
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
