@@ -8,6 +8,7 @@ size is checked from the header before pixels are decoded, so a decompression bo
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,17 +66,19 @@ def decode_pillow(data: bytes, expected_format: str, max_pixels: int) -> Decoded
     """PNG or JPEG of any common mode (8/16-bit grey, RGB, RGBA, CMYK, palette) via Pillow."""
     try:
         image = Image.open(io.BytesIO(data), formats=[expected_format])
-    except UnidentifiedImageError as exc:
-        raise UnprocessableImage(f"the body is not a readable {expected_format} image") from exc
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(str(exc)) from exc
+    except UnidentifiedImageError as exc:
+        raise UnprocessableImage(f"the body is not a readable {expected_format} image") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+        raise UnprocessableImage(f"the {expected_format} header is truncated or corrupt: {exc}") from exc
     _check_pixels(image.width, image.height, max_pixels)
     try:
         image.load()
         pixels = grayscale_from_pil(image)
     except ImageError:
         raise
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
         raise UnprocessableImage(f"the {expected_format} image is truncated or corrupt: {exc}") from exc
     source = {"format": expected_format.lower(), "mode": image.mode, "width": image.width, "height": image.height}
     content_type = PNG if expected_format == "PNG" else JPEG

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -12,8 +11,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlcore.errors import BrainxaiError, ImageError
 from mlcore.explainers import DeadlineExceeded, ExplainerError
-
-log = logging.getLogger("service.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -95,12 +92,16 @@ def _classify(exc: Exception) -> ServiceError | None:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers: brainxai errors, validation errors, HTTP errors, and anything else."""
+    """Register the handlers: brainxai errors, validation errors and HTTP errors.
+
+    Anything else propagates to :class:`service.middleware.RequestContextMiddleware`, which logs
+    it with the request id and answers with :func:`unexpected_problem`.
+    """
 
     async def on_brainxai_error(request: Request, exc: Exception) -> JSONResponse:
         mapped = _classify(exc)
         if mapped is None:
-            return await on_unexpected(request, exc)
+            raise exc  # not an HTTP-meaningful error: RequestContextMiddleware answers 500
         response = problem(request, mapped.status, mapped.title, mapped.slug, mapped.detail)
         response.headers.update(mapped.headers)
         return response
@@ -120,14 +121,21 @@ def install_error_handlers(app: FastAPI) -> None:
         response.headers.update(exc.headers or {})
         return response
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)})
-        return problem(request, 500, "Internal error", "internal", "an unexpected error occurred; it has been logged")
-
     app.add_exception_handler(BrainxaiError, on_brainxai_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_unexpected)
+
+
+def unexpected_problem(path: str, request_id: str | None) -> dict[str, Any]:
+    """The answer to anything unexpected: a 500 problem that says nothing of the internals."""
+    return {
+        "type": "urn:brainxai:problem:internal",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "an unexpected error occurred; it has been logged with this request id",
+        "instance": path,
+        "request_id": request_id,
+    }
 
 
 def _reason(status: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PROBLEM_JSON, PayloadTooLarge
+from service.errors import PROBLEM_JSON, PayloadTooLarge, unexpected_problem
 from service.metrics import Metrics
 
 log = logging.getLogger("service.access")
@@ -36,12 +36,13 @@ class RequestContextMiddleware:
         request_id = offered if _SAFE_ID.match(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
+        response_started = False
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
@@ -49,6 +50,10 @@ class RequestContextMiddleware:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unexpected error", extra={"request_id": request_id, "route": scope.get("path")})
+            if not response_started:
+                await _send_json(send_with_id, 500, unexpected_problem(scope.get("path", ""), request_id))
         finally:
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
@@ -111,6 +116,10 @@ async def _send_problem(scope: Scope, send: Send, status: int, detail: str) -> N
         "instance": scope.get("path", ""),
         "request_id": scope.get("state", {}).get("request_id"),
     }
+    await _send_json(send, status, body)
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body).encode()
     await send(
         {

@@ -1,0 +1,127 @@
+"""Every endpoint against a real uvicorn server: predictions, explanations, the model card, health."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from mlcore.artifact import file_sha256
+from tests.service.conftest import CLASSES, LiveServer
+from tests.service.images import image_variants, mr_dicom_bytes, sample_path
+
+
+def _check_prediction(body: dict, server: LiveServer) -> None:  # type: ignore[type-arg]
+    assert set(body["probabilities"]) == set(CLASSES)
+    assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert body["label"] == max(body["probabilities"], key=body["probabilities"].get)
+    assert body["model"]["sha256"] == file_sha256(server.app.state.brainxai.settings.model_path)
+    assert body["timing"]["total_ms"] >= body["timing"]["inference_ms"] > 0
+
+
+@pytest.mark.parametrize("variant", sorted(image_variants()))
+def test_predict_accepts_every_png_and_jpeg_flavour_as_raw_body(
+    client: httpx.Client, server: LiveServer, variant: str
+) -> None:
+    data, content_type = image_variants()[variant]
+    response = client.post("/predict", content=data, headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+    _check_prediction(response.json(), server)
+
+
+def test_predict_multipart_and_raw_give_the_same_answer(client: httpx.Client) -> None:
+    data = sample_path().read_bytes()
+    multipart = client.post("/predict", files={"file": ("scan.jpg", data, "image/jpeg")}).json()
+    raw = client.post("/predict", content=data, headers={"content-type": "image/jpeg"}).json()
+    generic = client.post("/predict", files={"file": ("scan", data, "application/octet-stream")}).json()
+    assert multipart["probabilities"] == raw["probabilities"] == generic["probabilities"]
+
+
+def test_predict_dicom(client: httpx.Client, server: LiveServer) -> None:
+    response = client.post("/predict", content=mr_dicom_bytes(), headers={"content-type": "application/dicom"})
+    assert response.status_code == 200, response.text
+    _check_prediction(response.json(), server)
+
+
+def test_request_id_is_accepted_and_echoed(client: httpx.Client) -> None:
+    data = sample_path().read_bytes()
+    response = client.post("/predict", content=data, headers={"content-type": "image/jpeg", "x-request-id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123" == response.json()["request_id"]
+    fresh = client.post("/predict", content=data, headers={"content-type": "image/jpeg", "x-request-id": "bad id!"})
+    assert fresh.headers["x-request-id"] != "bad id!" and len(fresh.headers["x-request-id"]) == 32
+
+
+def test_explain_png_is_the_overlay_at_the_original_size_with_a_legend(client: httpx.Client) -> None:
+    path = sample_path("meningioma")
+    width, height = Image.open(path).size
+    response = client.post("/explain?method=gradcam", files={"file": (path.name, path.read_bytes(), "image/jpeg")})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    overlay = Image.open(io.BytesIO(response.content))
+    assert overlay.height == height and overlay.width > width  # the legend strip sits on the right
+    assert response.headers["x-explained-target"] in CLASSES
+
+
+def _explain_json(client: httpx.Client, query: str, label: str = "glioma") -> dict:  # type: ignore[type-arg]
+    path = sample_path(label)
+    response = client.post(
+        f"/explain?{query}",
+        content=path.read_bytes(),
+        headers={"content-type": "image/jpeg", "accept": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _heatmap(body: dict) -> np.ndarray:  # type: ignore[type-arg]
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(body["heatmap"]["png_base64"]))))
+
+
+@pytest.mark.parametrize("method", ["gradcam", "lime"])
+def test_explain_json_has_scores_parameters_and_the_raw_map(client: httpx.Client, method: str) -> None:
+    query = f"method={method}" + ("&num_samples=100" if method == "lime" else "")
+    body = _explain_json(client, query)
+    width, height = Image.open(sample_path("glioma")).size
+    heatmap = _heatmap(body)
+    assert heatmap.shape == (height, width) and heatmap.dtype == np.uint8
+    assert heatmap.max() == 255  # normalised: the most relevant pixel is 255
+    assert body["method"] == method and body["target"] == body["label"]
+    assert body["heatmap"]["summary"]["width"] == width
+    if method == "lime":
+        assert body["parameters"]["num_samples"] == 100 and "seed" in body["parameters"]
+
+
+def test_lime_is_deterministic_for_identical_requests(client: httpx.Client) -> None:
+    first = _explain_json(client, "method=lime&num_samples=150&seed=3")
+    second = _explain_json(client, "method=lime&num_samples=150&seed=3")
+    assert np.array_equal(_heatmap(first), _heatmap(second))
+
+
+def test_explain_target_selects_the_class(client: httpx.Client) -> None:
+    maps = {target: _heatmap(_explain_json(client, f"method=gradcam&target={target}")) for target in CLASSES}
+    assert {_explain_json(client, f"method=gradcam&target={t}")["target"] for t in CLASSES} == set(CLASSES)
+    assert any(not np.array_equal(maps[CLASSES[0]], maps[other]) for other in CLASSES[1:])
+
+
+def test_model_card_health_and_readiness(client: httpx.Client, server: LiveServer) -> None:
+    card = client.get("/v1/model").json()
+    assert card["classes"] == CLASSES and card["name"] == "tiny-test-model"
+    assert card["sha256"] == file_sha256(server.app.state.brainxai.settings.model_path)
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/readyz").json()["status"] == "ready"
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_metrics_count_requests_by_route_and_status(client: httpx.Client) -> None:
+    client.post("/predict", content=sample_path().read_bytes(), headers={"content-type": "image/jpeg"})
+    client.post("/predict", content=b"", headers={"content-type": "image/png"})
+    text = client.get("/metrics").text
+    assert 'brainxai_http_requests_total{method="POST",route="/predict",status="200"}' in text
+    assert 'brainxai_http_requests_total{method="POST",route="/predict",status="400"}' in text
+    assert 'brainxai_inference_seconds_count{method="predict"}' in text
+    assert "brainxai_http_requests_in_flight" in text and "brainxai_http_request_duration_seconds_bucket" in text
