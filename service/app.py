@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limiters = {
         "predict": Limiter("predict", settings.predict_concurrency, metrics.reject),
         "explain": Limiter("explain", settings.explain_concurrency, metrics.reject),
-        "lime": Limiter("lime", settings.lime_concurrency, metrics.reject, retry_after_s=5),
+        "heavy_explain": Limiter("heavy_explain", settings.heavy_explain_concurrency, metrics.reject, retry_after_s=5),
     }
     state = AppState(settings=settings, metrics=metrics, limiters=limiters)
 

@@ -16,6 +16,7 @@ import torch
 
 from mlcore.artifact import LoadedModel
 from mlcore.explainers import get_explainer
+from mlcore.explainers.base import normalise_map
 from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
 from service.decoding import DecodedImage
 from service.errors import InvalidParameter
@@ -88,7 +89,8 @@ class Predictor:
         index = self.target_index(target, prediction)
         started = time.perf_counter()
         square = explainer.explain(self.model.module, x, index, resolved, deadline=deadline)
-        heatmap = np.clip(map_to_original(square, image.height, image.width), 0.0, 1.0)
+        # Resampling can lower a sharp peak: rescale so that the most relevant pixel is 1 again.
+        heatmap = normalise_map(map_to_original(square, image.height, image.width))
         elapsed = (time.perf_counter() - started) * 1000
         return Explanation(heatmap, method, self.classes[index], resolved, prediction, elapsed)
 

@@ -27,7 +27,7 @@ class Metrics:
         )
         self.inference = Histogram(
             "brainxai_inference_seconds",
-            "Model work per request by method (predict, gradcam, lime)",
+            "Model work per request by method (predict and each explanation method)",
             ["method"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,

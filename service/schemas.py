@@ -128,3 +128,5 @@ class Method(StrEnum):
 
     gradcam = "gradcam"
     lime = "lime"
+    integrated_gradients = "integrated_gradients"
+    occlusion = "occlusion"

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     protect_health: bool = Field(False, description="also require a key on /healthz, /readyz and /metrics")
     predict_concurrency: int = Field(2, ge=1, le=64, description="predictions running at once; more get 503")
     explain_concurrency: int = Field(2, ge=1, le=64, description="Grad-CAM explanations running at once")
-    lime_concurrency: int = Field(1, ge=1, le=16, description="LIME explanations running at once")
+    heavy_explain_concurrency: int = Field(
+        1, ge=1, le=16, description="LIME, Integrated Gradients and Occlusion explanations running at once"
+    )
     explain_timeout_s: float = Field(30.0, gt=0, description="an explanation running longer is stopped with 503")
     lime_max_samples: int = Field(3000, ge=50, le=5000, description="upper bound of LIME's num_samples")
     torch_threads: int = Field(0, ge=0, le=256, description="intra-op threads per inference (0: torch's default)")

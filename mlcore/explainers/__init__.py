@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from mlcore.explainers.base import DeadlineExceeded, Explainer, ExplainerError, Parameter
 from mlcore.explainers.gradcam import GradCAM
+from mlcore.explainers.integrated_gradients import IntegratedGradients
 from mlcore.explainers.lime import Lime
+from mlcore.explainers.occlusion import Occlusion
 
-EXPLAINERS: dict[str, type[Explainer]] = {cls.name: cls for cls in (GradCAM, Lime)}
+EXPLAINERS: dict[str, type[Explainer]] = {cls.name: cls for cls in (GradCAM, Lime, IntegratedGradients, Occlusion)}
 
 
 def get_explainer(name: str) -> Explainer:

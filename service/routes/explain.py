@@ -75,17 +75,30 @@ async def explain(
     seed: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="LIME: random seed")] = None,
     n_segments: Annotated[int | None, Query(ge=8, le=400, description="LIME: superpixels")] = None,
     compactness: Annotated[float | None, Query(gt=0, le=10, description="LIME: SLIC compactness")] = None,
+    n_steps: Annotated[int | None, Query(ge=4, le=256, description="Integrated Gradients: path steps")] = None,
+    smoothing: Annotated[float | None, Query(ge=0, le=16, description="Integrated Gradients: blur sigma")] = None,
+    window: Annotated[int | None, Query(ge=4, le=96, description="Occlusion: patch side (model pixels)")] = None,
+    stride: Annotated[int | None, Query(ge=2, le=48, description="Occlusion: patch step (model pixels)")] = None,
     opacity: Annotated[float, Query(ge=0, le=1, description="PNG: heatmap opacity over the image")] = 0.5,
 ) -> Response | ExplainResponse:
     """Where the model looked: a relevance map of ``target`` for one image (PNG, JPEG or DICOM)."""
     started = time.perf_counter()
     answer_with = negotiate(request.headers.get("accept"))
-    given = {"num_samples": num_samples, "seed": seed, "n_segments": n_segments, "compactness": compactness}
+    given = {
+        "num_samples": num_samples,
+        "seed": seed,
+        "n_segments": n_segments,
+        "compactness": compactness,
+        "n_steps": n_steps,
+        "smoothing": smoothing,
+        "window": window,
+        "stride": stride,
+    }
     params: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
     if num_samples is not None and num_samples > state.settings.lime_max_samples:
         raise InvalidParameter(f"num_samples must be at most {state.settings.lime_max_samples} on this server")
     upload = await read_upload(request, state.settings.max_upload_bytes)
-    limiter = state.limiters["lime" if method is Method.lime else "explain"]
+    limiter = state.limiters["explain" if method is Method.gradcam else "heavy_explain"]
     timeout = state.settings.explain_timeout_s
     async with limiter.slot():
         deadline = time.monotonic() + timeout

@@ -81,9 +81,17 @@ def _heatmap(body: dict) -> np.ndarray:  # type: ignore[type-arg]
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(body["heatmap"]["png_base64"]))))
 
 
-@pytest.mark.parametrize("method", ["gradcam", "lime"])
+FAST_QUERY = {
+    "gradcam": "",
+    "lime": "&num_samples=100",
+    "integrated_gradients": "&n_steps=8",
+    "occlusion": "&window=16&stride=8",
+}
+
+
+@pytest.mark.parametrize("method", sorted(FAST_QUERY))
 def test_explain_json_has_scores_parameters_and_the_raw_map(client: httpx.Client, method: str) -> None:
-    query = f"method={method}" + ("&num_samples=100" if method == "lime" else "")
+    query = f"method={method}" + FAST_QUERY[method]
     body = _explain_json(client, query)
     width, height = Image.open(sample_path("glioma")).size
     heatmap = _heatmap(body)

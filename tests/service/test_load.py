@@ -47,10 +47,10 @@ def test_full_prediction_slots_answer_503_at_once(
         assert 'brainxai_rejections_total{reason="busy_predict"} 1.0' in http.get("/metrics").text
 
 
-def test_lime_has_its_own_smaller_bound(
+def test_heavy_explanations_have_their_own_smaller_bound(
     start_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = start_server(lime_concurrency=1, explain_concurrency=2)
+    server = start_server(heavy_explain_concurrency=1, explain_concurrency=2)
     predictor = server.app.state.brainxai.predictor
     started = threading.Event()
     monkeypatch.setattr(predictor, "explain", _slow(predictor.explain, 1.5, started))
@@ -59,7 +59,7 @@ def test_lime_has_its_own_smaller_bound(
         first = pool.submit(http.post, "/explain?method=lime&num_samples=50", content=data, headers=JPEG)
         assert started.wait(10)
         second = http.post("/explain?method=lime&num_samples=50", content=data, headers=JPEG)
-        assert second.status_code == 503 and "lime" in second.json()["detail"]
+        assert second.status_code == 503 and "heavy_explain" in second.json()["detail"]
         predict = http.post("/predict", content=data, headers=JPEG)
         assert predict.status_code == 200  # predictions are not blocked by a running LIME
         assert first.result().status_code == 200

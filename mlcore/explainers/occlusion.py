@@ -1,0 +1,49 @@
+"""Occlusion (captum): how much the target's score drops when a square patch is blacked out."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from captum.attr import Occlusion as CaptumOcclusion
+
+from mlcore.explainers.base import DeadlineExceeded, Explainer, Parameter
+
+
+class Occlusion(Explainer):
+    """A sliding black patch; relevance is the drop of the target's probability it causes."""
+
+    name: ClassVar[str] = "occlusion"
+    parameters: ClassVar[dict[str, Parameter]] = {
+        "window": Parameter(int, 24, 4, 96, "side of the occluding patch (model-grid pixels)"),
+        "stride": Parameter(int, 8, 2, 48, "step between patches (model-grid pixels)"),
+    }
+    perturbations_per_eval: ClassVar[int] = 64
+
+    def attribute(
+        self,
+        model: torch.jit.ScriptModule,
+        x: torch.Tensor,
+        target: int,
+        params: dict[str, Any],
+        deadline: float | None,
+    ) -> np.ndarray:
+        def probabilities(batch: torch.Tensor) -> torch.Tensor:
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded("occlusion ran past its deadline")
+            return torch.softmax(model(batch), dim=1)
+
+        window, stride = params["window"], min(params["stride"], params["window"])
+        method = CaptumOcclusion(probabilities)
+        with torch.inference_mode():
+            attributions = method.attribute(
+                x,
+                sliding_window_shapes=(1, window, window),
+                strides=(1, stride, stride),
+                baselines=float(x.min()),
+                target=target,
+                perturbations_per_eval=self.perturbations_per_eval,
+            )
+        return attributions[0, 0].numpy().astype(np.float32)
