@@ -79,3 +79,34 @@ def test_cli_reports_a_bad_model_file_and_exits_2(tmp_path: Path, caplog: pytest
     bad.write_bytes(b"not a model")
     assert main(["evaluate", "--model", str(bad), "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "not a brainxai model" in caplog.text
+
+
+def test_explain_eval_writes_the_report_json_and_figure(
+    tiny_run: Path, exported: Path, synth_root: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "explanations"
+    code = main(
+        [
+            "explain-eval",
+            "--model",
+            str(exported),
+            "--data",
+            str(synth_root),
+            "--split",
+            str(tiny_run / "split.json"),
+            "--methods",
+            "gradcam,lime",
+            "--lime-samples",
+            "60",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    report = (out / "EXPLANATIONS.md").read_text()
+    for name in ("gradcam", "lime", "centre_prior", "random", "pointing game"):
+        assert name in report
+    rows = json.loads((out / "explanations.json").read_text())["rows"]
+    val = set(json.loads((tiny_run / "split.json").read_text())["val"])
+    assert rows and all(row["path"] in val for row in rows)
+    assert (out / "explanations.png").stat().st_size > 0

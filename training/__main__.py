@@ -100,6 +100,58 @@ def _run_synth(args: argparse.Namespace) -> None:
     write_phantoms(args.out, args.n, seed=args.seed, size=args.size, show_progress=sys.stderr.isatty())
 
 
+def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("explain-eval", help="score the explanation methods against tumour boxes")
+    parser.add_argument("--model", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
+    parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
+    parser.add_argument(
+        "--boxes", type=Path, default=None, help="boxes CSV (default: tumor-boxes.csv beside the dataset root)"
+    )
+    parser.add_argument(
+        "--split",
+        type=Path,
+        default=Path("models/brainxai-cnn.split.json"),
+        help="only this split's validation side is used (default: %(default)s); 'none' for all",
+    )
+    parser.add_argument("--methods", default="gradcam,lime,integrated_gradients,occlusion")
+    parser.add_argument("--per-class", type=int, default=None, help="a seeded sample of at most N images per class")
+    parser.add_argument("--lime-samples", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/explanations"),
+        help="writes EXPLANATIONS.md, explanations.json and explanations.png here",
+    )
+
+
+def _run_explain_eval(args: argparse.Namespace) -> None:
+    import json
+    import shlex
+
+    from training.explain_eval import evaluate_explanations, load_cases, summarise
+    from training.explain_report import figure, markdown, pick_figure_cases
+
+    boxes = args.boxes or args.data.parent / "tumor-boxes.csv"
+    split = None if str(args.split) == "none" else args.split
+    methods = [m for m in args.methods.split(",") if m]
+    params = {"lime": {"num_samples": args.lime_samples, "seed": args.seed}}
+    cases = load_cases(args.data, boxes, split, args.per_class, args.seed)
+    rows = evaluate_explanations(args.model, cases, methods, params, seed=args.seed, show_progress=sys.stderr.isatty())
+    summary = summarise(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "explanations.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+    command = shlex.join(["python", "-m", "training", *sys.argv[1:]])
+    header = (
+        f"Command: `{command}`\n\n{len(cases)} images with a tumour box"
+        + (f" from the validation side of `{split}`" if split else "")
+        + f"; model `{args.model}`."
+    )
+    (args.out / "EXPLANATIONS.md").write_text(markdown(summary, header, methods))
+    figure(args.model, pick_figure_cases(rows, cases), methods, params, args.out / "explanations.png")
+    log.info("wrote %s", args.out)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run one command, and turn brainxai errors into a message and exit 2."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
@@ -108,10 +160,17 @@ def main(argv: list[str] | None = None) -> int:
     _add_evaluate(commands)
     _add_export(commands)
     _add_synth(commands)
+    _add_explain_eval(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        {"fit": _run_fit, "evaluate": _run_evaluate, "export": _run_export, "synth": _run_synth}[args.command](args)
+        {
+            "fit": _run_fit,
+            "evaluate": _run_evaluate,
+            "export": _run_export,
+            "synth": _run_synth,
+            "explain-eval": _run_explain_eval,
+        }[args.command](args)
     except BrainxaiError as exc:
         log.error("%s", exc)
         return 2

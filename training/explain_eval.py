@@ -1,0 +1,192 @@
+"""``explain-eval``: score every explanation method against tumour boxes, with two baselines.
+
+For each validation image that has a box: the map of the true class by each method, and two
+baselines (uniform noise; a centred Gaussian, "tumours are near the middle"). Localisation (pointing
+game with a small tolerance, energy in the box) is judged on the map at the original image size;
+faithfulness (deletion/insertion AUC) and the randomisation check (rank correlation with the map of
+the same model with re-initialised weights) on the model's grid. Writes a Markdown report, a JSON
+file and a figure grid.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlcore import artifact
+from mlcore.explainers import get_explainer
+from mlcore.preprocessing import PreprocessSpec, fit_to_square, map_to_original, normalise
+from training.data import DatasetError, read_gray
+from training.explanation_metrics import (
+    box_from_fractions,
+    centre_prior,
+    deletion_insertion,
+    energy_in_box,
+    pointing_game,
+    random_map,
+    rank_correlation,
+)
+
+log = logging.getLogger(__name__)
+
+BASELINES = ("centre_prior", "random")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One image with a tumour box: file, path as in the boxes CSV, true class, box fractions."""
+
+    path: Path
+    relative: str
+    label: str
+    box: tuple[float, float, float, float]
+
+
+def load_cases(
+    data_root: Path, boxes_csv: Path, split_file: Path | None, per_class: int | None, seed: int
+) -> list[Case]:
+    """The images to score: those with a box, on the validation side of ``split_file`` if given.
+
+    Paths in the CSV are relative to the dataset root's parent (``Training/<class>/<file>``). With a
+    split, an image of its training side is never used. ``per_class`` keeps a seeded sample per class.
+    """
+    allowed: set[str] | None = None
+    if split_file is not None:
+        allowed = set(json.loads(split_file.read_text())["val"])
+    cases: dict[str, list[Case]] = defaultdict(list)
+    with open(boxes_csv, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if allowed is not None and row["path"] not in allowed:
+                continue
+            path = data_root.parent / row["path"]
+            if not path.is_file():
+                raise DatasetError(f"{boxes_csv} names {row['path']}, which is not under {data_root.parent}")
+            box = (float(row["x_center"]), float(row["y_center"]), float(row["width"]), float(row["height"]))
+            cases[row["label"]].append(Case(path, row["path"], row["label"], box))
+    rng = np.random.default_rng(seed)
+    chosen: list[Case] = []
+    for label in sorted(cases):
+        group = cases[label]
+        if per_class is not None and len(group) > per_class:
+            group = [group[i] for i in sorted(rng.choice(len(group), per_class, replace=False))]
+        chosen.extend(group)
+    if not chosen:
+        raise DatasetError(f"no image with a box to evaluate (boxes {boxes_csv}, split {split_file})")
+    return chosen
+
+
+def randomised(model_path: Path, seed: int) -> torch.jit.ScriptModule:
+    """A second copy of the artifact with every convolution and linear weight re-initialised."""
+    module = artifact.load(model_path).module
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in module.named_parameters():
+            if name.endswith("weight") and parameter.ndim > 1:
+                fan_in = parameter[0].numel()
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * (2.0 / fan_in) ** 0.5)
+    return module
+
+
+def _probability_fn(
+    module: torch.jit.ScriptModule, spec: PreprocessSpec, target: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    def probability(images: np.ndarray) -> np.ndarray:
+        batch = normalise(torch.from_numpy(images.astype(np.float32))[:, None], spec)
+        with torch.inference_mode():
+            return torch.softmax(module(batch), dim=1)[:, target].numpy()
+
+    return probability
+
+
+def evaluate_explanations(
+    model_path: Path,
+    cases: list[Case],
+    methods: list[str],
+    params: dict[str, dict[str, Any]],
+    tolerance_fraction: float = 0.05,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> list[dict[str, Any]]:
+    """One row per (image, method or baseline) with every measure; see the module docstring."""
+    from tqdm import tqdm
+
+    model = artifact.load(model_path)
+    spec = PreprocessSpec.from_manifest(model.manifest)
+    random_model = randomised(model_path, seed)
+    explainers = {name: get_explainer(name) for name in methods}
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, Any]] = []
+    for case in tqdm(cases, desc="explain-eval", unit="img", disable=not show_progress):
+        gray = read_gray(case.path)
+        fitted = fit_to_square(gray, spec.size)[0].numpy()
+        x = normalise(torch.from_numpy(fitted)[None, None], spec)
+        target = model.classes.index(case.label)
+        with torch.inference_mode():
+            probs = torch.softmax(model.module(x), dim=1)[0].numpy()
+        box = box_from_fractions(case.box, gray.shape)
+        tolerance = round(tolerance_fraction * max(gray.shape))
+        probability = _probability_fn(model.module, spec, target)
+        maps: dict[str, tuple[np.ndarray, float, float | None]] = {}
+        for name, explainer in explainers.items():
+            started = time.perf_counter()
+            square = explainer.explain(model.module, x, target, params.get(name, {}))
+            seconds = time.perf_counter() - started
+            sanity = explainer.explain(random_model, x, target, params.get(name, {}))
+            maps[name] = (square, seconds, rank_correlation(square, sanity))
+        maps["centre_prior"] = (centre_prior((spec.size, spec.size)), 0.0, None)
+        maps["random"] = (random_map((spec.size, spec.size), rng), 0.0, None)
+        for name, (square, seconds, sanity_correlation) in maps.items():
+            original = map_to_original(square, *gray.shape)
+            deletion, insertion = deletion_insertion(probability, fitted, square, background=0.0)
+            rows.append(
+                {
+                    "path": case.relative,
+                    "label": case.label,
+                    "predicted": model.classes[int(np.argmax(probs))],
+                    "method": name,
+                    "pointing_game": pointing_game(original, box, tolerance),
+                    "energy_in_box": energy_in_box(original, box),
+                    "deletion_auc": deletion,
+                    "insertion_auc": insertion,
+                    "randomisation_rank_correlation": sanity_correlation,
+                    "seconds": seconds,
+                }
+            )
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Means per method over all images (key "all") and per class."""
+    measures = (
+        "pointing_game",
+        "energy_in_box",
+        "deletion_auc",
+        "insertion_auc",
+        "randomisation_rank_correlation",
+        "seconds",
+    )
+    groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        groups[row["method"]]["all"].append(row)
+        groups[row["method"]][row["label"]].append(row)
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for method, by_group in groups.items():
+        summary[method] = {}
+        for group, members in by_group.items():
+            entry: dict[str, float] = {"n": float(len(members))}
+            for measure in measures:
+                values = [float(m[measure]) for m in members if m[measure] is not None]
+                if values:
+                    entry[measure] = float(np.mean(values))
+            summary[method][group] = entry
+    return summary
