@@ -16,7 +16,7 @@ from service.inference import Predictor
 from service.limits import Limiter
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from service.routes import explain, predict, system
+from service.routes import explain, predict, system, viewer
 from service.settings import Settings
 from service.state import AppState
 
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(explain.router)
     app.include_router(system.router)
     app.include_router(system.health)
+    app.include_router(viewer.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, metrics=metrics)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
