@@ -39,10 +39,13 @@ def test_the_shipped_model_loads_and_fits_its_budgets(shipped: artifact.LoadedMo
 
 
 def test_the_shipped_model_classifies_the_committed_samples(shipped: artifact.LoadedModel) -> None:
+    """The samples are a seeded random draw of validation images, two per class (not picked to pass):
+    a smoke check that the file, the preprocessing and the weights fit together (chance is 25 %)."""
     files = [(path, shipped.classes.index(path.parent.name)) for path in sorted(SAMPLES.glob("*/*.jpg"))]
-    assert len(files) >= 8
+    assert len(files) == 8
     probs = predict_files(shipped, files, show_progress=False)
-    assert (probs.argmax(axis=1) == np.array([label for _, label in files])).all()
+    correct = probs.argmax(axis=1) == np.array([label for _, label in files])
+    assert correct.sum() >= 7, [str(path.name) for (path, _), ok in zip(files, correct, strict=True) if not ok]
 
 
 @needs_shared

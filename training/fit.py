@@ -275,6 +275,8 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
     total_steps, warmup_steps = config.epochs * steps_per_epoch, max(1, int(config.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup_steps))
     state = RunState()
+    if resume and not (out / "last.pt").exists():
+        log.info("--resume: no %s yet, starting from the first epoch", out / "last.pt")
     if resume and (out / "last.pt").exists():
         checkpoint = torch.load(out / "last.pt", map_location=dist_info.device, weights_only=False)
         if checkpoint["config"] != dataclasses.asdict(config):
