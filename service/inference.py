@@ -18,8 +18,8 @@ from mlcore.artifact import LoadedModel
 from mlcore.explainers import get_explainer
 from mlcore.explainers.base import normalise_map
 from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
-from service.decoding import DecodedImage
 from service.errors import InvalidParameter
+from service.image import DecodedImage
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="larger uploads get 413")
     max_image_pixels: int = Field(40_000_000, ge=4096, description="decoded images above this get 413")
+    allow_non_mr: bool = Field(False, description="accept DICOM of modalities other than MR (the model knows MR)")
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="comma-separated keys; when set, model routes need X-API-Key or a Bearer token"
     )

@@ -15,7 +15,7 @@ from service.decoding import decode
 from service.errors import InvalidParameter, NotAcceptable
 from service.inference import Explanation
 from service.limits import with_deadline
-from service.routes.common import model_ref
+from service.routes.common import decode_options, model_ref
 from service.schemas import IMAGE_BODY, PROBLEM_RESPONSES, ExplainResponse, Heatmap, HeatmapSummary, Method, Timing
 from service.state import PredictorDep, StateDep, require_api_key
 from service.upload import read_upload
@@ -80,6 +80,9 @@ async def explain(
     window: Annotated[int | None, Query(ge=4, le=96, description="Occlusion: patch side (model pixels)")] = None,
     stride: Annotated[int | None, Query(ge=2, le=48, description="Occlusion: patch step (model pixels)")] = None,
     opacity: Annotated[float, Query(ge=0, le=1, description="PNG: heatmap opacity over the image")] = 0.5,
+    frame: Annotated[
+        int | None, Query(ge=0, le=100_000, description="frame of a multi-frame DICOM (default: the middle one)")
+    ] = None,
 ) -> Response | ExplainResponse:
     """Where the model looked: a relevance map of ``target`` for one image (PNG, JPEG or DICOM)."""
     started = time.perf_counter()
@@ -105,7 +108,7 @@ async def explain(
 
         def work() -> tuple[Explanation, Any, float]:
             decode_started = time.perf_counter()
-            image = decode(upload.data, upload.content_type, state.settings.max_image_pixels)
+            image = decode(upload.data, upload.content_type, decode_options(state.settings, frame))
             decode_ms = (time.perf_counter() - decode_started) * 1000
             return predictor.explain(image, method.value, target, params, deadline), image, decode_ms
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.decoding import decode
 from service.inference import Prediction
-from service.routes.common import model_ref
+from service.routes.common import decode_options, model_ref
 from service.schemas import IMAGE_BODY, PROBLEM_RESPONSES, PredictResponse, Timing
 from service.state import PredictorDep, StateDep, require_api_key
 from service.upload import read_upload
@@ -25,7 +26,14 @@ router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
     responses=PROBLEM_RESPONSES,
     openapi_extra=IMAGE_BODY,
 )
-async def predict(request: Request, state: StateDep, predictor: PredictorDep) -> PredictResponse:
+async def predict(
+    request: Request,
+    state: StateDep,
+    predictor: PredictorDep,
+    frame: Annotated[
+        int | None, Query(ge=0, le=100_000, description="frame of a multi-frame DICOM (default: the middle one)")
+    ] = None,
+) -> PredictResponse:
     """Probabilities of every class for one image (PNG, JPEG or DICOM)."""
     started = time.perf_counter()
     upload = await read_upload(request, state.settings.max_upload_bytes)
@@ -33,7 +41,7 @@ async def predict(request: Request, state: StateDep, predictor: PredictorDep) ->
 
         def work() -> tuple[Prediction, float]:
             decode_started = time.perf_counter()
-            image = decode(upload.data, upload.content_type, state.settings.max_image_pixels)
+            image = decode(upload.data, upload.content_type, decode_options(state.settings, frame))
             decode_ms = (time.perf_counter() - decode_started) * 1000
             return predictor.predict(image), decode_ms
 

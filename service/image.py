@@ -1,0 +1,54 @@
+"""What decoding produces and what it needs to know: the types shared by the decoders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from service.errors import PayloadTooLarge, UnprocessableImage
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Limits and choices for decoding: the pixel limit, the frame of a multi-frame image, non-MR DICOM."""
+
+    max_pixels: int
+    frame: int | None = None
+    allow_non_mr: bool = False
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded upload: grayscale pixels in [0, 1] and facts about the source (never patient data)."""
+
+    pixels: np.ndarray
+    content_type: str
+    source: dict[str, Any] = field(default_factory=dict)
+    dataset: Any = None  # the pydicom Dataset for DICOM input, kept for DICOM output
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """Refuse images over the pixel limit (413) or too small to classify (422), before decoding pixels."""
+    if width * height > max_pixels:
+        pixels = width * height
+        raise PayloadTooLarge(f"the image has {width}×{height} = {pixels:,} pixels; the limit is {max_pixels:,}")
+    if width < 8 or height < 8:
+        raise UnprocessableImage(f"the image is {width}×{height} pixels; at least 8×8 is needed")
+
+
+def check_frame(frame: int | None, frames: int) -> int:
+    """The frame to use: ``frame`` if it exists, else the middle one when none was asked for."""
+    index = frames // 2 if frame is None else frame
+    if not 0 <= index < frames:
+        raise UnprocessableImage(f"frame {index} does not exist; the image has {frames} frame(s), numbered from 0")
+    return index
