@@ -112,7 +112,7 @@ def test_non_mr_colour_and_oversized_are_refused() -> None:
         decode_dicom(_bytes(colour), OPTIONS)
     with pytest.raises(PayloadTooLarge):
         decode_dicom(_file_bytes("MR_small.dcm"), DecodeOptions(max_pixels=4096 - 1))
-    with pytest.raises(UnprocessableImage, match="cannot be decoded|not a readable"):
+    with pytest.raises(UnprocessableImage, match=r"cannot be decoded|not a readable"):
         decode_dicom(_file_bytes("MR_truncated.dcm"), OPTIONS)
 
 
