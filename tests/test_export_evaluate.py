@@ -110,3 +110,14 @@ def test_explain_eval_writes_the_report_json_and_figure(
     val = set(json.loads((tiny_run / "split.json").read_text())["val"])
     assert rows and all(row["path"] in val for row in rows)
     assert (out / "explanations.png").stat().st_size > 0
+
+
+def test_the_model_card_carries_the_artifacts_own_numbers(exported: Path, tmp_path: Path) -> None:
+    card_path = tmp_path / "MODEL_CARD.md"
+    assert main(["card", "--model", str(exported), "--out", str(card_path)]) == 0
+    card = card_path.read_text()
+    manifest = artifact.load(exported).manifest
+    validation = manifest["metrics"]["validation"]
+    assert f"| {validation['accuracy']:.4f} | {validation['macro_f1']:.4f} |" in card
+    assert manifest["provenance"]["fit_command"] in card and manifest["data"]["fingerprint"] in card
+    assert "not a medical device" in card.lower()

@@ -1,4 +1,4 @@
-"""``python -m training <command>``: fit, evaluate, export, synth."""
+"""``python -m training <command>``: fit, evaluate, export, synth, explain-eval, card."""
 
 from __future__ import annotations
 
@@ -76,12 +76,17 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
     parser.add_argument("--name", default="brainxai-cnn")
     parser.add_argument("--version", default="1.0.0")
+    parser.add_argument(
+        "--fit-commit",
+        default=None,
+        help="git commit the checkpoint was trained at (default: as recorded in the checkpoint)",
+    )
 
 
 def _run_export(args: argparse.Namespace) -> None:
     from training.export import export
 
-    export(args.checkpoint, args.out, name=args.name, version=args.version)
+    export(args.checkpoint, args.out, name=args.name, version=args.version, fit_commit=args.fit_commit)
 
 
 def _add_synth(commands: argparse._SubParsersAction) -> None:
@@ -152,6 +157,19 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     log.info("wrote %s", args.out)
 
 
+def _add_card(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("card", help="write the model card from the artifact's manifest")
+    parser.add_argument("--model", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
+    parser.add_argument("--out", type=Path, default=Path("models/MODEL_CARD.md"), help="default: %(default)s")
+
+
+def _run_card(args: argparse.Namespace) -> None:
+    from training.card import write_card
+
+    write_card(args.model, args.out)
+    log.info("wrote %s", args.out)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run one command, and turn brainxai errors into a message and exit 2."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
@@ -161,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_export(commands)
     _add_synth(commands)
     _add_explain_eval(commands)
+    _add_card(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -170,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             "export": _run_export,
             "synth": _run_synth,
             "explain-eval": _run_explain_eval,
+            "card": _run_card,
         }[args.command](args)
     except BrainxaiError as exc:
         log.error("%s", exc)

@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 AGREEMENT_TOLERANCE = 1e-5
 
 
-def build_manifest(checkpoint: dict[str, Any], name: str, version: str, macs: int, parameters: int) -> dict[str, Any]:
+def build_manifest(
+    checkpoint: dict[str, Any], name: str, version: str, macs: int, parameters: int, fit_commit: str | None = None
+) -> dict[str, Any]:
     """The artifact manifest from a best-epoch checkpoint: classes, input, preprocessing, provenance."""
     config = checkpoint["config"]
     preprocess = checkpoint["preprocess"]
@@ -57,6 +59,7 @@ def build_manifest(checkpoint: dict[str, Any], name: str, version: str, macs: in
         "provenance": {
             "fit_command": fit_command(config, dataclass_defaults(FitConfig)),
             "export_command": shlex.join(["python", "-m", "training", *sys.argv[1:]]),
+            "fit_git_commit": fit_commit or checkpoint.get("git_commit", "unknown"),
             "git_commit": git_commit(),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "torch": torch.__version__.split("+")[0],
@@ -64,11 +67,18 @@ def build_manifest(checkpoint: dict[str, Any], name: str, version: str, macs: in
     }
 
 
-def export(checkpoint_path: Path, out_path: Path, name: str = "brainxai-cnn", version: str = "1.0.0") -> dict[str, Any]:
+def export(
+    checkpoint_path: Path,
+    out_path: Path,
+    name: str = "brainxai-cnn",
+    version: str = "1.0.0",
+    fit_commit: str | None = None,
+) -> dict[str, Any]:
     """Script the best model of ``checkpoint_path``, check it, and write the artifact to ``out_path``.
 
     Refuses to write when the scripted module's logits differ from the eager model's by more
-    than 1e-5 on a batch of random inputs. Returns the manifest written.
+    than 1e-5 on a batch of random inputs. ``fit_commit`` overrides the training commit recorded in
+    the checkpoint (for checkpoints written before it was recorded). Returns the manifest written.
     """
     model, checkpoint = load_trained(checkpoint_path)
     size = int(checkpoint["preprocess"]["size"])
@@ -80,7 +90,7 @@ def export(checkpoint_path: Path, out_path: Path, name: str = "brainxai-cnn", ve
     gap = max(float((eager_out - scripted_out).abs().max()), float((eager_out - via_parts).abs().max()))
     if gap > AGREEMENT_TOLERANCE:
         raise ArtifactError(f"scripted and eager outputs differ by {gap:.2e} (> {AGREEMENT_TOLERANCE}); not exported")
-    manifest = build_manifest(checkpoint, name, version, count_macs(model, size), count_parameters(model))
+    manifest = build_manifest(checkpoint, name, version, count_macs(model, size), count_parameters(model), fit_commit)
     digest = artifact.save(scripted, manifest, out_path)
     log.info("exported %s (sha256 %s, max |eager - scripted| = %.1e)", out_path, digest, gap)
     artifact.load(out_path)  # the file must load back through the one loader

@@ -33,6 +33,7 @@ from training.data import Dataset, load_dataset
 from training.dedup import find_duplicate_groups
 from training.metrics import classification_metrics
 from training.models import Classifier, build_model
+from training.provenance import git_commit
 from training.split import groups_on_both_sides, stratified_group_split
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,7 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
     ``config.out``. With ``resume``, continues from ``last.pt`` of the same configuration.
     """
     dist_info = setup_distributed(config.device)
+    commit = git_commit()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
@@ -342,6 +344,7 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
                 "preprocess": dataclasses.asdict(spec),
                 "fingerprint": data.fingerprint,
                 "split": split_summary,
+                "git_commit": commit,
                 "model": _unwrap(model).state_dict(),
                 "ema": ema.state_dict() if ema is not None else None,
                 "optimizer": optimizer.state_dict(),
@@ -351,7 +354,7 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
             if improved:
                 best = {
                     key: checkpoint[key]
-                    for key in ("version", "config", "classes", "preprocess", "fingerprint", "split")
+                    for key in ("version", "config", "classes", "preprocess", "fingerprint", "split", "git_commit")
                 }
                 best["weights"] = scored.state_dict() if ema is None else ema.module.state_dict()
                 best["metrics"] = metrics

@@ -1,0 +1,139 @@
+"""``card``: write the model card from the artifact's manifest, so its numbers are the artifact's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlcore import artifact
+
+TEMPLATE = """# Model card: {name} {version}
+
+> Research use only. This model is not a medical device; it must not be used for diagnosis or
+> treatment decisions.
+
+## What it does
+Classifies one 2D MRI slice of the brain as **{classes}** (output order). It is meant
+for research on explainable classification and as the model behind the brainxai service, whose explanations
+(Grad-CAM, LIME, Integrated Gradients, Occlusion) show which regions drove each answer.
+
+## Data
+- The Training split of the public *Brain Tumor MRI Dataset* (M. Nickparvar, 2021, CC0; it merges
+  figshare (J. Cheng, 2017), SARTAJ and Br35H), re-encoded as 8-bit grayscale JPEG with the longer
+  side capped at 256 px: {images:,} images. Fingerprint (sha256 over file names and bytes):
+  `{fingerprint}`.
+- De-duplication before splitting: identical pixels, or 64-bit DCT perceptual hashes within Hamming
+  distance {phash_max_distance}: {exact_duplicates} exact and {near_duplicates} near duplicates,
+  {groups:,} groups (largest {largest_group}). Whole groups go to one side of a stratified split
+  (seed {seed}, {val_percent:.0f} % validation): **{train:,} training and {val:,} validation images**.
+  The split is `models/brainxai-cnn.split.json`. The dataset has no patient ids: slices of one patient
+  that are not near duplicates may sit on both sides, so validation numbers are optimistic for new patients.
+- The dataset's Testing split was never used: it is held out for independent evaluation.
+- Tumour boxes (`tumor-boxes.csv`) were not used for training this model.
+
+## Model
+- Architecture `{architecture}` (width {width}, dropout {dropout}): a residual CNN of plain 3×3
+  convolutions, last feature map at stride 16 (12×12 for the {size}×{size} input), global average
+  pooling, linear head. **{parameters:,} parameters, {gflops:.3f} GFLOPs per image** (2 × {gmacs:.3f} G
+  multiply-accumulates), artifact of {size_mb:.1f} MB.
+- Input: one grayscale channel, padded to a centred square with zeros, resized to {size}×{size}
+  (antialiased bilinear), normalised with mean {mean} and std {std}.
+- Trained from scratch (no pre-trained weights) on 2 CPU cores; selected at epoch {best_epoch} by
+  validation macro-F1 (exponential moving average of the weights).
+
+## Validation results ({n} de-duplicated validation images)
+
+| accuracy | macro-F1 | macro ROC-AUC | ECE (15 bins) | NLL |
+|---|---|---|---|---|
+| {accuracy:.4f} | {macro_f1:.4f} | {macro_roc_auc:.4f} | {ece:.4f} | {nll:.4f} |
+
+| class | precision | recall | F1 | ROC-AUC | support |
+|---|---|---|---|---|---|
+{per_class_rows}
+
+Confusion matrix (rows: true class, columns: predicted):
+
+{confusion}
+
+Figures: `docs/evaluation/confusion_matrix.png`, `docs/evaluation/reliability.png`; the per-epoch
+curve is `docs/evaluation/history.json`.
+
+## Reproduce
+```bash
+{fit_command}
+{export_command}
+python -m training evaluate --split models/brainxai-cnn.split.json --out docs/evaluation
+python -m training card
+```
+Trained with the code at git commit `{fit_git_commit}`, exported at `{git_commit}`; torch {torch}.
+`python -m training evaluate --data <Testing>` evaluates every image of another folder of the same
+layout (e.g. the held-out Testing split).
+
+## Intended use and limits
+- Research and teaching on explainable classification of 2D brain MRI slices, four classes only.
+  Other tumour types, other body parts, other modalities (CT, X-ray), paediatric scans and 3D volumes
+  are out of scope; the service refuses non-MR DICOM by default.
+- The training data merges public sources with their own scanners and framing; the model may rely
+  on such shortcuts as well as on the tumour (see the explanation evaluation in `docs/`).
+- Accuracy on validation images of the same sources is not accuracy on a new hospital's scans.
+- Not a medical device: no clinical validation, no regulatory clearance.
+"""
+
+
+def render_card(model_path: Path) -> str:
+    """The card's Markdown for the artifact at ``model_path``."""
+    loaded = artifact.load(model_path)
+    m: dict[str, Any] = loaded.manifest
+    validation = m["metrics"]["validation"]
+    split = m["data"]["split"]
+    classes = m["classes"]
+    per_class_rows = "\n".join(
+        f"| {name} | {e['precision']:.4f} | {e['recall']:.4f} | {e['f1']:.4f} | {e.get('roc_auc', float('nan')):.4f} "
+        f"| {e['support']} |"
+        for name, e in validation["per_class"].items()
+    )
+    confusion = "\n".join(
+        ["| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+        + [
+            f"| **{name}** | " + " | ".join(str(v) for v in row) + " |"
+            for name, row in zip(classes, validation["confusion_matrix"], strict=True)
+        ]
+    )
+    return TEMPLATE.format(
+        name=m["name"],
+        version=m["version"],
+        classes=", ".join(classes),
+        fingerprint=m["data"]["fingerprint"],
+        seed=m["data"]["seed"],
+        val_percent=100 * m["data"]["val_fraction"],
+        **split,
+        architecture=m["architecture"]["name"],
+        width=m["architecture"]["width"],
+        dropout=m["architecture"]["dropout"],
+        size=m["input"]["size"],
+        parameters=m["parameters"],
+        gflops=m["flops"] / 1e9,
+        gmacs=m["macs"] / 1e9,
+        size_mb=model_path.stat().st_size / 1e6,
+        mean=m["preprocessing"]["mean"],
+        std=m["preprocessing"]["std"],
+        best_epoch=m["metrics"]["best_epoch"],
+        n=validation["n"],
+        accuracy=validation["accuracy"],
+        macro_f1=validation["macro_f1"],
+        macro_roc_auc=validation["macro_roc_auc"],
+        ece=validation["ece"],
+        nll=validation["nll"],
+        per_class_rows=per_class_rows,
+        confusion=confusion,
+        fit_command=m["provenance"]["fit_command"],
+        export_command=m["provenance"]["export_command"],
+        git_commit=m["provenance"]["git_commit"],
+        fit_git_commit=m["provenance"].get("fit_git_commit", "unknown"),
+        torch=m["provenance"]["torch"],
+    )
+
+
+def write_card(model_path: Path, out: Path) -> None:
+    """Write the card next to the model (or wherever ``out`` says)."""
+    out.write_text(render_card(model_path))
