@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -25,7 +25,6 @@ class AppState:
     limiters: dict[str, Limiter]
     predictor: Predictor | None = None
     ready: bool = False
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 def get_state(request: Request) -> AppState:
