@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,8 @@ def evaluate_artifact(
     plot_confusion_matrix(metrics["confusion_matrix"], classes, out_dir / "confusion_matrix.png")
     plot_reliability(probs, labels, metrics["ece"], out_dir / "reliability.png")
     what = f"the {subset} side of {split_file}" if split_file else "every image"
-    source = f"Model `{model_path.name}` (sha256 `{model.sha256[:12]}`) on {what} under `{data_root}`."
+    shown_root = os.path.relpath(data_root) if data_root.is_absolute() else data_root
+    source = f"Model `{model_path.name}` (sha256 `{model.sha256[:12]}`) on {what} under `{shown_root}`."
     (out_dir / "report.md").write_text(markdown_report(metrics, "Evaluation", source))
     log.info(
         "accuracy %.4f, macro-F1 %.4f on %d images; report in %s",
