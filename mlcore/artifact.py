@@ -117,6 +117,7 @@ def save(scripted: torch.jit.ScriptModule, manifest: dict[str, Any], path: Path)
     try:
         with _torchscript_quiet():
             torch.jit.save(scripted, tmp_name, _extra_files={MANIFEST_FILE: json.dumps(manifest, indent=2)})
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; an artifact is meant to be read by the service
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):
