@@ -90,4 +90,4 @@ def decode_dicom(data: bytes, options: DecodeOptions) -> DecodedImage:
         "photometric": photometric,
         "transfer_syntax": str(getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", "")),
     }
-    return DecodedImage(pixels=gray.astype(np.float32), content_type=DICOM, source=source, dataset=dataset)
+    return DecodedImage(pixels=gray.astype(np.float32), content_type=DICOM, source=source)

@@ -64,17 +64,25 @@ class NotReady(ServiceError):
     status, title, slug = 503, "Not ready", "not-ready"
 
 
-def problem(request: Request, status: int, title: str, slug: str, detail: str, **extra: Any) -> JSONResponse:
-    """A problem-details response, with the request id so that logs and answers can be matched."""
-    body = {
+def problem_body(
+    status: int, title: str, slug: str, detail: str, instance: str, request_id: str | None, **extra: Any
+) -> dict[str, Any]:
+    """The RFC 9457 body every error answer has, with the request id so that logs and answers can be matched."""
+    return {
         "type": f"urn:brainxai:problem:{slug}",
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
-        "request_id": getattr(request.state, "request_id", None),
+        "instance": instance,
+        "request_id": request_id,
         **extra,
     }
+
+
+def problem(request: Request, status: int, title: str, slug: str, detail: str, **extra: Any) -> JSONResponse:
+    """A problem-details response for a request that reached the routes."""
+    request_id = getattr(request.state, "request_id", None)
+    body = problem_body(status, title, slug, detail, request.url.path, request_id, **extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
@@ -128,14 +136,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def unexpected_problem(path: str, request_id: str | None) -> dict[str, Any]:
     """The answer to anything unexpected: a 500 problem that says nothing of the internals."""
-    return {
-        "type": "urn:brainxai:problem:internal",
-        "title": "Internal error",
-        "status": 500,
-        "detail": "an unexpected error occurred; it has been logged with this request id",
-        "instance": path,
-        "request_id": request_id,
-    }
+    detail = "an unexpected error occurred; it has been logged with this request id"
+    return problem_body(500, "Internal error", "internal", detail, path, request_id)
 
 
 def _reason(status: int) -> str:

@@ -26,7 +26,6 @@ class DecodedImage:
     pixels: np.ndarray
     content_type: str
     source: dict[str, Any] = field(default_factory=dict)
-    dataset: Any = None  # the pydicom Dataset for DICOM input, kept for DICOM output
 
     @property
     def height(self) -> int:

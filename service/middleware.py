@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PROBLEM_JSON, PayloadTooLarge, unexpected_problem
+from service.errors import PROBLEM_JSON, PayloadTooLarge, problem_body, unexpected_problem
 from service.metrics import Metrics
 
 log = logging.getLogger("service.access")
@@ -90,7 +90,10 @@ class BodyLimitMiddleware:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             self.metrics.reject("too_large")
-            await _send_problem(scope, send, 413, f"the body is {int(declared):,} bytes; the limit is {limit:,}")
+            detail = f"the body is {int(declared):,} bytes; the limit is {limit:,}"
+            request_id = scope.get("state", {}).get("request_id")
+            body = problem_body(413, PayloadTooLarge.title, PayloadTooLarge.slug, detail, scope["path"], request_id)
+            await _send_json(send, 413, body)
             return
         received = 0
 
@@ -105,18 +108,6 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
-
-
-async def _send_problem(scope: Scope, send: Send, status: int, detail: str) -> None:
-    body: dict[str, Any] = {
-        "type": "urn:brainxai:problem:payload-too-large",
-        "title": "Payload too large",
-        "status": status,
-        "detail": detail,
-        "instance": scope.get("path", ""),
-        "request_id": scope.get("state", {}).get("request_id"),
-    }
-    await _send_json(send, status, body)
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
