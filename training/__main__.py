@@ -29,6 +29,13 @@ def _add_fit(commands: argparse._SubParsersAction) -> None:
                 required=default is None,
                 help="dataset root <root>/<class>/*.jpg (default: the shared Training split)",
             )
+        elif field.name == "boxes":
+            parser.add_argument(
+                flag,
+                default=None,
+                help="tumour boxes CSV for the localisation loss; only training images' boxes are read "
+                "(default: tumor-boxes.csv beside the --data folder, if there is one; '' turns the loss off)",
+            )
         elif field.name == "out":
             parser.add_argument(flag, default="runs/brainxai-cnn", help="run folder (default: %(default)s)")
         elif isinstance(field.default, bool):
@@ -44,6 +51,9 @@ def _run_fit(args: argparse.Namespace) -> None:
     from training.fit import FitConfig, fit
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(FitConfig)}
+    if values["boxes"] is None:
+        beside = Path(args.data).parent / "tumor-boxes.csv"
+        values["boxes"] = str(beside) if beside.is_file() else ""
     metrics = fit(FitConfig(**values), resume=args.resume)
     log.info("best validation: %s", json.dumps({k: metrics[k] for k in ("accuracy", "macro_f1", "ece")}))
 

@@ -31,6 +31,14 @@ from mlcore.preprocessing import PreprocessSpec, normalise
 from training.augment import AugmentConfig, augment_batch
 from training.data import Dataset, load_dataset
 from training.dedup import find_duplicate_groups
+from training.localisation import (
+    box_masks,
+    class_evidence_map,
+    count_boxes,
+    last_linear,
+    localisation_loss,
+    read_boxes,
+)
 from training.metrics import classification_metrics
 from training.models import Classifier, build_model
 from training.provenance import git_commit
@@ -64,8 +72,19 @@ class FitConfig:
     seed: int = 0
     amp: bool = True
     augment: bool = True
+    boxes: str = ""
+    localisation_weight: float = 0.3
     skip_bad: bool = False
     device: str = "auto"
+
+
+@dataclass(frozen=True)
+class BoxSupervision:
+    """Training images' box masks (uint8 N×1×S×S), which of them have one, and the loss weight."""
+
+    masks: torch.Tensor
+    has_box: torch.Tensor
+    weight: float
 
 
 @dataclass
@@ -133,11 +152,13 @@ def train_one_epoch(
     epoch_seed: int,
     dist_info: Distributed,
     amp: bool,
-) -> float:
-    """One pass over this rank's shard of the training images; returns the mean training loss.
+    boxes: BoxSupervision | None = None,
+) -> tuple[float, float]:
+    """One pass over this rank's shard of the training images; returns the mean classification and localisation losses.
 
     The shuffling is the same on every rank (seeded by ``epoch_seed``); each rank takes every
-    ``world_size``-th image and all ranks run the same number of steps, as DDP requires.
+    ``world_size``-th image and all ranks run the same number of steps, as DDP requires. With
+    ``boxes``, the images of the batch that have a tumour box add ``weight`` × the localisation loss.
     """
     model.train()
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(epoch_seed))
@@ -145,18 +166,31 @@ def train_one_epoch(
     steps = len(order) // dist_info.world_size // batch_size
     aug_generator = torch.Generator().manual_seed(epoch_seed * 1009 + dist_info.rank)
     torch.manual_seed(epoch_seed * 1013 + dist_info.rank)
-    total = 0.0
+    total, total_localisation = 0.0, 0.0
+    classifier = last_linear(_unwrap(model).get_submodule("head")) if boxes is not None else None
     bar = tqdm(range(steps), desc="train", unit="batch", leave=False, disable=not _show_progress(dist_info))
     for step in bar:
         index = shard[step * batch_size : (step + 1) * batch_size]
-        batch = images[index]
-        if augment is not None:
-            batch = augment_batch(batch, augment, aug_generator)
+        masks = boxes.masks[index] if boxes is not None else None
+        batch, masks = augment_batch(images[index], augment, aug_generator, masks)
         batch = normalise(batch, spec).to(dist_info.device, non_blocking=True)
         batch = batch.contiguous(memory_format=torch.channels_last)
         target = labels[index].to(dist_info.device, non_blocking=True)
         with _autocast(dist_info.device, amp):
-            loss = criterion(model(batch), target)
+            logits, features = model(batch, return_features=True)
+            loss = criterion(logits, target)
+        if boxes is not None and classifier is not None and masks is not None:
+            # Kept in the graph even when no image of the batch has a box, so DDP ranks stay in step.
+            boxed = boxes.has_box[index].to(dist_info.device)
+            with _autocast(dist_info.device, amp):
+                evidence = class_evidence_map(features[boxed], classifier, target[boxed])
+            localisation = (
+                localisation_loss(evidence, masks.to(dist_info.device)[boxed])
+                if bool(boxed.any())
+                else features.sum() * 0.0
+            )
+            loss = loss + boxes.weight * localisation
+            total_localisation += float(localisation.detach())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -165,7 +199,7 @@ def train_one_epoch(
             ema.update_parameters(_unwrap(model))
         total += float(loss.detach())
         bar.set_postfix(loss=f"{total / (step + 1):.4f}")
-    return total / max(1, steps)
+    return total / max(1, steps), total_localisation / max(1, steps)
 
 
 @torch.no_grad()
@@ -219,6 +253,26 @@ def prepare_split(config: FitConfig, dist_info: Distributed) -> tuple[Dataset, n
         }
         _atomic_write_text(Path(config.out) / "split.json", json.dumps(split, indent=1))
     return data, train, val, summary
+
+
+def _box_supervision(config: FitConfig, data: Dataset, train: np.ndarray) -> BoxSupervision | None:
+    """Box masks of the training images (never the validation ones), or None without boxes or weight."""
+    if not config.boxes or config.localisation_weight <= 0:
+        return None
+    boxes = read_boxes(Path(config.boxes))
+    paths = [data.paths[i] for i in train]
+    sizes = [data.original_sizes[i] for i in train]
+    masks, has_box = box_masks(paths, sizes, boxes, config.image_size)
+    per_class = count_boxes(has_box, torch.from_numpy(data.labels[train]), data.classes)
+    log.info(
+        "localisation loss (weight %s) on %d training images with a box: %s",
+        config.localisation_weight,
+        int(has_box.sum()),
+        json.dumps(per_class),
+    )
+    if not bool(has_box.any()):
+        raise ValueError(f"no training image has a box in {config.boxes}; check its paths")
+    return BoxSupervision(masks=masks, has_box=has_box, weight=config.localisation_weight)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -296,10 +350,11 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
         model = nn.parallel.DistributedDataParallel(model)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     augment = AugmentConfig() if config.augment else AugmentConfig.none()
+    boxes = _box_supervision(config, data, train)
 
     while state.epoch < config.epochs and state.epoch - state.best_epoch <= config.patience:
         started = time.perf_counter()
-        train_loss = train_one_epoch(
+        train_loss, train_localisation = train_one_epoch(
             model,
             ema,
             train_images,
@@ -313,6 +368,7 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
             config.seed * 100_003 + state.epoch,
             dist_info,
             config.amp,
+            boxes,
         )
         scored = ema.module if ema is not None else _unwrap(model)
         metrics = evaluate(scored, val_images, val_labels, data.classes, spec, dist_info.device)
@@ -328,6 +384,7 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
         row = {
             "epoch": state.epoch,
             "train_loss": round(train_loss, 5),
+            "train_localisation": round(train_localisation, 5),
             "val_accuracy": round(metrics["accuracy"], 5),
             "val_macro_f1": round(metrics["macro_f1"], 5),
             "val_nll": round(metrics["nll"], 5),

@@ -16,15 +16,23 @@ from torch import nn
 
 
 class Classifier(nn.Module):
-    """A backbone and a head; ``forward(x) = head(backbone(x))``."""
+    """A backbone and a head; ``forward(x) = head(backbone(x))``.
+
+    ``forward(x, return_features=True)`` also returns the feature maps, through ``forward`` so that
+    DistributedDataParallel sees the call (the localisation loss needs them).
+    """
 
     def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+    def forward(
+        self, x: torch.Tensor, return_features: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        features = self.backbone(x)
+        logits = self.head(features)
+        return (logits, features) if return_features else logits
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
