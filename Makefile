@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint format clean system-deps
+.PHONY: install run test lint format clean system-deps docker-test docker-clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,14 +23,31 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Debian's chromium for the viewer's browser test; installed when missing and running as root (as CI does).
+# Debian packages the tests use: chromium (the viewer's browser test), orthanc + orthanc-dicomweb (the PACS
+# bridge's round trip). Installed when missing and running as root (as CI does); otherwise those tests skip.
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
-	  echo "chromium could not be installed: the viewer's browser test will be skipped"; }
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	[ -x /usr/sbin/Orthanc ] || missing="$$missing orthanc"; \
+	[ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || \
+	      echo "could not install$$missing: the tests that need them will be skipped"; \
+	  else echo "not root: cannot install$$missing; the tests that need them will be skipped"; fi; \
+	fi
 
 test: lint system-deps
 	$(BIN)/python -m pytest
+
+# Build the image offline (Debian base, local wheels), serve from it, scale it with compose; see docs/DOCKER.md.
+docker-test: install
+	docker/docker-test.sh
+
+docker-clean:
+	-docker image rm -f brainxai-base:bookworm
+	rm -rf build/docker docker/wheelhouse/*.whl
 
 format: install
 	$(BIN)/ruff format .

@@ -43,10 +43,11 @@ def heatmap_png(heatmap: np.ndarray) -> bytes:
     return _png(Image.fromarray(to_uint8(heatmap), mode="L"))
 
 
-def overlay_png(gray: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, caption: str = "") -> bytes:
+def overlay_rgb(gray: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, caption: str = "") -> np.ndarray:
     """The map in colour over the grayscale image (same size), with a colour legend strip on the right.
 
-    Relevance also scales the colour's opacity, so irrelevant regions show the image unchanged.
+    Returns an H×(W + legend)×3 uint8 array. Relevance also scales the colour's opacity, so
+    irrelevant regions show the image unchanged.
     """
     if gray.shape != heatmap.shape:
         raise ValueError(f"image {gray.shape} and heatmap {heatmap.shape} differ in size")
@@ -54,7 +55,23 @@ def overlay_png(gray: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, cap
     colour = COLORMAP[to_uint8(heatmap)].astype(np.float32) / 255.0
     weight = (opacity * np.clip(heatmap, 0, 1) ** 0.5)[..., None]
     blended = Image.fromarray(to_uint8(base * (1 - weight) + colour * weight), mode="RGB")
-    return _png(_with_legend(blended, caption))
+    return np.asarray(_with_legend(blended, caption))
+
+
+def overlay_png(gray: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, caption: str = "") -> bytes:
+    """:func:`overlay_rgb` as a PNG."""
+    return _png(Image.fromarray(overlay_rgb(gray, heatmap, opacity, caption), mode="RGB"))
+
+
+def burn_in_banner(rgb: np.ndarray, text: str) -> np.ndarray:
+    """The image with ``text`` written in white on a black band added across its top (for DICOM captures)."""
+    height, width = rgb.shape[:2]
+    font = ImageFont.load_default(size=max(10, min(20, width // 28)))
+    band = int(font.getbbox(text)[3]) + 8
+    canvas = Image.new("RGB", (width, height + band), (0, 0, 0))
+    canvas.paste(Image.fromarray(rgb, mode="RGB"), (0, band))
+    ImageDraw.Draw(canvas).text((4, 4), text, fill=(255, 255, 255), font=font)
+    return np.asarray(canvas)
 
 
 def _with_legend(image: Image.Image, caption: str) -> Image.Image:

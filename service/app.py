@@ -16,7 +16,7 @@ from service.inference import Predictor
 from service.limits import Limiter
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from service.routes import explain, predict, system, viewer
+from service.routes import dicomweb, explain, predict, system, viewer
 from service.settings import Settings
 from service.state import AppState
 
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(predict.router)
     app.include_router(explain.router)
+    app.include_router(dicomweb.router)
     app.include_router(system.router)
     app.include_router(system.health)
     app.include_router(viewer.router)

@@ -56,6 +56,11 @@ def decode_dicom(data: bytes, options: DecodeOptions) -> DecodedImage:
         dataset = pydicom.dcmread(io.BytesIO(data))
     except (InvalidDicomError, EOFError, ValueError, OSError, KeyError) as exc:
         raise UnprocessableImage(f"the body is not a readable DICOM Part 10 file: {exc}") from exc
+    return decode_dataset(dataset, options)
+
+
+def decode_dataset(dataset: pydicom.Dataset, options: DecodeOptions) -> DecodedImage:
+    """A parsed DICOM dataset's grayscale image as pixels in [0, 1]; 422 saying why for what cannot be used."""
     modality = str(dataset.get("Modality", "") or "")
     if modality != "MR" and not options.allow_non_mr:
         shown = modality or "(none)"
@@ -90,4 +95,5 @@ def decode_dicom(data: bytes, options: DecodeOptions) -> DecodedImage:
         "photometric": photometric,
         "transfer_syntax": str(getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", "")),
     }
-    return DecodedImage(pixels=gray.astype(np.float32), content_type=DICOM, source=source)
+    del dataset.PixelData  # the header is kept for DICOM results; the pixels are in ``gray``
+    return DecodedImage(pixels=gray.astype(np.float32), content_type=DICOM, source=source, dicom=dataset)

@@ -22,10 +22,11 @@ class ServiceError(BrainxaiError):
     title: ClassVar[str] = "Internal error"
     slug: ClassVar[str] = "internal"
 
-    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, detail: str, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers or {}
+        self.extra = extra or {}  # RFC 9457 extension members of the answer
 
 
 class BadRequest(ServiceError):
@@ -62,6 +63,22 @@ class Busy(ServiceError):
 
 class NotReady(ServiceError):
     status, title, slug = 503, "Not ready", "not-ready"
+
+
+class NotFound(ServiceError):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class NotConfigured(ServiceError):
+    status, title, slug = 503, "Not configured", "not-configured"
+
+
+class BadGateway(ServiceError):
+    status, title, slug = 502, "Bad gateway", "bad-gateway"
+
+
+class GatewayTimeout(ServiceError):
+    status, title, slug = 504, "Gateway timeout", "gateway-timeout"
 
 
 def problem_body(
@@ -110,7 +127,7 @@ def install_error_handlers(app: FastAPI) -> None:
         mapped = _classify(exc)
         if mapped is None:
             raise exc  # not an HTTP-meaningful error: RequestContextMiddleware answers 500
-        response = problem(request, mapped.status, mapped.title, mapped.slug, mapped.detail)
+        response = problem(request, mapped.status, mapped.title, mapped.slug, mapped.detail, **mapped.extra)
         response.headers.update(mapped.headers)
         return response
 

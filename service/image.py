@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pydicom
 
 from service.errors import PayloadTooLarge, UnprocessableImage
 
@@ -21,11 +22,16 @@ class DecodeOptions:
 
 @dataclass(frozen=True)
 class DecodedImage:
-    """A decoded upload: grayscale pixels in [0, 1] and facts about the source (never patient data)."""
+    """A decoded upload: grayscale pixels in [0, 1] and facts about the source (never patient data).
+
+    ``dicom`` is the input's DICOM header (pixel data dropped) when it was DICOM: DICOM results
+    are made from it, in the same study.
+    """
 
     pixels: np.ndarray
     content_type: str
     source: dict[str, Any] = field(default_factory=dict)
+    dicom: pydicom.Dataset | None = None
 
     @property
     def height(self) -> int:

@@ -130,3 +130,41 @@ class Method(StrEnum):
     lime = "lime"
     integrated_gradients = "integrated_gradients"
     occlusion = "occlusion"
+
+
+UID_PATTERN = r"^[0-9]+(\.[0-9]+)*$"
+
+
+class AnalyzeRequest(BaseModel):
+    """An instance in the configured PACS to analyse, and the explanations to store back."""
+
+    study_instance_uid: str = Field(pattern=UID_PATTERN, max_length=64)
+    series_instance_uid: str = Field(pattern=UID_PATTERN, max_length=64)
+    sop_instance_uid: str = Field(pattern=UID_PATTERN, max_length=64)
+    methods: list[Method] = Field(
+        default_factory=lambda: [Method.gradcam],
+        max_length=4,
+        description="explanations to store as Secondary Captures (each once; [] stores the report only)",
+    )
+    frame: int | None = Field(None, ge=0, le=100_000, description="frame of a multi-frame instance (default: middle)")
+
+
+class StoredResult(BaseModel):
+    """One DICOM result made from the instance, and whether the PACS has it."""
+
+    kind: str = Field(description="structured_report or secondary_capture")
+    method: str | None = Field(None, description="the explanation method of a secondary capture")
+    series_instance_uid: str
+    sop_instance_uid: str
+    stored: bool
+
+
+class AnalyzeResponse(BaseModel):
+    """The classification of a PACS instance and the UIDs of the results stored back in its study."""
+
+    label: str
+    probabilities: dict[str, float]
+    study_instance_uid: str
+    results: list[StoredResult]
+    model: ModelRef
+    request_id: str

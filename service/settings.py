@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     lime_max_samples: int = Field(3000, ge=50, le=5000, description="upper bound of LIME's num_samples")
     torch_threads: int = Field(0, ge=0, le=256, description="intra-op threads per inference (0: torch's default)")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    dicomweb_url: str | None = Field(
+        None,
+        pattern="^https?://",
+        description="DICOMweb root of the PACS for /v1/dicomweb/analyze (e.g. http://orthanc:8042/dicom-web)",
+    )
+    dicomweb_timeout_s: float = Field(20.0, gt=0, le=600, description="per request to the PACS; slower gets 504")
+    dicomweb_username: str | None = Field(None, description="HTTP basic user for the PACS, if it needs one")
+    dicomweb_password: str | None = Field(None, description="HTTP basic password for the PACS")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -255,8 +255,8 @@ def prepare_split(config: FitConfig, dist_info: Distributed) -> tuple[Dataset, n
     return data, train, val, summary
 
 
-def _box_supervision(config: FitConfig, data: Dataset, train: np.ndarray) -> BoxSupervision | None:
-    """Box masks of the training images (never the validation ones), or None without boxes or weight."""
+def box_supervision(config: FitConfig, data: Dataset, train: np.ndarray) -> BoxSupervision | None:
+    """Box masks of the ``train`` images (never the validation ones), or None without boxes or weight."""
     if not config.boxes or config.localisation_weight <= 0:
         return None
     boxes = read_boxes(Path(config.boxes))
@@ -350,7 +350,7 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
         model = nn.parallel.DistributedDataParallel(model)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     augment = AugmentConfig() if config.augment else AugmentConfig.none()
-    boxes = _box_supervision(config, data, train)
+    boxes = box_supervision(config, data, train)
 
     while state.epoch < config.epochs and state.epoch - state.best_epoch <= config.patience:
         started = time.perf_counter()

@@ -12,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 from mlcore.render import heatmap_png, heatmap_summary, overlay_png
 from service.decoding import decode
+from service.dicom_out import DICOM, secondary_capture, to_bytes
 from service.errors import InvalidParameter, NotAcceptable
 from service.inference import Explanation
 from service.limits import with_deadline
-from service.routes.common import decode_options, model_ref
+from service.routes.common import decode_options, model_identity, model_ref, negotiate
 from service.schemas import IMAGE_BODY, PROBLEM_RESPONSES, ExplainResponse, Heatmap, HeatmapSummary, Method, Timing
 from service.state import PredictorDep, StateDep, require_api_key
 from service.upload import read_upload
@@ -23,30 +24,6 @@ from service.upload import read_upload
 router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
 
 PNG, JSON = "image/png", "application/json"
-
-
-def negotiate(accept: str | None) -> str:
-    """The response type for an Accept header: PNG (the default) or JSON; 406 for anything else."""
-    if not accept:
-        return PNG
-    ranked = []
-    for order, part in enumerate(accept.split(",")):
-        media, *params = (piece.strip() for piece in part.split(";"))
-        quality = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    quality = float(param[2:])
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            ranked.append((-quality, order, media.lower()))
-    for _, _, media in sorted(ranked):
-        if media in ("image/png", "image/*", "*/*"):
-            return PNG
-        if media in ("application/json", "application/*"):
-            return JSON
-    raise NotAcceptable(f"cannot answer with {accept!r}; /explain gives {PNG} (default) or {JSON}")
 
 
 @router.post(
@@ -57,9 +34,13 @@ def negotiate(accept: str | None) -> str:
     responses={
         **PROBLEM_RESPONSES,
         200: {
-            "description": "The heatmap over the image (PNG, with a legend) or, with Accept: application/json, "
-            "scores, parameters and the raw map",
-            "content": {PNG: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The heatmap over the image (PNG, with a legend); with Accept: application/json, "
+            "scores, parameters and the raw map; with Accept: application/dicom (DICOM input only), a Secondary "
+            "Capture of the overlay in the input's study",
+            "content": {
+                PNG: {"schema": {"type": "string", "format": "binary"}},
+                DICOM: {"schema": {"type": "string", "format": "binary"}},
+            },
         },
         406: PROBLEM_RESPONSES[415] | {"description": "Accept names no type /explain can give"},
     },
@@ -86,7 +67,7 @@ async def explain(
 ) -> Response | ExplainResponse:
     """Where the model looked: a relevance map of ``target`` for one image (PNG, JPEG or DICOM)."""
     started = time.perf_counter()
-    answer_with = negotiate(request.headers.get("accept"))
+    answer_with = negotiate(request.headers.get("accept"), (PNG, JSON, DICOM), "/explain")
     given = {
         "num_samples": num_samples,
         "seed": seed,
@@ -123,6 +104,20 @@ async def explain(
         total_ms=round((time.perf_counter() - started) * 1000, 3),
     )
     headers = {"X-Explained-Target": result.target, "X-Predicted-Label": result.prediction.label}
+    if answer_with == DICOM:
+        if image.dicom is None:
+            raise NotAcceptable("a DICOM result needs a DICOM input (its patient and study); send application/dicom")
+        capture = await run_in_threadpool(
+            secondary_capture,
+            image.dicom,
+            image.pixels,
+            result.heatmap,
+            result.method,
+            result.target,
+            model_identity(predictor),
+            opacity,
+        )
+        return Response(to_bytes(capture), media_type=DICOM, headers=headers)
     if answer_with == PNG:
         caption = f"{result.method} · {result.target}"
         png = await run_in_threadpool(overlay_png, image.pixels, result.heatmap, opacity, caption)

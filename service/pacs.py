@@ -1,0 +1,77 @@
+"""Talking to a PACS over DICOMweb: fetch an instance (WADO-RS), store results (STOW-RS).
+
+Built on dicomweb-client. Every failure becomes an HTTP-meaningful error that names the step
+(``fetch`` or ``store``) and the PACS: unreachable or refusing → 502, slower than
+``BRAINXAI_DICOMWEB_TIMEOUT_S`` → 504, an instance the PACS does not have → 404.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pydicom
+import requests
+from dicomweb_client.api import DICOMwebClient
+
+from service.errors import BadGateway, GatewayTimeout, NotFound, ServiceError
+
+log = logging.getLogger(__name__)
+
+
+class Pacs:
+    """A DICOMweb PACS at ``url`` (its DICOMweb root)."""
+
+    def __init__(self, url: str, timeout_s: float, username: str | None = None, password: str | None = None) -> None:
+        session = requests.Session()
+        if username is not None:
+            session.auth = (username, password or "")
+        self.url = url
+        self._client = DICOMwebClient(url, session=session, timeout=timeout_s)
+        # One quick retry for a PACS that blinks; the library's default (5 attempts, exponential back-off from
+        # 1 s) would keep an interactive caller waiting for most of a minute before the 502.
+        self._client.set_http_retry_params(retry=True, max_attempts=2, wait_exponential_multiplier=200)
+        self.timeout_s = timeout_s
+
+    def fetch(self, study: str, series: str, instance: str) -> pydicom.Dataset:
+        """One instance by its UIDs (WADO-RS)."""
+        try:
+            return self._client.retrieve_instance(study, series, instance)
+        except Exception as exc:
+            raise self._failure("fetch", exc, {"study": study, "series": series, "instance": instance}) from exc
+
+    def store(self, dataset: pydicom.Dataset) -> None:
+        """Store one instance in its study (STOW-RS); an answer listing it as failed is a refusal."""
+        try:
+            answer = self._client.store_instances([dataset], study_instance_uid=str(dataset.StudyInstanceUID))
+        except Exception as exc:
+            raise self._failure("store", exc, {}) from exc
+        failed = answer.get("FailedSOPSequence") if answer is not None else None
+        if failed:
+            reason = failed[0].get("FailureReason", "unknown")
+            raise BadGateway(
+                f"store: the PACS at {self.url} refused {dataset.SOPInstanceUID} (failure reason {reason})"
+            )
+
+    def _failure(self, step: str, exc: Exception, uids: dict[str, str]) -> ServiceError:
+        log.warning("PACS %s failed: %s", step, exc)
+        if isinstance(exc, requests.Timeout):
+            return GatewayTimeout(f"{step}: the PACS at {self.url} did not answer within {self.timeout_s:g} s")
+        if isinstance(exc, requests.ConnectionError):
+            return BadGateway(f"{step}: cannot reach the PACS at {self.url}: {type(exc).__name__}")
+        if isinstance(exc, requests.HTTPError) and exc.response is not None:
+            status = exc.response.status_code
+            if step == "fetch" and status == 404:
+                shown = ", ".join(f"{key} {value}" for key, value in uids.items())
+                return NotFound(f"fetch: the PACS at {self.url} has no instance with {shown}")
+            return BadGateway(f"{step}: the PACS at {self.url} answered HTTP {status}")
+        return BadGateway(f"{step}: the PACS at {self.url} gave an unusable answer: {type(exc).__name__}: {exc}")
+
+
+def describe(dataset: pydicom.Dataset) -> dict[str, Any]:
+    """The UIDs that identify a stored result."""
+    return {
+        "series_instance_uid": str(dataset.SeriesInstanceUID),
+        "sop_instance_uid": str(dataset.SOPInstanceUID),
+        "sop_class": pydicom.uid.UID(str(dataset.SOPClassUID)).name,
+    }
