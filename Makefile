@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint format clean system-deps docker-test docker-clean
+.PHONY: install run test lint format clean system-deps docker-test docker-clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[training,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[training,dev,bench]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -40,6 +40,12 @@ system-deps:
 
 test: lint system-deps
 	$(BIN)/python -m pytest
+
+# The benchmark (docs/BENCHMARKS.md); BENCH_ARGS=--quick for a run under 2 minutes. Needs wrk (installed as root).
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 # Build the image offline (Debian base, local wheels), serve from it, scale it with compose; see docs/DOCKER.md.
 docker-test: install
