@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from mlcore import artifact
+from mlcore.onnx_forward import onnx_forward
 from service.errors import install_error_handlers
 from service.inference import Predictor
 from service.limits import Limiter
@@ -45,7 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
         model = await run_in_threadpool(artifact.load, settings.model_path)
-        predictor = Predictor(model)
+        forward = None
+        if settings.runtime == "onnx":
+            size = int(model.manifest["input"]["size"])
+            forward = await run_in_threadpool(onnx_forward, model.module, size, settings.torch_threads)
+        predictor = Predictor(model, forward, settings.explain_cache_size)
         await run_in_threadpool(predictor.warm_up)
         state.predictor, state.ready = predictor, True
         log.info(

@@ -7,7 +7,12 @@ these from worker threads; nothing here knows about requests or responses.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +21,7 @@ import torch
 
 from mlcore.artifact import LoadedModel
 from mlcore.explainers import get_explainer
-from mlcore.explainers.base import normalise_map
+from mlcore.explainers.base import Forward, normalise_map
 from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
 from service.errors import InvalidParameter
 from service.image import DecodedImage
@@ -41,13 +46,23 @@ class Explanation:
     parameters: dict[str, Any]
     prediction: Prediction
     explain_ms: float
+    cached: bool = False
 
 
 class Predictor:
     """The loaded artifact with its preprocessing: predictions and explanations of decoded images."""
 
-    def __init__(self, model: LoadedModel) -> None:
+    def __init__(self, model: LoadedModel, forward: Forward | None = None, cache_size: int = 0) -> None:
+        """``forward``: a faster forward-only runtime of the same model (ONNX Runtime); default TorchScript.
+
+        ``cache_size``: how many explanations to keep, keyed by the image's pixels, the method, the
+        target and the resolved parameters (methods are deterministic, so a hit is the same answer).
+        """
         self.model = model
+        self._cache: OrderedDict[tuple[str, ...], Explanation] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+        self.forward: Forward = forward if forward is not None else model.module
         self.spec = PreprocessSpec.from_manifest(model.manifest)
         self.classes = model.classes
 
@@ -59,7 +74,7 @@ class Predictor:
         """Softmax probabilities of one preprocessed image."""
         started = time.perf_counter()
         with torch.inference_mode():
-            probs = torch.softmax(self.model.module(x), dim=1)[0].tolist()
+            probs = torch.softmax(self.forward(x), dim=1)[0].tolist()
         elapsed = (time.perf_counter() - started) * 1000
         probabilities = {name: float(p) for name, p in zip(self.classes, probs, strict=True)}
         return Prediction(probabilities, max(probabilities, key=probabilities.__getitem__), elapsed)
@@ -84,15 +99,34 @@ class Predictor:
         """Predict, then explain the target class with ``method``; the map comes at the original size."""
         explainer = get_explainer(method)
         resolved = explainer.resolve(params)
+        key = (
+            hashlib.sha256(np.ascontiguousarray(image.pixels).tobytes()).hexdigest(),
+            str(image.pixels.shape),
+            method,
+            str(target),
+            json.dumps(resolved, sort_keys=True),
+        )
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return dataclasses.replace(cached, explain_ms=0.0, cached=True)
         x = self.tensor(image)
         prediction = self.predict_tensor(x)
         index = self.target_index(target, prediction)
         started = time.perf_counter()
-        square = explainer.explain(self.model.module, x, index, resolved, deadline=deadline)
+        model = self.model.module if explainer.needs_gradients else self.forward
+        square = explainer.explain(model, x, index, resolved, deadline=deadline)
         # Resampling can lower a sharp peak: rescale so that the most relevant pixel is 1 again.
         heatmap = normalise_map(map_to_original(square, image.height, image.width))
         elapsed = (time.perf_counter() - started) * 1000
-        return Explanation(heatmap, method, self.classes[index], resolved, prediction, elapsed)
+        explanation = Explanation(heatmap, method, self.classes[index], resolved, prediction, elapsed)
+        if self._cache_size > 0:
+            with self._cache_lock:
+                self._cache[key] = explanation
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return explanation
 
     def warm_up(self) -> None:
         """One inference on a blank image, so that the first request does not pay for lazy set-up."""

@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     )
     explain_timeout_s: float = Field(30.0, gt=0, description="an explanation running longer is stopped with 503")
     lime_max_samples: int = Field(3000, ge=50, le=5000, description="upper bound of LIME's num_samples")
+    explain_cache_size: int = Field(
+        64, ge=0, le=4096, description="explanations kept for identical requests (image, method, target, parameters)"
+    )
+    runtime: str = Field(
+        "onnx",
+        pattern="^(onnx|torchscript)$",
+        description="forward-only work (predict, LIME, Occlusion) on ONNX Runtime (converted and checked at start; "
+        "TorchScript if that fails) or on TorchScript; Grad-CAM and Integrated Gradients always use TorchScript",
+    )
     torch_threads: int = Field(0, ge=0, le=256, description="intra-op threads per inference (0: torch's default)")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     dicomweb_url: str | None = Field(

@@ -171,12 +171,18 @@ def _add_card(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("card", help="write the model card from the artifact's manifest")
     parser.add_argument("--model", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
     parser.add_argument("--out", type=Path, default=Path("models/MODEL_CARD.md"), help="default: %(default)s")
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        default=Path("models/MODEL_CARD.notes.md"),
+        help="hand-written Markdown appended to the card, if the file exists (default: %(default)s)",
+    )
 
 
 def _run_card(args: argparse.Namespace) -> None:
     from training.card import write_card
 
-    write_card(args.model, args.out)
+    write_card(args.model, args.out, args.notes)
     log.info("wrote %s", args.out)
 
 

@@ -29,7 +29,7 @@ for research on explainable classification and as the model behind the brainxai 
   The split is `models/brainxai-cnn.split.json`. The dataset has no patient ids: slices of one patient
   that are not near duplicates may sit on both sides, so validation numbers are optimistic for new patients.
 - The dataset's Testing split was never used: it is held out for independent evaluation.
-- Tumour boxes (`tumor-boxes.csv`) were not used for training this model.
+- {boxes_line}
 
 ## Model
 - Architecture `{architecture}` (width {width}, dropout {dropout}): a residual CNN of plain 3×3
@@ -80,8 +80,8 @@ layout (e.g. the held-out Testing split).
 """
 
 
-def render_card(model_path: Path) -> str:
-    """The card's Markdown for the artifact at ``model_path``."""
+def render_card(model_path: Path, notes: Path | None = None) -> str:
+    """The card's Markdown for the artifact at ``model_path``, followed by the Markdown of ``notes`` if given."""
     loaded = artifact.load(model_path)
     m: dict[str, Any] = loaded.manifest
     validation = m["metrics"]["validation"]
@@ -131,9 +131,20 @@ def render_card(model_path: Path) -> str:
         git_commit=m["provenance"]["git_commit"],
         fit_git_commit=m["provenance"].get("fit_git_commit", "unknown"),
         torch=m["provenance"]["torch"],
+        boxes_line=_boxes_line(m.get("training", {})),
+    ) + (notes.read_text() if notes is not None and notes.is_file() else "")
+
+
+def _boxes_line(training: dict[str, Any]) -> str:
+    if not training.get("boxes"):
+        return "Tumour boxes (`tumor-boxes.csv`) were not used for training this model."
+    return (
+        f"Tumour boxes (`{training['boxes']}`) of the **training** images only were used as weak supervision: a "
+        f"localisation loss (weight {training['localisation_weight']}) asks the class evidence of the true class to "
+        "lie inside the box. Boxes of validation images were only used to score the explanations."
     )
 
 
-def write_card(model_path: Path, out: Path) -> None:
-    """Write the card next to the model (or wherever ``out`` says)."""
-    out.write_text(render_card(model_path))
+def write_card(model_path: Path, out: Path, notes: Path | None = None) -> None:
+    """Write the card next to the model (or wherever ``out`` says), with hand-written ``notes`` appended."""
+    out.write_text(render_card(model_path, notes))

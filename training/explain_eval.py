@@ -25,6 +25,8 @@ import torch
 
 from mlcore import artifact
 from mlcore.explainers import get_explainer
+from mlcore.explainers.base import Forward
+from mlcore.onnx_forward import onnx_forward
 from mlcore.preprocessing import PreprocessSpec, fit_to_square, map_to_original, normalise
 from training.data import DatasetError, read_gray
 from training.explanation_metrics import (
@@ -97,9 +99,7 @@ def randomised(model_path: Path, seed: int) -> torch.jit.ScriptModule:
     return module
 
 
-def _probability_fn(
-    module: torch.jit.ScriptModule, spec: PreprocessSpec, target: int
-) -> Callable[[np.ndarray], np.ndarray]:
+def _probability_fn(module: Forward, spec: PreprocessSpec, target: int) -> Callable[[np.ndarray], np.ndarray]:
     def probability(images: np.ndarray) -> np.ndarray:
         batch = normalise(torch.from_numpy(images.astype(np.float32))[:, None], spec)
         with torch.inference_mode():
@@ -123,6 +123,9 @@ def evaluate_explanations(
     model = artifact.load(model_path)
     spec = PreprocessSpec.from_manifest(model.manifest)
     random_model = randomised(model_path, seed)
+    # Forward-only methods run on ONNX Runtime, as in the service (same logits within 1e-4).
+    forward = onnx_forward(model.module, spec.size) or model.module
+    random_forward = onnx_forward(random_model, spec.size) or random_model
     explainers = {name: get_explainer(name) for name in methods}
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
@@ -135,13 +138,14 @@ def evaluate_explanations(
             probs = torch.softmax(model.module(x), dim=1)[0].numpy()
         box = box_from_fractions(case.box, gray.shape)
         tolerance = round(tolerance_fraction * max(gray.shape))
-        probability = _probability_fn(model.module, spec, target)
+        probability = _probability_fn(forward, spec, target)
         maps: dict[str, tuple[np.ndarray, float, float | None]] = {}
         for name, explainer in explainers.items():
             started = time.perf_counter()
-            square = explainer.explain(model.module, x, target, params.get(name, {}))
+            fast = not explainer.needs_gradients
+            square = explainer.explain(forward if fast else model.module, x, target, params.get(name, {}))
             seconds = time.perf_counter() - started
-            sanity = explainer.explain(random_model, x, target, params.get(name, {}))
+            sanity = explainer.explain(random_forward if fast else random_model, x, target, params.get(name, {}))
             maps[name] = (square, seconds, rank_correlation(square, sanity))
         maps["centre_prior"] = (centre_prior((spec.size, spec.size)), 0.0, None)
         maps["random"] = (random_map((spec.size, spec.size), rng), 0.0, None)

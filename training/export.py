@@ -55,6 +55,12 @@ def build_manifest(
             "val_fraction": config["val_fraction"],
             "seed": config["seed"],
         },
+        "training": {
+            "boxes": Path(config["boxes"]).name if config.get("boxes") else None,
+            "localisation_weight": config.get("localisation_weight", 0.0) if config.get("boxes") else 0.0,
+            "epochs": config["epochs"],
+            "image_size": config["image_size"],
+        },
         "metrics": {"validation": {k: v for k, v in metrics.items()}, "best_epoch": checkpoint["epoch"]},
         "provenance": {
             "fit_command": fit_command(config, dataclass_defaults(FitConfig)),

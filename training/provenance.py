@@ -30,14 +30,15 @@ def fit_command(config: dict[str, Any], defaults: dict[str, Any]) -> str:
     """The ``python -m training fit`` command line that reproduces a run of ``config``.
 
     Options equal to their defaults are left out except ``--data`` and ``--out``, which are
-    always given so the command is unambiguous; ``--data`` is written relative to the repository.
+    always given so the command is unambiguous; ``--data`` and ``--boxes`` are written relative to the
+    repository.
     """
     parts = ["python", "-m", "training", "fit"]
     for name, value in config.items():
         if name not in ("data", "out") and defaults.get(name) == value:
             continue
         flag = "--" + name.replace("_", "-")
-        if name == "data" and os.path.isabs(value):
+        if name in ("data", "boxes") and value and os.path.isabs(value):
             value = os.path.relpath(value, REPO_ROOT)
         if isinstance(value, bool):
             parts.append(flag if value else "--no-" + name.replace("_", "-"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -38,11 +38,22 @@ class Parameter:
     description: str = ""
 
 
+class Forward(Protocol):
+    """What a method that only evaluates the model is given: ``logits = forward(x)``."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
 class Explainer(ABC):
-    """Base of the explanation methods; subclasses set ``name``, ``parameters`` and ``attribute``."""
+    """Base of the explanation methods; subclasses set ``name``, ``parameters`` and ``attribute``.
+
+    ``needs_gradients``: such methods are given the TorchScript artifact itself (with ``features``
+    and ``classify``); the others may be given any faster :class:`Forward` of the same model.
+    """
 
     name: ClassVar[str]
     parameters: ClassVar[Mapping[str, Parameter]] = {}
+    needs_gradients: ClassVar[bool] = True
 
     def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults filled in, types converted and bounds checked; :class:`ExplainerError` otherwise."""
@@ -67,7 +78,7 @@ class Explainer(ABC):
 
     def explain(
         self,
-        model: torch.jit.ScriptModule,
+        model: Forward,
         x: torch.Tensor,
         target: int,
         params: Mapping[str, Any] | None = None,
@@ -86,7 +97,7 @@ class Explainer(ABC):
     @abstractmethod
     def attribute(
         self,
-        model: torch.jit.ScriptModule,
+        model: Forward,
         x: torch.Tensor,
         target: int,
         params: dict[str, Any],

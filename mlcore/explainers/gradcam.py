@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mlcore.explainers.base import Explainer
+from mlcore.explainers.base import Explainer, Forward
 
 
 class GradCAM(Explainer):
@@ -18,12 +18,13 @@ class GradCAM(Explainer):
 
     def attribute(
         self,
-        model: torch.jit.ScriptModule,
+        model: Forward,
         x: torch.Tensor,
         target: int,
         params: dict[str, Any],
         deadline: float | None,
     ) -> np.ndarray:
+        assert isinstance(model, torch.jit.ScriptModule), "Grad-CAM needs the artifact's features/classify"
         with torch.enable_grad():
             features = model.features(x).detach().requires_grad_(True)
             score = model.classify(features)[0, target]

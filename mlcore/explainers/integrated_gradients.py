@@ -9,7 +9,7 @@ import torch
 from captum.attr import IntegratedGradients as CaptumIntegratedGradients
 from skimage.filters import gaussian
 
-from mlcore.explainers.base import Explainer, Parameter
+from mlcore.explainers.base import Explainer, Forward, Parameter
 
 
 class IntegratedGradients(Explainer):
@@ -28,7 +28,7 @@ class IntegratedGradients(Explainer):
 
     def attribute(
         self,
-        model: torch.jit.ScriptModule,
+        model: Forward,
         x: torch.Tensor,
         target: int,
         params: dict[str, Any],

@@ -16,7 +16,7 @@ import torch
 from lime.lime_image import LimeImageExplainer
 from skimage.segmentation import slic
 
-from mlcore.explainers.base import DeadlineExceeded, Explainer, Parameter
+from mlcore.explainers.base import DeadlineExceeded, Explainer, Forward, Parameter
 
 
 def superpixels(gray: np.ndarray, n_segments: int, compactness: float) -> np.ndarray:
@@ -61,6 +61,7 @@ class Lime(Explainer):
     """Weights of a local linear model over superpixels, painted back onto their pixels."""
 
     name: ClassVar[str] = "lime"
+    needs_gradients: ClassVar[bool] = False
     parameters: ClassVar[dict[str, Parameter]] = {
         "num_samples": Parameter(int, 1000, 50, 5000, "perturbed images the local model is fitted on"),
         "seed": Parameter(int, 0, 0, 2**31 - 1, "seed of the perturbations and the segmentation"),
@@ -71,7 +72,7 @@ class Lime(Explainer):
 
     def attribute(
         self,
-        model: torch.jit.ScriptModule,
+        model: Forward,
         x: torch.Tensor,
         target: int,
         params: dict[str, Any],

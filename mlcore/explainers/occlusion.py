@@ -9,13 +9,14 @@ import numpy as np
 import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
-from mlcore.explainers.base import DeadlineExceeded, Explainer, Parameter
+from mlcore.explainers.base import DeadlineExceeded, Explainer, Forward, Parameter
 
 
 class Occlusion(Explainer):
     """A sliding black patch; relevance is the drop of the target's probability it causes."""
 
     name: ClassVar[str] = "occlusion"
+    needs_gradients: ClassVar[bool] = False
     parameters: ClassVar[dict[str, Parameter]] = {
         "window": Parameter(int, 24, 4, 96, "side of the occluding patch (model-grid pixels)"),
         "stride": Parameter(int, 8, 2, 48, "step between patches (model-grid pixels)"),
@@ -24,7 +25,7 @@ class Occlusion(Explainer):
 
     def attribute(
         self,
-        model: torch.jit.ScriptModule,
+        model: Forward,
         x: torch.Tensor,
         target: int,
         params: dict[str, Any],

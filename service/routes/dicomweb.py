@@ -63,7 +63,7 @@ def _analyse(
 
 @router.post(
     "/v1/dicomweb/analyze",
-    operation_id="analyzePacsInstance",
+    operation_id="analyze_pacs_instance",
     summary="Analyse an instance of the PACS and store the results back in its study",
     response_model=AnalyzeResponse,
     responses={**PROBLEM_RESPONSES, **GATEWAY_RESPONSES},

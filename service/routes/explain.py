@@ -103,7 +103,11 @@ async def explain(
         explain_ms=round(result.explain_ms, 3),
         total_ms=round((time.perf_counter() - started) * 1000, 3),
     )
-    headers = {"X-Explained-Target": result.target, "X-Predicted-Label": result.prediction.label}
+    headers = {
+        "X-Explained-Target": result.target,
+        "X-Predicted-Label": result.prediction.label,
+        "X-Explanation-Cache": "hit" if result.cached else "miss",
+    }
     if answer_with == DICOM:
         if image.dicom is None:
             raise NotAcceptable("a DICOM result needs a DICOM input (its patient and study); send application/dicom")

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from mlcore.artifact import file_sha256
+from tests.helpers import SAMPLES
 from tests.service.conftest import CLASSES, LiveServer
 from tests.service.images import image_variants, mr_dicom_bytes, sample_path
 
@@ -133,3 +134,15 @@ def test_metrics_count_requests_by_route_and_status(client: httpx.Client) -> Non
     assert 'brainxai_http_requests_total{method="POST",route="/predict",status="400"}' in text
     assert 'brainxai_inference_seconds_count{method="predict"}' in text
     assert "brainxai_http_requests_in_flight" in text and "brainxai_http_request_duration_seconds_bucket" in text
+
+
+def test_identical_explanations_come_from_the_cache(client: httpx.Client) -> None:
+    sample = next(SAMPLES.glob("pituitary/*.jpg")).read_bytes()
+    url = "/explain?method=occlusion&window=16&stride=8"
+    first = client.post(url, content=sample, headers={"Content-Type": "image/jpeg"})
+    again = client.post(url, content=sample, headers={"Content-Type": "image/jpeg"})
+    other = client.post(url + "&target=glioma", content=sample, headers={"Content-Type": "image/jpeg"})
+    assert first.status_code == again.status_code == other.status_code == 200
+    assert first.headers["X-Explanation-Cache"] == "miss" and again.headers["X-Explanation-Cache"] == "hit"
+    assert again.content == first.content
+    assert other.headers["X-Explanation-Cache"] == "miss"

@@ -66,7 +66,7 @@ def test_heavy_explanations_have_their_own_smaller_bound(
 
 
 def test_an_explanation_past_its_deadline_is_abandoned_with_503(start_server: Callable[..., LiveServer]) -> None:
-    server = start_server(explain_timeout_s=0.05)
+    server = start_server(explain_timeout_s=0.001)
     data = sample_path().read_bytes()
     with server.client() as http:
         begun = time.monotonic()

