@@ -29,7 +29,8 @@ COLORMAP = np.stack(
 
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
+    # zlib level 1: a 512×512 overlay encodes about 3× faster than at the default level 6, for ~20 % more bytes.
+    image.save(buffer, format="PNG", optimize=False, compress_level=1)
     return buffer.getvalue()
 
 
