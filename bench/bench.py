@@ -416,35 +416,11 @@ def report(results: dict[str, Any], command: str) -> str:
         _row(["input", "concurrency", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors"]),
         "|---|---|---|---|---|---|---|",
     ]
-    for name, rows in results["service_predict"].items():
-        for r in rows:
-            lines.append(
-                _row(
-                    [
-                        name,
-                        r["concurrency"],
-                        f"{r['throughput_per_s']:.1f}",
-                        f"{r['p50_ms']:.1f}",
-                        f"{r['p95_ms']:.1f}",
-                        f"{r['p99_ms']:.1f}",
-                        r["errors"],
-                    ]
-                )
-            )
-    for r in naive:
-        lines.append(
-            _row(
-                [
-                    "jpeg, **naive eager handler**",
-                    r["concurrency"],
-                    f"{r['throughput_per_s']:.1f}",
-                    f"{r['p50_ms']:.1f}",
-                    f"{r['p95_ms']:.1f}",
-                    f"{r['p99_ms']:.1f}",
-                    r["errors"],
-                ]
-            )
-        )
+    labelled = [(name, r) for name, rows in results["service_predict"].items() for r in rows]
+    labelled += [("jpeg, **naive eager handler**", r) for r in naive]
+    for name, r in labelled:
+        cells = [f"{r[key]:.1f}" for key in ("throughput_per_s", "p50_ms", "p95_ms", "p99_ms")]
+        lines.append(_row([name, r["concurrency"], *cells, r["errors"]]))
     if "throughput_per_s" in peer:
         lines.append(
             _row(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
 
-from tests.service.conftest import LiveServer
+from tests.service.conftest import LiveServer, free_port
 from tests.service.pacs import FakePacs, OrthancServer, orthanc_missing
 
 ANALYZE = "/v1/dicomweb/analyze"
@@ -31,19 +30,12 @@ def _uids(dataset: pydicom.Dataset) -> dict[str, str]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
     reason = orthanc_missing()
     if reason is not None:
         pytest.skip(reason)
-    server = OrthancServer(tmp_path_factory.mktemp("orthanc"), _free_port(), _free_port()).start()
+    server = OrthancServer(tmp_path_factory.mktemp("orthanc"), free_port(), free_port()).start()
     yield server
     server.stop()
 
@@ -85,7 +77,7 @@ def test_the_bridge_round_trips_through_orthanc(
 
 def test_a_pacs_that_is_down_is_a_502_naming_the_step(start_server: Callable[..., LiveServer]) -> None:
     source, _ = _mr()
-    service = start_server(dicomweb_url=f"http://127.0.0.1:{_free_port()}/dicom-web")
+    service = start_server(dicomweb_url=f"http://127.0.0.1:{free_port()}/dicom-web")
     with service.client() as client:
         response = client.post(ANALYZE, json=_uids(source))
     assert response.status_code == 502
