@@ -131,6 +131,7 @@ def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--methods", default="gradcam,lime,integrated_gradients,occlusion")
     parser.add_argument("--per-class", type=int, default=None, help="a seeded sample of at most N images per class")
     parser.add_argument("--lime-samples", type=int, default=1000)
+    parser.add_argument("--lime-segments", type=int, default=None, help="LIME superpixels (default: the method's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--out",
@@ -150,7 +151,10 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     boxes = args.boxes or args.data.parent / "tumor-boxes.csv"
     split = None if str(args.split) == "none" else args.split
     methods = [m for m in args.methods.split(",") if m]
-    params = {"lime": {"num_samples": args.lime_samples, "seed": args.seed}}
+    lime_params = {"num_samples": args.lime_samples, "seed": args.seed}
+    if args.lime_segments is not None:
+        lime_params["n_segments"] = args.lime_segments
+    params = {"lime": lime_params}
     cases = load_cases(args.data, boxes, split, args.per_class, args.seed)
     rows = evaluate_explanations(args.model, cases, methods, params, seed=args.seed, show_progress=sys.stderr.isatty())
     summary = summarise(rows)
