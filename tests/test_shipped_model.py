@@ -68,3 +68,12 @@ def test_the_model_card_numbers_are_reproduced(shipped: artifact.LoadedModel, tm
     assert metrics["n"] == recorded["n"]
     assert metrics["confusion_matrix"] == recorded["confusion_matrix"]
     assert metrics["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-9)
+
+
+def test_the_committed_card_is_the_one_the_artifact_renders() -> None:
+    """models/MODEL_CARD.md is `python -m training card` of the shipped model (with its notes): never stale."""
+    from training.card import render_card
+
+    rendered = render_card(MODEL, REPO_ROOT / "models" / "MODEL_CARD.notes.md")
+    assert (REPO_ROOT / "models" / "MODEL_CARD.md").read_text() == rendered
+    assert "localisation loss" in rendered and "2.0.0" in rendered
