@@ -2,7 +2,7 @@
 
 Both are made with highdicom from the input instance, so they belong to the same patient and
 study, in new series with new UIDs, and say which model made them. The capture carries a burned-in
-"AI generated — not for diagnostic use" banner. Class names are coded in a private scheme
+"AI generated - not for diagnostic use" banner. Class names are coded in a private scheme
 (``99BRAINXAI``): no standard code says "this model's class ``pituitary``".
 """
 
@@ -23,8 +23,8 @@ from service.errors import UnprocessableImage
 DICOM = "application/dicom"
 CODING_SCHEME = "99BRAINXAI"
 MANUFACTURER = "brainxai"
-WARNING = "AI generated — not for diagnostic use"
-WARNING_ASCII = "AI generated - not for diagnostic use"  # for text attributes in the default character set
+# ASCII: the burned-in font has no em dash, and DICOM text attributes use the default character set.
+WARNING_ASCII = "AI generated - not for diagnostic use"
 CAPTURE_SERIES_NUMBER = 9701
 REPORT_SERIES_NUMBER = 9702
 UNITY = hd.sr.CodedConcept("1", "UCUM", "no units")
@@ -79,7 +79,7 @@ def secondary_capture(
     opacity: float = 0.5,
 ) -> pydicom.Dataset:
     """The heatmap overlay (with its legend and the warning banner) as a Secondary Capture of the source's study."""
-    rgb = burn_in_banner(overlay_rgb(gray, heatmap, opacity, f"{method} · {target}"), WARNING)
+    rgb = burn_in_banner(overlay_rgb(gray, heatmap, opacity, f"{method} · {target}"), WARNING_ASCII)
     capture = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
         pixel_array=np.ascontiguousarray(rgb),
