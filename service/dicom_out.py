@@ -9,7 +9,6 @@ study, in new series with new UIDs, and say which model made them. The capture c
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import highdicom as hd
 import numpy as np
@@ -18,7 +17,9 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian
 
 from mlcore.render import burn_in_banner, overlay_rgb
-from service.errors import UnprocessableImage
+from service.errors import NotAcceptable, UnprocessableImage
+from service.image import DecodedImage
+from service.schemas import ModelRef
 
 DICOM = "application/dicom"
 CODING_SCHEME = "99BRAINXAI"
@@ -30,13 +31,11 @@ REPORT_SERIES_NUMBER = 9702
 UNITY = hd.sr.CodedConcept("1", "UCUM", "no units")
 
 
-@dataclass(frozen=True)
-class ModelIdentity:
-    """What the results say about the model that made them."""
-
-    name: str
-    version: str
-    sha256: str
+def dicom_source(image: DecodedImage) -> pydicom.Dataset:
+    """The DICOM header a result is made from; 406 when the input was not DICOM (no patient, no study)."""
+    if image.dicom is None:
+        raise NotAcceptable("a DICOM result needs a DICOM input (its patient and study); send application/dicom")
+    return image.dicom
 
 
 def _orientation_letter(direction: np.ndarray) -> str:
@@ -75,7 +74,7 @@ def secondary_capture(
     heatmap: np.ndarray,
     method: str,
     target: str,
-    model: ModelIdentity,
+    model: ModelRef,
     opacity: float = 0.5,
 ) -> pydicom.Dataset:
     """The heatmap overlay (with its legend and the warning banner) as a Secondary Capture of the source's study."""
@@ -102,7 +101,7 @@ def secondary_capture(
 
 
 def structured_report(
-    source: pydicom.Dataset, label: str, probabilities: dict[str, float], model: ModelIdentity
+    source: pydicom.Dataset, label: str, probabilities: dict[str, float], model: ModelRef
 ) -> pydicom.Dataset:
     """The classification as a Comprehensive SR (TID 1500) that references the source instance.
 

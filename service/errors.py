@@ -22,11 +22,11 @@ class ServiceError(BrainxaiError):
     title: ClassVar[str] = "Internal error"
     slug: ClassVar[str] = "internal"
 
-    def __init__(self, detail: str, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> None:
+    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers or {}
-        self.extra = extra or {}  # RFC 9457 extension members of the answer
+        self.extra: dict[str, Any] = {}  # RFC 9457 extension members of the answer, added where it is raised
 
 
 class BadRequest(ServiceError):

@@ -8,7 +8,6 @@ Built on dicomweb-client. Every failure becomes an HTTP-meaningful error that na
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pydicom
 import requests
@@ -66,12 +65,3 @@ class Pacs:
                 return NotFound(f"fetch: the PACS at {self.url} has no instance with {shown}")
             return BadGateway(f"{step}: the PACS at {self.url} answered HTTP {status}")
         return BadGateway(f"{step}: the PACS at {self.url} gave an unusable answer: {type(exc).__name__}: {exc}")
-
-
-def describe(dataset: pydicom.Dataset) -> dict[str, Any]:
-    """The UIDs that identify a stored result."""
-    return {
-        "series_instance_uid": str(dataset.SeriesInstanceUID),
-        "sop_instance_uid": str(dataset.SOPInstanceUID),
-        "sop_class": pydicom.uid.UID(str(dataset.SOPClassUID)).name,
-    }

@@ -40,7 +40,22 @@ class AugmentConfig:
     @classmethod
     def none(cls) -> AugmentConfig:
         """No augmentation at all (for tests that need to overfit exactly)."""
-        return cls(0.0, (1.0, 1.0), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, (1.0, 1.0), 0.0)
+        return cls(
+            rotate_degrees=0.0,
+            scale=(1.0, 1.0),
+            aspect=0.0,
+            translate=0.0,
+            hflip=0.0,
+            gamma=0.0,
+            contrast=0.0,
+            brightness=0.0,
+            noise_std=0.0,
+            curve=0.0,
+            border_crop=0.0,
+            border_crop_p=0.0,
+            low_resolution=(1.0, 1.0),
+            low_resolution_p=0.0,
+        )
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:

@@ -154,7 +154,7 @@ def train_one_epoch(
     amp: bool,
     boxes: BoxSupervision | None = None,
 ) -> tuple[float, float]:
-    """One pass over this rank's shard of the training images; returns the mean classification and localisation losses.
+    """One pass over this rank's shard of the training images; returns the mean total and localisation losses.
 
     The shuffling is the same on every rank (seeded by ``epoch_seed``); each rank takes every
     ``world_size``-th image and all ranks run the same number of steps, as DDP requires. With

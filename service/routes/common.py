@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from service.dicom_out import ModelIdentity
 from service.errors import NotAcceptable
 from service.image import DecodeOptions
 from service.inference import Predictor
@@ -14,12 +13,6 @@ def model_ref(predictor: Predictor) -> ModelRef:
     """Name, version and sha256 of the served model."""
     manifest = predictor.model.manifest
     return ModelRef(name=manifest["name"], version=manifest["version"], sha256=predictor.model.sha256)
-
-
-def model_identity(predictor: Predictor) -> ModelIdentity:
-    """The served model, as DICOM results name it."""
-    manifest = predictor.model.manifest
-    return ModelIdentity(name=manifest["name"], version=manifest["version"], sha256=predictor.model.sha256)
 
 
 def decode_options(settings: Settings, frame: int | None) -> DecodeOptions:

@@ -15,12 +15,12 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.dicom import decode_dataset
-from service.dicom_out import secondary_capture, structured_report
+from service.dicom_out import dicom_source, secondary_capture, structured_report
 from service.errors import NotConfigured, ServiceError
 from service.inference import Explanation, Prediction, Predictor
 from service.limits import with_deadline
 from service.pacs import Pacs
-from service.routes.common import decode_options, model_identity, model_ref
+from service.routes.common import decode_options, model_ref
 from service.schemas import PROBLEM_RESPONSES, AnalyzeRequest, AnalyzeResponse, Method, StoredResult
 from service.state import AppState, PredictorDep, StateDep, require_api_key
 
@@ -47,17 +47,17 @@ def _analyse(
     predictor: Predictor, dataset: pydicom.Dataset, body: AnalyzeRequest, state: AppState, deadline: float
 ) -> tuple[Prediction, list[tuple[Explanation, pydicom.Dataset]], pydicom.Dataset]:
     image = decode_dataset(dataset, decode_options(state.settings, body.frame))
-    assert image.dicom is not None
+    source = dicom_source(image)
     prediction = predictor.predict(image)
-    identity = model_identity(predictor)
+    identity = model_ref(predictor)
     captures = []
     for method in dict.fromkeys(body.methods):  # each method once, in the order asked
         explanation = predictor.explain(image, method.value, None, {}, deadline)
         capture = secondary_capture(
-            image.dicom, image.pixels, explanation.heatmap, explanation.method, explanation.target, identity
+            source, image.pixels, explanation.heatmap, explanation.method, explanation.target, identity
         )
         captures.append((explanation, capture))
-    report = structured_report(image.dicom, prediction.label, prediction.probabilities, identity)
+    report = structured_report(source, prediction.label, prediction.probabilities, identity)
     return prediction, captures, report
 
 

@@ -12,11 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 from mlcore.render import heatmap_png, heatmap_summary, overlay_png
 from service.decoding import decode
-from service.dicom_out import DICOM, secondary_capture, to_bytes
-from service.errors import InvalidParameter, NotAcceptable
+from service.dicom_out import DICOM, dicom_source, secondary_capture, to_bytes
+from service.errors import InvalidParameter
 from service.inference import Explanation
 from service.limits import with_deadline
-from service.routes.common import decode_options, model_identity, model_ref, negotiate
+from service.routes.common import decode_options, model_ref, negotiate
 from service.schemas import IMAGE_BODY, PROBLEM_RESPONSES, ExplainResponse, Heatmap, HeatmapSummary, Method, Timing
 from service.state import PredictorDep, StateDep, require_api_key
 from service.upload import read_upload
@@ -90,6 +90,8 @@ async def explain(
         def work() -> tuple[Explanation, Any, float]:
             decode_started = time.perf_counter()
             image = decode(upload.data, upload.content_type, decode_options(state.settings, frame))
+            if answer_with == DICOM:
+                dicom_source(image)  # refuse before the work, not after
             decode_ms = (time.perf_counter() - decode_started) * 1000
             return predictor.explain(image, method.value, target, params, deadline), image, decode_ms
 
@@ -109,16 +111,14 @@ async def explain(
         "X-Explanation-Cache": "hit" if result.cached else "miss",
     }
     if answer_with == DICOM:
-        if image.dicom is None:
-            raise NotAcceptable("a DICOM result needs a DICOM input (its patient and study); send application/dicom")
         capture = await run_in_threadpool(
             secondary_capture,
-            image.dicom,
+            dicom_source(image),
             image.pixels,
             result.heatmap,
             result.method,
             result.target,
-            model_identity(predictor),
+            model_ref(predictor),
             opacity,
         )
         return Response(to_bytes(capture), media_type=DICOM, headers=headers)

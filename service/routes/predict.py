@@ -10,11 +10,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from service.decoding import decode
-from service.dicom_out import DICOM, structured_report, to_bytes
-from service.errors import NotAcceptable
+from service.dicom_out import DICOM, dicom_source, structured_report, to_bytes
 from service.image import DecodedImage
 from service.inference import Prediction
-from service.routes.common import decode_options, model_identity, model_ref, negotiate
+from service.routes.common import decode_options, model_ref, negotiate
 from service.schemas import IMAGE_BODY, PROBLEM_RESPONSES, PredictResponse, Timing
 from service.state import PredictorDep, StateDep, require_api_key
 from service.upload import read_upload
@@ -55,16 +54,16 @@ async def predict(
         def work() -> tuple[Prediction, DecodedImage, float]:
             decode_started = time.perf_counter()
             image = decode(upload.data, upload.content_type, decode_options(state.settings, frame))
+            if answer_with == DICOM:
+                dicom_source(image)  # refuse before the work, not after
             decode_ms = (time.perf_counter() - decode_started) * 1000
             return predictor.predict(image), image, decode_ms
 
         prediction, image, decode_ms = await run_in_threadpool(work)
     state.metrics.inference.labels("predict").observe(prediction.inference_ms / 1000)
     if answer_with == DICOM:
-        if image.dicom is None:
-            raise NotAcceptable("a DICOM result needs a DICOM input (its patient and study); send application/dicom")
         report = await run_in_threadpool(
-            structured_report, image.dicom, prediction.label, prediction.probabilities, model_identity(predictor)
+            structured_report, dicom_source(image), prediction.label, prediction.probabilities, model_ref(predictor)
         )
         return Response(to_bytes(report), media_type=DICOM)
     return PredictResponse(
