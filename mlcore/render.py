@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Any
 
@@ -44,6 +45,21 @@ def heatmap_png(heatmap: np.ndarray) -> bytes:
     return _png(Image.fromarray(to_uint8(heatmap), mode="L"))
 
 
+@functools.lru_cache(maxsize=16)
+def _blend_table(opacity: float) -> np.ndarray:
+    """The overlay colour of every (gray byte, relevance byte) pair: a 256×256×3 uint8 table.
+
+    Blending through one table lookup per pixel is several times faster than the float arithmetic
+    at 512×512; it equals the float blend up to the 8-bit rounding of the two inputs (under half a
+    level on average; up to 11 of 255 at opacity 1 where a faint relevance's square-root opacity is steepest).
+    """
+    gray = np.linspace(0.0, 1.0, 256, dtype=np.float32)[:, None, None]
+    level = np.linspace(0.0, 1.0, 256, dtype=np.float32)
+    weight = (opacity * level**0.5)[None, :, None]
+    colour = (COLORMAP.astype(np.float32) / 255.0)[None, :, :]
+    return to_uint8(gray * (1 - weight) + colour * weight)
+
+
 def overlay_rgb(gray: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, caption: str = "") -> np.ndarray:
     """The map in colour over the grayscale image (same size), with a colour legend strip on the right.
 
@@ -52,11 +68,15 @@ def overlay_rgb(gray: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, cap
     """
     if gray.shape != heatmap.shape:
         raise ValueError(f"image {gray.shape} and heatmap {heatmap.shape} differ in size")
-    base = np.repeat(gray.astype(np.float32)[..., None], 3, axis=2)
-    colour = COLORMAP[to_uint8(heatmap)].astype(np.float32) / 255.0
-    weight = (opacity * np.clip(heatmap, 0, 1) ** 0.5)[..., None]
-    blended = Image.fromarray(to_uint8(base * (1 - weight) + colour * weight), mode="RGB")
-    return np.asarray(_with_legend(blended, caption))
+    index = (to_uint8(gray).astype(np.intp) << 8) | to_uint8(heatmap)
+    blended = np.take(_blend_table(float(opacity)).reshape(-1, 3), index, axis=0)
+    height = gray.shape[0]
+    canvas = np.concatenate([blended, _legend_strip(height)], axis=1)
+    if caption:
+        image = Image.fromarray(canvas, mode="RGB")
+        ImageDraw.Draw(image).text((4, height - 4), caption, fill=(255, 255, 255), font=_font(height), anchor="lb")
+        canvas = np.asarray(image)
+    return canvas
 
 
 def overlay_png(gray: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, caption: str = "") -> bytes:
@@ -75,23 +95,27 @@ def burn_in_banner(rgb: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(canvas)
 
 
-def _with_legend(image: Image.Image, caption: str) -> Image.Image:
-    height = image.height
-    font = ImageFont.load_default(size=max(9, min(14, height // 18)))
+@functools.lru_cache(maxsize=8)
+def _font(height: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=max(9, min(14, height // 18)))
+
+
+@functools.lru_cache(maxsize=8)
+def _legend_strip(height: int) -> np.ndarray:
+    """The legend to the right of an image of ``height`` rows: a colour bar from "low" to "high"."""
     strip = max(48, height // 6)
-    canvas = Image.new("RGB", (image.width + strip, height), (0, 0, 0))
-    canvas.paste(image, (0, 0))
-    draw = ImageDraw.Draw(canvas)
+    canvas = np.zeros((height, strip, 3), np.uint8)
     top, bottom = int(height * 0.12), int(height * 0.88)
-    bar_left, bar_right = image.width + 8, image.width + 8 + max(8, strip // 4)
-    for row in range(top, bottom):
-        level = 1.0 - (row - top) / max(1, bottom - top - 1)
-        draw.line([(bar_left, row), (bar_right, row)], fill=tuple(int(c) for c in COLORMAP[int(level * 255)]))
-    draw.text((bar_left, top - 2), "high", fill=(255, 255, 255), font=font, anchor="lb")
-    draw.text((bar_left, bottom + 2), "low", fill=(255, 255, 255), font=font, anchor="lt")
-    if caption:
-        draw.text((4, height - 4), caption, fill=(255, 255, 255), font=font, anchor="lb")
-    return canvas
+    bar_left, bar_right = 8, 8 + max(8, strip // 4)
+    levels = 1.0 - (np.arange(top, bottom) - top) / max(1, bottom - top - 1)
+    canvas[top:bottom, bar_left : bar_right + 1] = COLORMAP[(levels * 255).astype(int)][:, None, :]
+    image = Image.fromarray(canvas, mode="RGB")
+    draw = ImageDraw.Draw(image)
+    draw.text((bar_left, top - 2), "high", fill=(255, 255, 255), font=_font(height), anchor="lb")
+    draw.text((bar_left, bottom + 2), "low", fill=(255, 255, 255), font=_font(height), anchor="lt")
+    legend = np.asarray(image)
+    legend.setflags(write=False)
+    return legend
 
 
 def heatmap_summary(heatmap: np.ndarray) -> dict[str, Any]:
