@@ -22,6 +22,7 @@ import torch
 from mlcore.artifact import LoadedModel
 from mlcore.explainers import get_explainer
 from mlcore.explainers.base import Forward, normalise_map
+from mlcore.explainers.gradcam import GradCAM
 from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
 from service.errors import InvalidParameter
 from service.image import DecodedImage
@@ -52,19 +53,41 @@ class Explanation:
 class Predictor:
     """The loaded artifact with its preprocessing: predictions and explanations of decoded images."""
 
-    def __init__(self, model: LoadedModel, forward: Forward | None = None, cache_size: int = 0) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        forward: Forward | None = None,
+        cache_size: int = 0,
+        explain_forward: Forward | None = None,
+    ) -> None:
         """``forward``: a faster forward-only runtime of the same model (ONNX Runtime); default TorchScript.
 
-        ``cache_size``: how many explanations to keep, keyed by the image's pixels, the method, the
-        target and the resolved parameters (methods are deterministic, so a hit is the same answer).
+        ``explain_forward``: the forward that LIME and Occlusion evaluate their perturbations with (the
+        int8 one); default ``forward``. ``cache_size``: how many explanations to keep, keyed by the
+        image's pixels, the method, the target and the resolved parameters (methods are deterministic,
+        so a hit is the same answer).
         """
         self.model = model
         self._cache: OrderedDict[tuple[str, ...], Explanation] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
         self.forward: Forward = forward if forward is not None else model.module
+        self.explain_forward: Forward = explain_forward if explain_forward is not None else self.forward
         self.spec = PreprocessSpec.from_manifest(model.manifest)
         self.classes = model.classes
+
+    def runtimes(self) -> dict[str, str]:
+        """Which runtime does what: predictions, the forward-only explanations, the gradient ones."""
+
+        def describe(forward: Forward) -> str:
+            precision = getattr(forward, "precision", None)
+            return f"onnxruntime-{precision}" if precision else "torchscript-fp32"
+
+        return {
+            "predict": describe(self.forward),
+            "lime_occlusion": describe(self.explain_forward),
+            "gradcam_integrated_gradients": "torchscript-fp32",
+        }
 
     def tensor(self, image: DecodedImage) -> torch.Tensor:
         """The model input of a decoded image (the one eval preprocessing)."""
@@ -74,10 +97,13 @@ class Predictor:
         """Softmax probabilities of one preprocessed image."""
         started = time.perf_counter()
         with torch.inference_mode():
-            probs = torch.softmax(self.forward(x), dim=1)[0].tolist()
-        elapsed = (time.perf_counter() - started) * 1000
+            logits = self.forward(x)
+        return self._prediction(logits, (time.perf_counter() - started) * 1000)
+
+    def _prediction(self, logits: torch.Tensor, elapsed_ms: float) -> Prediction:
+        probs = torch.softmax(logits.detach(), dim=1)[0].tolist()
         probabilities = {name: float(p) for name, p in zip(self.classes, probs, strict=True)}
-        return Prediction(probabilities, max(probabilities, key=probabilities.__getitem__), elapsed)
+        return Prediction(probabilities, max(probabilities, key=probabilities.__getitem__), elapsed_ms)
 
     def predict(self, image: DecodedImage) -> Prediction:
         """Decode-to-scores for one image."""
@@ -112,11 +138,21 @@ class Predictor:
                 self._cache.move_to_end(key)
                 return dataclasses.replace(cached, explain_ms=0.0, cached=True)
         x = self.tensor(image)
-        prediction = self.predict_tensor(x)
-        index = self.target_index(target, prediction)
-        started = time.perf_counter()
-        model = self.model.module if explainer.needs_gradients else self.forward
-        square = explainer.explain(model, x, index, resolved, deadline=deadline)
+        if isinstance(explainer, GradCAM):
+            # One backbone pass serves both the prediction and the map (Grad-CAM differentiates the head only).
+            started = time.perf_counter()
+            features, logits = explainer.features_and_logits(self.model.module, x)
+            prediction = self._prediction(logits, (time.perf_counter() - started) * 1000)
+            index = self.target_index(target, prediction)
+            started = time.perf_counter()
+            size = (x.shape[-2], x.shape[-1])
+            square = normalise_map(explainer.map_from_features(self.model.module, features, index, size))
+        else:
+            prediction = self.predict_tensor(x)
+            index = self.target_index(target, prediction)
+            started = time.perf_counter()
+            model = self.model.module if explainer.needs_gradients else self.explain_forward
+            square = explainer.explain(model, x, index, resolved, deadline=deadline)
         # Resampling can lower a sharp peak: rescale so that the most relevant pixel is 1 again.
         heatmap = normalise_map(map_to_original(square, image.height, image.width))
         elapsed = (time.perf_counter() - started) * 1000
