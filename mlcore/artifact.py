@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,6 +30,9 @@ from mlcore.errors import ArtifactError
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "brainxai_manifest.json"
+# Optional: a few training images at the model's size (uint8, N×S×S, before normalisation) that set the
+# activation ranges of the int8 forward used by LIME and Occlusion (mlcore/onnx_forward.py).
+CALIBRATION_FILE = "brainxai_calibration.npy"
 REQUIRED_KEYS = (
     "format_version",
     "name",
@@ -74,12 +79,17 @@ class _Exported(nn.Module):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A loaded artifact: the scripted module, its manifest, and the file's sha256."""
+    """A loaded artifact: the scripted module, its manifest, the file's sha256 and its calibration images.
+
+    ``calibration``: uint8 N×S×S images in [0, 255] (intensity × 255 after padding and resizing, before
+    normalisation), or None for an artifact without them.
+    """
 
     module: torch.jit.ScriptModule
     manifest: dict[str, Any]
     sha256: str
     path: Path
+    calibration: np.ndarray | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -104,19 +114,28 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save(scripted: torch.jit.ScriptModule, manifest: dict[str, Any], path: Path) -> str:
+def save(
+    scripted: torch.jit.ScriptModule, manifest: dict[str, Any], path: Path, calibration: np.ndarray | None = None
+) -> str:
     """Write the artifact atomically (temp file + rename) and return its sha256.
 
     The manifest must carry every key of :data:`REQUIRED_KEYS`; ``format_version`` is set here.
+    ``calibration`` (optional): uint8 N×S×S images stored beside the manifest (see :class:`LoadedModel`).
     """
     manifest = {**manifest, "format_version": FORMAT_VERSION}
     _check_manifest(manifest, path)
+    extra: dict[str, str | bytes] = {MANIFEST_FILE: json.dumps(manifest, indent=2)}
+    if calibration is not None:
+        _check_calibration(calibration, int(manifest["input"]["size"]), path)
+        buffer = io.BytesIO()
+        np.save(buffer, calibration, allow_pickle=False)
+        extra[CALIBRATION_FILE] = buffer.getvalue()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
         with _torchscript_quiet():
-            torch.jit.save(scripted, tmp_name, _extra_files={MANIFEST_FILE: json.dumps(manifest, indent=2)})
+            torch.jit.save(scripted, tmp_name, _extra_files=extra)
         os.chmod(tmp_name, 0o644)  # mkstemp makes it private; an artifact is meant to be read by the service
         os.replace(tmp_name, path)
     finally:
@@ -139,7 +158,7 @@ def load(path: str | Path) -> LoadedModel:
         raise ArtifactError(f"model file is empty: {path}")
     if not zipfile.is_zipfile(path):
         raise ArtifactError(f"{path} is not a brainxai model: not a TorchScript archive (foreign or truncated file)")
-    extra = {MANIFEST_FILE: ""}
+    extra: dict[str, Any] = {MANIFEST_FILE: "", CALIBRATION_FILE: ""}
     try:
         with _torchscript_quiet():
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
@@ -162,7 +181,26 @@ def load(path: str | Path) -> LoadedModel:
             raise ArtifactError(f"{path}: the scripted module has no exported {method}() method")
     module.eval()
     _check_output_shape(module, manifest, path)
-    return LoadedModel(module=module, manifest=manifest, sha256=file_sha256(path), path=path)
+    calibration = _read_calibration(extra[CALIBRATION_FILE], int(manifest["input"]["size"]), path)
+    return LoadedModel(module=module, manifest=manifest, sha256=file_sha256(path), path=path, calibration=calibration)
+
+
+def _read_calibration(raw: bytes, size: int, path: Path) -> np.ndarray | None:
+    if not raw:
+        return None
+    try:
+        images = np.load(io.BytesIO(raw), allow_pickle=False)
+    except ValueError as exc:
+        raise ArtifactError(f"{path}: the calibration images cannot be read: {exc}") from exc
+    _check_calibration(images, size, path)
+    return images
+
+
+def _check_calibration(images: np.ndarray, size: int, path: Path) -> None:
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (size, size) or len(images) == 0:
+        raise ArtifactError(
+            f"{path}: calibration images must be uint8 N×{size}×{size}, got {images.dtype} {tuple(images.shape)}"
+        )
 
 
 def _check_manifest(manifest: Any, path: Path) -> None:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from mlcore import artifact
-from mlcore.onnx_forward import onnx_forward
+from mlcore.onnx_forward import int8_forward_for, onnx_forward
 from service.errors import install_error_handlers
 from service.inference import Predictor
 from service.limits import Limiter
@@ -46,19 +46,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
         model = await run_in_threadpool(artifact.load, settings.model_path)
-        forward = None
+        forward = explain_forward = None
         if settings.runtime == "onnx":
             size = int(model.manifest["input"]["size"])
             forward = await run_in_threadpool(onnx_forward, model.module, size, settings.torch_threads)
-        predictor = Predictor(model, forward, settings.explain_cache_size)
+            if settings.explain_precision == "int8":
+                explain_forward = await run_in_threadpool(int8_forward_for, model, settings.torch_threads)
+        predictor = Predictor(model, forward, settings.explain_cache_size, explain_forward)
         await run_in_threadpool(predictor.warm_up)
         state.predictor, state.ready = predictor, True
         log.info(
-            "model %s %s loaded from %s (sha256 %s)",
+            "model %s %s loaded from %s (sha256 %s); runtimes %s",
             model.manifest["name"],
             model.manifest["version"],
             settings.model_path,
             model.sha256[:12],
+            predictor.runtimes(),
         )
         yield
         state.ready = False

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         description="forward-only work (predict, LIME, Occlusion) on ONNX Runtime (converted and checked at start; "
         "TorchScript if that fails) or on TorchScript; Grad-CAM and Integrated Gradients always use TorchScript",
     )
+    explain_precision: str = Field(
+        "int8",
+        pattern="^(int8|fp32)$",
+        description="LIME and Occlusion evaluate their perturbations with the model quantized to int8 (about 3x "
+        "faster; needs runtime=onnx and an artifact with calibration images, else fp32) or in float32",
+    )
     torch_threads: int = Field(0, ge=0, le=256, description="intra-op threads per inference (0: torch's default)")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     dicomweb_url: str | None = Field(

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -127,3 +128,22 @@ def test_classes_that_do_not_match_the_output_are_refused(tmp_path: Path) -> Non
     artifact.save(artifact.script(model.backbone, model.head), _manifest(["only", "two"]), path)
     with pytest.raises(ArtifactError, match="names 2 classes"):
         artifact.load(path)
+
+
+def test_calibration_images_round_trip_and_bad_ones_are_refused(
+    saved: tuple[Path, torch.nn.Module], tmp_path: Path
+) -> None:
+    path, _ = saved
+    assert artifact.load(path).calibration is None
+    loaded = artifact.load(path)
+    images = np.random.default_rng(0).integers(0, 256, (5, 32, 32), dtype=np.uint8)
+    calibrated = tmp_path / "calibrated.pt"
+    artifact.save(loaded.module, loaded.manifest, calibrated, calibration=images)
+    again = artifact.load(calibrated)
+    np.testing.assert_array_equal(again.calibration, images)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(again.module(x), loaded.module(x))
+    for bad in (images.astype(np.float32), images[:, :16], images[0], images[:0]):
+        with pytest.raises(ArtifactError, match="calibration images must be uint8"):
+            artifact.save(loaded.module, loaded.manifest, tmp_path / "bad.pt", calibration=bad)

@@ -13,6 +13,7 @@ from torch import nn
 
 from mlcore import artifact
 from mlcore.explainers import EXPLAINERS, ExplainerError, get_explainer
+from mlcore.explainers.lime import MIN_SAMPLES, split_half_reliability
 
 SIZE = 48
 REGIONS = {0: (slice(4, 14), slice(30, 44)), 1: (slice(32, 44), slice(4, 16))}  # (rows, cols), not symmetric
@@ -91,4 +92,27 @@ def test_parameters_are_checked() -> None:
         lime.resolve({"seed": "abc"})
     with pytest.raises(ExplainerError, match="unknown explanation method"):
         get_explainer("shap")
-    assert lime.resolve({}) == {"num_samples": 1000, "seed": 0, "n_segments": 64, "compactness": 0.1}
+    assert lime.resolve({}) == {"num_samples": 1000, "seed": 0, "n_segments": 64, "compactness": 0.1, "stability": 0.0}
+
+
+def test_split_half_reliability_separates_signal_from_noise() -> None:
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 2, (400, 20))
+    data[0] = 1
+    signal = data @ rng.normal(size=20) + 0.05 * rng.normal(size=400)
+    kernel = lambda d: np.sqrt(np.exp(-(d**2) / 0.25**2))  # noqa: E731 (lime's default kernel)
+    assert split_half_reliability(data, signal, kernel) > 0.95
+    assert split_half_reliability(data, rng.normal(size=400), kernel) < 0.6
+    assert split_half_reliability(data, np.ones(400), kernel) == 0.0
+
+
+def test_lime_stops_early_once_stable_and_the_map_stays(region_model: torch.jit.ScriptModule) -> None:
+    params = {"num_samples": 1500, "n_segments": 36}
+    full, early = get_explainer("lime"), get_explainer("lime")
+    full_map = full.explain(region_model, _image(), 0, params)
+    early_map = early.explain(region_model, _image(), 0, {**params, "stability": 0.9})
+    assert full.samples_used == 1500
+    assert MIN_SAMPLES <= early.samples_used < 1500
+    assert np.corrcoef(full_map.ravel(), early_map.ravel())[0, 1] > 0.95
+    again = get_explainer("lime")
+    assert np.array_equal(again.explain(region_model, _image(), 0, {**params, "stability": 0.9}), early_map)

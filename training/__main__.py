@@ -1,4 +1,4 @@
-"""``python -m training <command>``: fit, evaluate, export, synth, explain-eval, card."""
+"""``python -m training <command>``: fit, evaluate, export, calibrate, synth, explain-eval, card."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from mlcore.errors import BrainxaiError
 
@@ -99,6 +100,26 @@ def _run_export(args: argparse.Namespace) -> None:
     export(args.checkpoint, args.out, name=args.name, version=args.version, fit_commit=args.fit_commit)
 
 
+def _add_calibrate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "calibrate", help="store int8 calibration images (train side) in an artifact, weights unchanged"
+    )
+    parser.add_argument("--model", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
+    parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
+    parser.add_argument(
+        "--split", type=Path, default=None, help="the model's split.json (default: <model>.split.json beside it)"
+    )
+    parser.add_argument("--per-class", type=int, default=8, help="images of each class (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _run_calibrate(args: argparse.Namespace) -> None:
+    from training.calibrate import add_calibration
+
+    split = args.split or args.model.with_suffix(".split.json")
+    add_calibration(args.model, args.data, split, args.per_class, args.seed)
+
+
 def _add_synth(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("synth", help="synthetic MRI-like phantoms with lesion masks and boxes")
     parser.add_argument(
@@ -132,6 +153,15 @@ def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--per-class", type=int, default=None, help="a seeded sample of at most N images per class")
     parser.add_argument("--lime-samples", type=int, default=1000)
     parser.add_argument("--lime-segments", type=int, default=None, help="LIME superpixels (default: the method's)")
+    parser.add_argument(
+        "--lime-stability", type=float, default=None, help="LIME: stop sampling at this split-half reliability"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["int8", "fp32"],
+        default="int8",
+        help="the forward LIME and Occlusion use, as the service's BRAINXAI_EXPLAIN_PRECISION (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--out",
@@ -151,12 +181,22 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     boxes = args.boxes or args.data.parent / "tumor-boxes.csv"
     split = None if str(args.split) == "none" else args.split
     methods = [m for m in args.methods.split(",") if m]
-    lime_params = {"num_samples": args.lime_samples, "seed": args.seed}
+    lime_params: dict[str, Any] = {"num_samples": args.lime_samples, "seed": args.seed}
     if args.lime_segments is not None:
         lime_params["n_segments"] = args.lime_segments
+    if args.lime_stability is not None:
+        lime_params["stability"] = args.lime_stability
     params = {"lime": lime_params}
     cases = load_cases(args.data, boxes, split, args.per_class, args.seed)
-    rows = evaluate_explanations(args.model, cases, methods, params, seed=args.seed, show_progress=sys.stderr.isatty())
+    rows = evaluate_explanations(
+        args.model,
+        cases,
+        methods,
+        params,
+        seed=args.seed,
+        show_progress=sys.stderr.isatty(),
+        precision=args.precision,
+    )
     summary = summarise(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "explanations.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
@@ -197,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_fit(commands)
     _add_evaluate(commands)
     _add_export(commands)
+    _add_calibrate(commands)
     _add_synth(commands)
     _add_explain_eval(commands)
     _add_card(commands)
@@ -207,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             "fit": _run_fit,
             "evaluate": _run_evaluate,
             "export": _run_export,
+            "calibrate": _run_calibrate,
             "synth": _run_synth,
             "explain-eval": _run_explain_eval,
             "card": _run_card,

@@ -36,6 +36,7 @@ for research on explainable classification and as the model behind the brainxai 
   convolutions, last feature map at stride 16 (12×12 for the {size}×{size} input), global average
   pooling, linear head. **{parameters:,} parameters, {gflops:.3f} GFLOPs per image** (2 × {gmacs:.3f} G
   multiply-accumulates), artifact of {size_mb:.1f} MB.
+- {calibration_line}
 - Input: one grayscale channel, padded to a centred square with zeros, resized to {size}×{size}
   (antialiased bilinear), normalised with mean {mean} and std {std}.
 - Trained from scratch (no pre-trained weights) on 2 CPU cores; selected at epoch {best_epoch} by
@@ -61,7 +62,7 @@ curve is `docs/evaluation/history.json`.
 ## Reproduce
 ```bash
 {fit_command}
-{export_command}
+{export_command}{calibrate_command}
 python -m training evaluate --split models/brainxai-cnn.split.json --out docs/evaluation
 python -m training card
 ```
@@ -132,6 +133,8 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         fit_git_commit=m["provenance"].get("fit_git_commit", "unknown"),
         torch=m["provenance"]["torch"],
         boxes_line=_boxes_line(m.get("training", {})),
+        calibration_line=_calibration_line(m.get("calibration")),
+        calibrate_command="\npython -m training calibrate" if m.get("calibration") else "",
     ) + (notes.read_text() if notes is not None and notes.is_file() else "")
 
 
@@ -142,6 +145,17 @@ def _boxes_line(training: dict[str, Any]) -> str:
         f"Tumour boxes (`{training['boxes']}`) of the **training** images only were used as weak supervision: a "
         f"localisation loss (weight {training['localisation_weight']}) asks the class evidence of the true class to "
         "lie inside the box. Boxes of validation images were only used to score the explanations."
+    )
+
+
+def _calibration_line(calibration: dict[str, Any] | None) -> str:
+    if not calibration:
+        return "No int8 calibration images: LIME and Occlusion run in float32."
+    return (
+        f"int8 calibration: {len(calibration['images'])} images of the **training** side ({calibration['per_class']} "
+        f"per class, seed {calibration['seed']}) are stored in the artifact; they set the activation ranges of the "
+        "int8 forward that LIME and Occlusion use (`python -m training calibrate`, weights unchanged). Predictions, "
+        "Grad-CAM and Integrated Gradients run in float32."
     )
 
 

@@ -26,7 +26,7 @@ import torch
 from mlcore import artifact
 from mlcore.explainers import get_explainer
 from mlcore.explainers.base import Forward
-from mlcore.onnx_forward import onnx_forward
+from mlcore.onnx_forward import int8_forward_for, onnx_forward
 from mlcore.preprocessing import PreprocessSpec, fit_to_square, map_to_original, normalise
 from training.data import DatasetError, read_gray
 from training.explanation_metrics import (
@@ -116,8 +116,13 @@ def evaluate_explanations(
     tolerance_fraction: float = 0.05,
     seed: int = 0,
     show_progress: bool = True,
+    precision: str = "int8",
 ) -> list[dict[str, Any]]:
-    """One row per (image, method or baseline) with every measure; see the module docstring."""
+    """One row per (image, method or baseline) with every measure; see the module docstring.
+
+    ``precision``: LIME and Occlusion evaluate their perturbations with the int8 forward (as the service
+    does by default) or in float32. The deletion/insertion curves always use the float32 model.
+    """
     from tqdm import tqdm
 
     model = artifact.load(model_path)
@@ -125,6 +130,7 @@ def evaluate_explanations(
     random_model = randomised(model_path, seed)
     # Forward-only methods run on ONNX Runtime, as in the service (same logits within 1e-4).
     forward = onnx_forward(model.module, spec.size) or model.module
+    explain_forward = (int8_forward_for(model) if precision == "int8" else None) or forward
     random_forward = onnx_forward(random_model, spec.size) or random_model
     explainers = {name: get_explainer(name) for name in methods}
     rng = np.random.default_rng(seed)
@@ -140,11 +146,13 @@ def evaluate_explanations(
         tolerance = round(tolerance_fraction * max(gray.shape))
         probability = _probability_fn(forward, spec, target)
         maps: dict[str, tuple[np.ndarray, float, float | None]] = {}
+        samples: dict[str, int | None] = {}
         for name, explainer in explainers.items():
             started = time.perf_counter()
             fast = not explainer.needs_gradients
-            square = explainer.explain(forward if fast else model.module, x, target, params.get(name, {}))
+            square = explainer.explain(explain_forward if fast else model.module, x, target, params.get(name, {}))
             seconds = time.perf_counter() - started
+            samples[name] = getattr(explainer, "samples_used", None)  # evaluations of the model (LIME)
             sanity = explainer.explain(random_forward if fast else random_model, x, target, params.get(name, {}))
             maps[name] = (square, seconds, rank_correlation(square, sanity))
         maps["centre_prior"] = (centre_prior((spec.size, spec.size)), 0.0, None)
@@ -164,6 +172,7 @@ def evaluate_explanations(
                     "insertion_auc": insertion,
                     "randomisation_rank_correlation": sanity_correlation,
                     "seconds": seconds,
+                    "samples": samples.get(name),
                 }
             )
     return rows
@@ -178,6 +187,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
         "insertion_auc",
         "randomisation_rank_correlation",
         "seconds",
+        "samples",
     )
     groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
@@ -189,7 +199,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
         for group, members in by_group.items():
             entry: dict[str, float] = {"n": float(len(members))}
             for measure in measures:
-                values = [float(m[measure]) for m in members if m[measure] is not None]
+                values = [float(m[measure]) for m in members if m.get(measure) is not None]
                 if values:
                     entry[measure] = float(np.mean(values))
             summary[method][group] = entry

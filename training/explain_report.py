@@ -25,12 +25,15 @@ COLUMNS = (
     ("insertion_auc", "insertion AUC ↑"),
     ("randomisation_rank_correlation", "rank corr. with randomised model ↓"),
     ("seconds", "s / image"),
+    ("samples", "model samples (LIME)"),
 )
 
 
 def _cell(entry: dict[str, float], key: str) -> str:
     if key not in entry:
         return "–"
+    if key == "samples":
+        return f"{entry[key]:.0f}"
     return f"{entry[key]:.2f}" if key == "seconds" else f"{entry[key]:.3f}"
 
 

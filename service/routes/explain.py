@@ -56,6 +56,15 @@ async def explain(
     seed: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="LIME: random seed")] = None,
     n_segments: Annotated[int | None, Query(ge=8, le=400, description="LIME: superpixels")] = None,
     compactness: Annotated[float | None, Query(gt=0, le=10, description="LIME: SLIC compactness")] = None,
+    stability: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=0.999,
+            description="LIME: stop sampling once the superpixel weights' split-half reliability reaches this "
+            "(0, the default: always num_samples)",
+        ),
+    ] = None,
     n_steps: Annotated[int | None, Query(ge=4, le=256, description="Integrated Gradients: path steps")] = None,
     smoothing: Annotated[float | None, Query(ge=0, le=16, description="Integrated Gradients: blur sigma")] = None,
     window: Annotated[int | None, Query(ge=4, le=96, description="Occlusion: patch side (model pixels)")] = None,
@@ -73,6 +82,7 @@ async def explain(
         "seed": seed,
         "n_segments": n_segments,
         "compactness": compactness,
+        "stability": stability,
         "n_steps": n_steps,
         "smoothing": smoothing,
         "window": window,

@@ -24,8 +24,13 @@ health = APIRouter(tags=["system"], dependencies=[Depends(require_api_key_for_he
     responses={401: PROBLEM_RESPONSES[401], 503: PROBLEM_RESPONSES[503]},
 )
 async def get_model(predictor: PredictorDep) -> dict[str, Any]:
-    """Classes, input, preprocessing, architecture, cost, data, validation metrics and provenance."""
-    return {**predictor.model.manifest, "sha256": predictor.model.sha256, "file": predictor.model.path.name}
+    """Classes, input, preprocessing, architecture, cost, data, validation metrics, provenance and runtimes."""
+    return {
+        **predictor.model.manifest,
+        "sha256": predictor.model.sha256,
+        "file": predictor.model.path.name,
+        "runtimes": predictor.runtimes(),
+    }
 
 
 @health.get("/healthz", operation_id="healthz", summary="Liveness", response_model=Status)

@@ -89,7 +89,7 @@ def start_server(tiny_model_path: Path) -> Iterator[Callable[..., LiveServer]]:
     servers: list[LiveServer] = []
 
     def start(**overrides: Any) -> LiveServer:
-        settings = Settings(model_path=tiny_model_path, **overrides)
+        settings = Settings(**{"model_path": tiny_model_path, **overrides})
         server = LiveServer(settings).start()
         servers.append(server)
         return server

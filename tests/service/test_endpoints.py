@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 
 import httpx
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 
 from mlcore.artifact import file_sha256
-from tests.helpers import SAMPLES
+from tests.helpers import REPO_ROOT, SAMPLES
 from tests.service.conftest import CLASSES, LiveServer
 from tests.service.images import image_variants, mr_dicom_bytes, sample_path
 
@@ -120,10 +121,31 @@ def test_model_card_health_and_readiness(client: httpx.Client, server: LiveServe
     card = client.get("/v1/model").json()
     assert card["classes"] == CLASSES and card["name"] == "tiny-test-model"
     assert card["sha256"] == file_sha256(server.app.state.brainxai.settings.model_path)
+    # The tiny model has no calibration images: LIME and Occlusion stay on float32.
+    assert card["runtimes"] == {
+        "predict": "onnxruntime-fp32",
+        "lime_occlusion": "onnxruntime-fp32",
+        "gradcam_integrated_gradients": "torchscript-fp32",
+    }
     assert client.get("/healthz").json()["status"] == "ok"
     assert client.get("/readyz").json()["status"] == "ready"
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_runtimes_follow_the_settings_and_the_shipped_model_explains_in_int8(
+    start_server: Callable[..., LiveServer],
+) -> None:
+    shipped = REPO_ROOT / "models" / "brainxai-cnn.pt"
+    cases = (
+        ({"model_path": shipped}, "onnxruntime-fp32", "onnxruntime-int8"),
+        ({"model_path": shipped, "explain_precision": "fp32"}, "onnxruntime-fp32", "onnxruntime-fp32"),
+        ({"runtime": "torchscript"}, "torchscript-fp32", "torchscript-fp32"),
+    )
+    for overrides, predict, lime_occlusion in cases:
+        with start_server(**overrides).client() as http:
+            runtimes = http.get("/v1/model").json()["runtimes"]
+        assert (runtimes["predict"], runtimes["lime_occlusion"]) == (predict, lime_occlusion), overrides
 
 
 def test_metrics_count_requests_by_route_and_status(client: httpx.Client) -> None:
