@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
-import io
+import struct
+import zlib
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from zlib_ng import zlib_ng
 
 # Anchor colours of a perceptually ordered map (dark purple → red → yellow), like "inferno".
 _ANCHORS = np.array(
@@ -28,11 +30,35 @@ COLORMAP = np.stack(
 ).astype(np.uint8)
 
 
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    # zlib level 1: a 512×512 overlay encodes about 3× faster than at the default level 6, for ~20 % more bytes.
-    image.save(buffer, format="PNG", optimize=False, compress_level=1)
-    return buffer.getvalue()
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """An 8-bit grayscale (H×W) or RGB (H×W×3) array as a PNG: every row "Up"-filtered, zlib-ng at level 1.
+
+    Written here rather than by Pillow because Pillow offers neither a choice of filter nor a faster
+    deflate: for a 512×597 RGB overlay Pillow takes ~12 ms at its fastest level, this ~3.5 ms, for
+    about 1.7× the bytes (still a fraction of the raw pixels). Any PNG decoder reads it.
+    """
+    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
+        raise ValueError(f"expected uint8 H×W or H×W×3 pixels, got {pixels.dtype} {pixels.shape}")
+    height, width = pixels.shape[:2]
+    rows = pixels.reshape(height, -1)
+    filtered = np.empty((height, rows.shape[1] + 1), np.uint8)
+    filtered[:, 0] = 2  # filter type Up: each byte minus the byte above it (the first row is its own)
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:], dtype=np.uint8, casting="unsafe")
+    colour_type = 2 if pixels.ndim == 3 else 0
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _chunk(b"IHDR", header),
+            _chunk(b"IDAT", zlib_ng.compress(filtered.tobytes(), 1)),
+            _chunk(b"IEND", b""),
+        )
+    )
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:
@@ -42,7 +68,7 @@ def to_uint8(values: np.ndarray) -> np.ndarray:
 
 def heatmap_png(heatmap: np.ndarray) -> bytes:
     """The map as an 8-bit grayscale PNG at its own size: 0 = no relevance, 255 = the most."""
-    return _png(Image.fromarray(to_uint8(heatmap), mode="L"))
+    return png_bytes(to_uint8(heatmap))
 
 
 @functools.lru_cache(maxsize=16)
@@ -81,7 +107,7 @@ def overlay_rgb(gray: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, cap
 
 def overlay_png(gray: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, caption: str = "") -> bytes:
     """:func:`overlay_rgb` as a PNG."""
-    return _png(Image.fromarray(overlay_rgb(gray, heatmap, opacity, caption), mode="RGB"))
+    return png_bytes(overlay_rgb(gray, heatmap, opacity, caption))
 
 
 def burn_in_banner(rgb: np.ndarray, text: str) -> np.ndarray:
@@ -122,7 +148,7 @@ def heatmap_summary(heatmap: np.ndarray) -> dict[str, Any]:
     """Numbers that describe a map: peak location (x, y in pixels), mean, and the area above 0.5."""
     y, x = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
     total = float(heatmap.sum())
-    ys, xs = np.mgrid[0 : heatmap.shape[0], 0 : heatmap.shape[1]]
+    column_mass, row_mass = heatmap.sum(axis=0, dtype=np.float64), heatmap.sum(axis=1, dtype=np.float64)
     return {
         "width": int(heatmap.shape[1]),
         "height": int(heatmap.shape[0]),
@@ -130,7 +156,12 @@ def heatmap_summary(heatmap: np.ndarray) -> dict[str, Any]:
         "mean": float(heatmap.mean()),
         "peak": {"x": int(x), "y": int(y)},
         "centroid": (
-            {"x": float((xs * heatmap).sum() / total), "y": float((ys * heatmap).sum() / total)} if total > 0 else None
+            {
+                "x": float(column_mass @ np.arange(heatmap.shape[1]) / total),
+                "y": float(row_mass @ np.arange(heatmap.shape[0]) / total),
+            }
+            if total > 0
+            else None
         ),
         "area_above_half": float((heatmap >= 0.5).mean()),
     }

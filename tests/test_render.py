@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from mlcore.render import COLORMAP, heatmap_png, overlay_png, overlay_rgb, to_uint8
+from mlcore.render import COLORMAP, heatmap_png, heatmap_summary, overlay_png, overlay_rgb, png_bytes, to_uint8
 
 
 def _float_blend(gray: np.ndarray, heatmap: np.ndarray, opacity: float) -> np.ndarray:
@@ -51,3 +52,28 @@ def test_pngs_decode_to_what_was_rendered() -> None:
     decoded = np.asarray(Image.open(io.BytesIO(overlay_png(gray, heatmap, 0.5, "x"))))
     np.testing.assert_array_equal(decoded, overlay_rgb(gray, heatmap, 0.5, "x"))
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(heatmap_png(heatmap)))), to_uint8(heatmap))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (7, 1), (33, 65), (2, 5, 3), (40, 31, 3)])
+def test_png_bytes_decode_to_the_same_pixels(shape: tuple[int, ...]) -> None:
+    pixels = np.random.default_rng(2).integers(0, 256, shape, dtype=np.uint8)
+    decoded = Image.open(io.BytesIO(png_bytes(pixels)))
+    assert decoded.mode == ("RGB" if len(shape) == 3 else "L")
+    np.testing.assert_array_equal(np.asarray(decoded), pixels)
+
+
+def test_png_bytes_refuses_what_it_cannot_write() -> None:
+    for bad in (np.zeros((4, 4), np.float32), np.zeros((4, 4, 4), np.uint8), np.zeros(4, np.uint8)):
+        with pytest.raises(ValueError, match="expected uint8"):
+            png_bytes(bad)
+
+
+def test_heatmap_summary_locates_the_peak_and_the_centre_of_mass() -> None:
+    heatmap = np.zeros((30, 50), np.float32)
+    heatmap[10, 40] = 1.0
+    heatmap[20, 0] = 1.0
+    summary = heatmap_summary(heatmap)
+    assert summary["peak"] == {"x": 40, "y": 10} and (summary["width"], summary["height"]) == (50, 30)
+    assert summary["centroid"] == {"x": 20.0, "y": 15.0}
+    assert summary["area_above_half"] == 2 / 1500
+    assert heatmap_summary(np.zeros((4, 4), np.float32))["centroid"] is None

@@ -14,6 +14,7 @@ from mlcore.render import heatmap_png, heatmap_summary, overlay_png
 from service.decoding import decode
 from service.dicom_out import DICOM, dicom_source, secondary_capture, to_bytes
 from service.errors import InvalidParameter
+from service.image import DecodedImage
 from service.inference import Explanation
 from service.limits import with_deadline
 from service.routes.common import decode_options, model_ref, negotiate
@@ -97,15 +98,33 @@ async def explain(
     async with limiter.slot():
         deadline = time.monotonic() + timeout
 
-        def work() -> tuple[Explanation, Any, float]:
+        def work() -> tuple[Explanation, float, bytes]:
             decode_started = time.perf_counter()
             image = decode(upload.data, upload.content_type, decode_options(state.settings, frame))
             if answer_with == DICOM:
                 dicom_source(image)  # refuse before the work, not after
             decode_ms = (time.perf_counter() - decode_started) * 1000
-            return predictor.explain(image, method.value, target, params, deadline), image, decode_ms
+            result = predictor.explain(image, method.value, target, params, deadline)
+            return result, decode_ms, render(result, image)
 
-        result, image, decode_ms = await with_deadline(
+        def render(result: Explanation, image: DecodedImage) -> bytes:
+            """The answer's bytes, made on the same worker thread: DICOM capture, PNG overlay or the raw map."""
+            if answer_with == DICOM:
+                capture = secondary_capture(
+                    dicom_source(image),
+                    image.pixels,
+                    result.heatmap,
+                    result.method,
+                    result.target,
+                    model_ref(predictor),
+                    opacity,
+                )
+                return to_bytes(capture)
+            if answer_with == PNG:
+                return overlay_png(image.pixels, result.heatmap, opacity, f"{result.method} · {result.target}")
+            return heatmap_png(result.heatmap)
+
+        result, decode_ms, body = await with_deadline(
             run_in_threadpool(work), timeout, f"the {method.value} explanation", lambda: state.metrics.reject("timeout")
         )
     state.metrics.inference.labels(method.value).observe(result.explain_ms / 1000)
@@ -120,22 +139,8 @@ async def explain(
         "X-Predicted-Label": result.prediction.label,
         "X-Explanation-Cache": "hit" if result.cached else "miss",
     }
-    if answer_with == DICOM:
-        capture = await run_in_threadpool(
-            secondary_capture,
-            dicom_source(image),
-            image.pixels,
-            result.heatmap,
-            result.method,
-            result.target,
-            model_ref(predictor),
-            opacity,
-        )
-        return Response(to_bytes(capture), media_type=DICOM, headers=headers)
-    if answer_with == PNG:
-        caption = f"{result.method} · {result.target}"
-        png = await run_in_threadpool(overlay_png, image.pixels, result.heatmap, opacity, caption)
-        return Response(png, media_type=PNG, headers=headers)
+    if answer_with in (DICOM, PNG):
+        return Response(body, media_type=answer_with, headers=headers)
     return ExplainResponse(
         label=result.prediction.label,
         probabilities=result.prediction.probabilities,
@@ -143,7 +148,7 @@ async def explain(
         method=result.method,
         parameters=result.parameters,
         heatmap=Heatmap(
-            png_base64=base64.b64encode(heatmap_png(result.heatmap)).decode(),
+            png_base64=base64.b64encode(body).decode(),
             summary=HeatmapSummary.model_validate(heatmap_summary(result.heatmap)),
         ),
         model=model_ref(predictor),

@@ -1,0 +1,53 @@
+"""Static int8 quantization of an ONNX model with ONNX Runtime's tools, run in a short-lived child process.
+
+Calibration keeps every calibration input's activations in memory (~300 MB for this model) and the
+tools import heavy modules (onnx, sympy); in a child process none of that stays in, or peaks in, the
+service. This module imports neither torch nor the rest of mlcore, so the child starts quickly.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import tempfile
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+
+def quantize_in_child(onnx_model: bytes, calibration: np.ndarray, timeout_s: float = 300.0) -> bytes:
+    """:func:`quantize` run in a spawned child process; its exceptions are raised here."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(quantize, onnx_model, calibration).result(timeout=timeout_s)
+
+
+def quantize(onnx_model: bytes, calibration: np.ndarray) -> bytes:
+    """The float32 ONNX model (input "x") as QDQ int8: per-channel s8 weights, u8 activations whose ranges
+    are the min and max over ``calibration`` (float32 model inputs, N×C×S×S)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class _Batches(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = iter([{"x": calibration[i : i + 8]} for i in range(0, len(calibration), 8)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._batches, None)
+
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        folder = Path(scratch)
+        source, prepared, quantized = folder / "fp32.onnx", folder / "prepared.onnx", folder / "int8.onnx"
+        source.write_bytes(onnx_model)
+        quant_pre_process(str(source), str(prepared))
+        quantize_static(
+            str(prepared),
+            str(quantized),
+            _Batches(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,  # u8 activations × s8 weights: the VNNI-friendly pairing
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+        )
+        return quantized.read_bytes()
