@@ -40,7 +40,7 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from mlcore import artifact
 from mlcore.explainers import get_explainer
-from mlcore.onnx_forward import onnx_forward
+from mlcore.onnx_forward import int8_forward_for, onnx_forward
 from mlcore.preprocessing import PreprocessSpec, grayscale_from_pil, map_to_original, normalise, preprocess
 from mlcore.render import overlay_png
 
@@ -214,7 +214,9 @@ def wrk(url: str, body: Path, content_type: str, concurrency: int, seconds: int,
     }
 
 
-def explain_latency(url: str, jpeg: Path, method: str, repeats: int, accept: str = "image/png") -> dict[str, float]:
+def explain_latency(
+    url: str, jpeg: Path, method: str, repeats: int, accept: str = "image/png", params: dict[str, Any] | None = None
+) -> dict[str, float]:
     """Sequential /explain requests (PNG answers by default): median and slowest latency in ms."""
     data = jpeg.read_bytes()
     times = []
@@ -223,7 +225,7 @@ def explain_latency(url: str, jpeg: Path, method: str, repeats: int, accept: str
             started = time.perf_counter()
             response = client.post(
                 f"{url}/explain",
-                params={"method": method},
+                params={"method": method, **(params or {})},
                 content=data,
                 headers={"Content-Type": "image/jpeg", "Accept": accept},
             )
@@ -283,15 +285,38 @@ def run(plan: Plan) -> dict[str, Any]:
         forward_1 = median_ms(lambda: loaded.module(x1), 30)
         forward_32 = median_ms(lambda: loaded.module(x32), 5, warmup=1)
     fast = onnx_forward(loaded.module, spec.size)
+    int8 = int8_forward_for(loaded)
+    x8 = x32[:8]
     gradcam = get_explainer("gradcam")
     sample_gray = np.asarray(Image.open(SAMPLE).convert("L").resize((512, 512)), dtype=np.float32) / 255
     heatmap = map_to_original(gradcam.explain(loaded.module, x1, 0, {}), 512, 512)
     with torch.inference_mode():
         onnx_1 = median_ms(lambda: fast(x1), 30) if fast is not None else float("nan")
+        onnx_8 = median_ms(lambda: fast(x8), 10, warmup=1) / 8 if fast is not None else float("nan")
+        onnx_32 = median_ms(lambda: fast(x32), 5, warmup=1) / 32 if fast is not None else float("nan")
+        int8_32 = median_ms(lambda: int8(x32), 5, warmup=1) / 32 if int8 is not None else float("nan")
     gradcam_ms = median_ms(lambda: gradcam.explain(loaded.module, x1, 0, {}), 30)
     overlay_ms = median_ms(lambda: overlay_png(sample_gray, heatmap, 0.5, "gradcam"), 20)
+    log.info("in-process LIME: float32, int8, int8 stopping when stable")
+    lime_x = preprocess(grayscale_from_pil(Image.open(SAMPLE)), spec)
+    lime_runs = {}
+    for name, forward, params in (
+        ("fp32", fast or loaded.module, {}),
+        ("int8", int8 or fast or loaded.module, {}),
+        ("int8_stability_0.9", int8 or fast or loaded.module, {"stability": 0.9}),
+    ):
+        lime = get_explainer("lime")
+
+        def explain_once(explainer: Any = lime, f: Any = forward, p: dict[str, Any] = params) -> object:
+            return explainer.explain(f, lime_x, 0, p)
+
+        lime_runs[name] = {"ms": median_ms(explain_once, 3, warmup=1), "samples": getattr(lime, "samples_used", 0)}
     results["in_process"] = {
         "onnx_forward_batch1_ms": onnx_1,
+        "onnx_forward_batch8_ms_per_image": onnx_8,
+        "onnx_forward_batch32_ms_per_image": onnx_32,
+        "int8_forward_batch32_ms_per_image": int8_32,
+        "lime": lime_runs,
         "gradcam_map_ms": gradcam_ms,
         "overlay_png_512_ms": overlay_ms,
         "matmul_gflops_fp32": fp32,
@@ -330,6 +355,9 @@ def run(plan: Plan) -> dict[str, Any]:
             }
             results["service_explain_gradcam_json"] = explain_latency(
                 service.url, jpeg, "gradcam", plan.explain_repeats, accept="application/json"
+            )
+            results["service_explain_lime_stable"] = explain_latency(
+                service.url, jpeg, "lime", plan.explain_repeats, params={"stability": 0.9}
             )
             results["service_peak_rss_mb"] = service.peak_rss_mb()
         finally:
@@ -401,8 +429,25 @@ def report(results: dict[str, Any], command: str) -> str:
             _row(["/predict throughput ≥ 10× the VGG16 peer's", f"{ratio:.1f}×", "yes" if ratio >= 10 else "no"])
         )
     gradcam_ratio = explain["gradcam"]["p50_ms"] / one["p50_ms"]
+    gradcam_json_ratio = results["service_explain_gradcam_json"]["p50_ms"] / one["p50_ms"]
+    stock_ms = results["stock_lime_s"] * 1000
+    stable_ms = results["service_explain_lime_stable"]["p50_ms"]
+    batching_gain = max(0.0, 1 - ip["onnx_forward_batch8_ms_per_image"] / ip["onnx_forward_batch1_ms"])
     lines += [
-        _row(["Grad-CAM ≤ 3× the prediction latency", f"{gradcam_ratio:.1f}×", "yes" if gradcam_ratio <= 3 else "no"]),
+        _row(
+            [
+                "Grad-CAM ≤ 3× the prediction latency (PNG overlay answer)",
+                f"{gradcam_ratio:.1f}×",
+                "yes" if gradcam_ratio <= 3 else f"no ({gradcam_ratio / 3:.2f}× over)",
+            ]
+        ),
+        _row(
+            [
+                "… with the JSON answer (raw map, no overlay)",
+                f"{gradcam_json_ratio:.1f}×",
+                "yes" if gradcam_json_ratio <= 3 else f"no ({gradcam_json_ratio / 3:.2f}× over)",
+            ]
+        ),
         _row(
             [
                 "LIME (1,000 samples) p50 ≤ 2 s",
@@ -412,9 +457,16 @@ def report(results: dict[str, Any], command: str) -> str:
         ),
         _row(
             [
-                "LIME ≥ 15× faster than stock lime on the same model",
-                f"{results['stock_lime_s'] * 1000 / lime_ms:.1f}×",
-                "yes" if results["stock_lime_s"] * 1000 / lime_ms >= 15 else "no",
+                "LIME ≥ 15× faster than stock lime on the same model (1,000 samples)",
+                f"{stock_ms / lime_ms:.1f}×",
+                "yes" if stock_ms / lime_ms >= 15 else "no",
+            ]
+        ),
+        _row(
+            [
+                "… with `stability=0.9` (stops when the weights are stable)",
+                f"{stock_ms / stable_ms:.1f}×",
+                "yes" if stock_ms / stable_ms >= 15 else "no",
             ]
         ),
         _row(
@@ -464,6 +516,8 @@ def report(results: dict[str, Any], command: str) -> str:
     lines += [
         f"| gradcam, JSON answer (raw 8-bit map, no overlay) | {gradcam_json:.0f} | – "
         f"| {gradcam_json / one['p50_ms']:.1f} |",
+        f"| lime, `stability=0.9` | {stable_ms:.0f} | {results['service_explain_lime_stable']['max_ms']:.0f} "
+        f"| {stable_ms / one['p50_ms']:.1f} |",
         f"| stock `lime` (quickshift, batch_size=10, 1,000 samples; in-process) | {results['stock_lime_s'] * 1000:.0f}"
         " | – | – |",
         "",
@@ -477,23 +531,45 @@ def report(results: dict[str, Any], command: str) -> str:
         _row(["TorchScript forward, batch 1", f"{ip['forward_batch1_ms']:.2f} ms"]),
         _row(["TorchScript forward, batch 32, per image", f"{ip['forward_batch32_ms_per_image']:.2f} ms"]),
         _row(["ONNX Runtime forward, batch 1 (what /predict runs)", f"{ip['onnx_forward_batch1_ms']:.2f} ms"]),
-        _row(["Grad-CAM map (TorchScript forward + backward)", f"{ip['gradcam_map_ms']:.2f} ms"]),
+        _row(["ONNX Runtime forward, batch 8, per image", f"{ip['onnx_forward_batch8_ms_per_image']:.2f} ms"]),
+        _row(["ONNX Runtime forward, batch 32, per image", f"{ip['onnx_forward_batch32_ms_per_image']:.2f} ms"]),
+        _row(
+            [
+                "ONNX Runtime **int8** forward, batch 32, per image (LIME, Occlusion)",
+                f"{ip['int8_forward_batch32_ms_per_image']:.2f} ms",
+            ]
+        ),
+        _row(["Grad-CAM map (TorchScript backbone once + head gradient)", f"{ip['gradcam_map_ms']:.2f} ms"]),
         _row(["overlay + PNG of a 512×512 image", f"{ip['overlay_png_512_ms']:.2f} ms"]),
+        *(
+            _row([f"LIME in-process, {name.replace('_', ' ')}", f"{run['ms']:.0f} ms ({run['samples']} samples)"])
+            for name, run in ip["lime"].items()
+        ),
+        _row(["stock `lime` in-process (TorchScript fp32, quickshift, batch 10)", f"{stock_ms:.0f} ms (1000 samples)"]),
         "",
         f"Service peak RSS (VmHWM) after all of the above: {results['service_peak_rss_mb']:.0f} MB.",
         "",
         "## What bounds the goals not met",
         "",
-        f"- **LIME at 1,000 samples** is 1,000 forward passes of a {results['model']['flops'] / 1e9:.2f}-GFLOP model: "
-        f"at this run's fp32 matrix-multiply rate that alone is {ip['floor_fp32_ms']:.2f} s "
-        f"(bf16: {ip['floor_bf16_ms']:.2f} s); the service's {lime_ms / 1000:.2f} s is "
-        f"{lime_ms / 1000 / ip['floor_fp32_ms']:.1f}× the fp32 floor. Stock `lime` spends most of its time in the same "
-        "1,000 forwards, so no rewrite of LIME's own steps can make it 15× faster on this model; only fewer "
-        "or cheaper forwards can (bf16, fewer samples, a smaller model).",
-        f"- **Grad-CAM**: the map itself (TorchScript forward + backward; ONNX Runtime has no gradients) takes "
-        f"{ip['gradcam_map_ms']:.1f} ms, {ip['gradcam_map_ms'] / ip['onnx_forward_batch1_ms']:.1f}× the ONNX forward "
-        f"of a prediction; the overlay and its PNG at 512×512 add {ip['overlay_png_512_ms']:.1f} ms. The JSON answer "
-        "(the raw 8-bit map) shows the share of the overlay rendering.",
+        f"- **LIME at 1,000 samples** is 1,000 forward passes. LIME and Occlusion run them on the int8 model "
+        f"({ip['int8_forward_batch32_ms_per_image']:.2f} ms per image at batch 32, "
+        f"{ip['onnx_forward_batch32_ms_per_image'] / ip['int8_forward_batch32_ms_per_image']:.1f}× faster than "
+        f"float32's {ip['onnx_forward_batch32_ms_per_image']:.2f} ms), so the forwards alone take "
+        f"{ip['int8_forward_batch32_ms_per_image']:.2f} s of the service's {lime_ms / 1000:.2f} s; the rest is "
+        "SLIC, building the perturbed images, lime's regression and the HTTP/PNG path. Stock `lime` spends "
+        "most of its time in the same 1,000 forwards (fp32, batches of 10): 15× would need each forward under "
+        f"{stock_ms / 15 / 1000:.2f} ms — fewer samples can get closer (`stability=0.9`), the fixed count cannot. "
+        "Explanation quality at int8 is the same as at float32: docs/EXPLANATIONS.md, *Precision*.",
+        f"- **Grad-CAM**: one TorchScript backbone pass serves the prediction and the map "
+        f"({ip['gradcam_map_ms']:.1f} ms, {ip['gradcam_map_ms'] / ip['onnx_forward_batch1_ms']:.1f}× the ONNX "
+        "forward of a prediction; ONNX Runtime has no gradients); the overlay and its PNG at 512×512 add "
+        f"{ip['overlay_png_512_ms']:.1f} ms, almost all of it zlib (the blend is one table lookup per pixel). The "
+        "JSON answer (the raw 8-bit map) shows the share of the overlay.",
+        f"- **Micro-batching** of concurrent predictions was measured, not built: ONNX Runtime costs "
+        f"{ip['onnx_forward_batch8_ms_per_image']:.2f} ms per image at batch 8 against "
+        f"{ip['onnx_forward_batch1_ms']:.2f} ms at batch 1 (both cores busy either way), so batching could "
+        f"save at most {batching_gain * 100:.0f} % "
+        "of the forward, which is itself about half of a request's time, before paying its wait.",
         "",
     ]
     return "\n".join(lines)
