@@ -107,6 +107,16 @@ EOF
     [ "$type" = image/png ] || fail "/explain answered $type"
     [ "$(head -c 8 "$WORK/explain.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "/explain is no PNG"
     echo "  /explain?method=gradcam: $(stat -c %s "$WORK/explain.png") bytes of PNG"
+    # The int8 forward is quantized in a spawned child at start: it must work in the read-only container too.
+    curl -fsS "$url/v1/model" >"$WORK/model.json" || fail "/v1/model at $url"
+    "$PYTHON" - "$WORK/model.json" <<'EOF' || fail "LIME and Occlusion are not on the int8 forward"
+import json, sys
+runtimes = json.load(open(sys.argv[1]))["runtimes"]
+assert runtimes["lime_occlusion"] == "onnxruntime-int8", runtimes
+print(f"  runtimes: {runtimes}")
+EOF
+    curl -fsS -o /dev/null -F "file=@$SAMPLE" "$url/explain?method=lime&num_samples=200" || fail "/explain?method=lime"
+    echo "  /explain?method=lime: answered"
 }
 
 trap cleanup EXIT
