@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from mlcore.artifact import LoadedModel
-from mlcore.preprocessing import PreprocessSpec
+from mlcore.preprocessing import PreprocessSpec, normalise
 from mlcore.quantize import quantize_in_child
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def onnx_forward(
     return forward
 
 
-def calibration_inputs(images: np.ndarray, mean: float, std: float, seed: int = 0) -> torch.Tensor:
+def calibration_inputs(images: np.ndarray, spec: PreprocessSpec, seed: int = 0) -> torch.Tensor:
     """Model inputs that set the int8 activation ranges: each calibration image, and a LIME-like copy of it.
 
     The copy has a random half of an 8×8 grid of blocks set to the image's minimum, the way LIME hides
@@ -115,7 +115,7 @@ def calibration_inputs(images: np.ndarray, mean: float, std: float, seed: int = 
     keep = torch.nn.functional.interpolate(blocks, size=tuple(images.shape[1:]), mode="nearest")
     background = intensities.amin(dim=(2, 3), keepdim=True)
     hidden = intensities * keep + background * (1 - keep)
-    return (torch.cat([intensities, hidden]) - mean) / std
+    return normalise(torch.cat([intensities, hidden]), spec)
 
 
 def int8_forward(
@@ -163,4 +163,4 @@ def int8_forward_for(model: LoadedModel, threads: int = 0) -> OnnxForward | None
         log.info("the artifact has no calibration images: LIME and Occlusion run in float32")
         return None
     spec = PreprocessSpec.from_manifest(model.manifest)
-    return int8_forward(model.module, calibration_inputs(model.calibration, spec.mean, spec.std), threads)
+    return int8_forward(model.module, calibration_inputs(model.calibration, spec), threads)

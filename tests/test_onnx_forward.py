@@ -98,7 +98,7 @@ def test_int8_explanations_equal_float32_ones_on_the_shipped_model() -> None:
 def test_int8_is_refused_when_it_misses_the_tolerance_and_absent_without_calibration(tmp_path: Path) -> None:
     module = _scripted()
     images = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
-    calibration = calibration_inputs(images, 0.2, 0.25)
+    calibration = calibration_inputs(images, PreprocessSpec(size=48, mean=0.2, std=0.25))
     assert calibration.shape == (16, 1, 48, 48)
     assert int8_forward(module, calibration, tolerance=0.0) is None
     manifest = {

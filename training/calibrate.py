@@ -16,6 +16,7 @@ import numpy as np
 
 from mlcore import artifact
 from mlcore.preprocessing import fit_to_square
+from mlcore.render import to_uint8
 from training.data import read_gray
 from training.evaluate import select_files
 
@@ -32,8 +33,8 @@ def calibration_images(
     for label in range(len(classes)):
         of_class = sorted(path for path, file_label in files if file_label == label)
         chosen.extend(chooser.sample(of_class, min(per_class, len(of_class))))
-    images = np.stack([np.round(fit_to_square(read_gray(path), size)[0].numpy() * 255) for path in chosen])
-    return images.astype(np.uint8), [f"{path.parent.name}/{path.name}" for path in chosen]
+    images = np.stack([to_uint8(fit_to_square(read_gray(path), size)[0].numpy()) for path in chosen])
+    return images, [f"{path.parent.name}/{path.name}" for path in chosen]
 
 
 def add_calibration(model_path: Path, data_root: Path, split_file: Path, per_class: int = 8, seed: int = 0) -> str:
