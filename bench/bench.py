@@ -39,15 +39,14 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from mlcore import artifact
-from mlcore.explainers import get_explainer
-from mlcore.onnx_forward import int8_forward_for, onnx_forward
+from mlcore.explainers import get_explainer, method_names
 from mlcore.preprocessing import PreprocessSpec, grayscale_from_pil, map_to_original, normalise, preprocess
 from mlcore.render import overlay_png
+from mlcore.runtimes import build_runtimes
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL = REPO / "models" / "brainxai-cnn.pt"
+MODEL = artifact.DEFAULT_MODEL
 SAMPLE = REPO / "tests" / "data" / "samples" / "glioma" / "Tr-gl_0716.jpg"
-METHODS = ("gradcam", "lime", "integrated_gradients", "occlusion")
 
 log = logging.getLogger("bench")
 
@@ -289,8 +288,9 @@ def run(plan: Plan) -> dict[str, Any]:
     with torch.inference_mode():
         forward_1 = median_ms(lambda: loaded.module(x1), 30)
         forward_32 = median_ms(lambda: loaded.module(x32), 5, warmup=1)
-    fast = onnx_forward(loaded.module, spec.size)
-    int8 = int8_forward_for(loaded)
+    runtimes = build_runtimes(loaded)  # as the service builds them: ONNX fp32 to predict, int8 for forward-only methods
+    fast = runtimes.predict if runtimes.predict is not loaded.module else None
+    int8 = runtimes.perturb if getattr(runtimes.perturb, "precision", None) == "int8" else None
     x8 = x32[:8]
     gradcam = get_explainer("gradcam")
     sample_gray = np.asarray(Image.open(SAMPLE).convert("L").resize((512, 512)), dtype=np.float32) / 255
@@ -357,7 +357,7 @@ def run(plan: Plan) -> dict[str, Any]:
             results["service_predict"] = predict
             log.info("service: /explain per method")
             results["service_explain"] = {
-                method: explain_latency(service.url, jpeg, method, plan.explain_repeats) for method in METHODS
+                method: explain_latency(service.url, jpeg, method, plan.explain_repeats) for method in method_names()
             }
             results["service_explain_gradcam_json"] = explain_latency(
                 service.url, jpeg, "gradcam", plan.explain_repeats, accept="application/json"

@@ -112,7 +112,7 @@ EOF
     "$PYTHON" - "$WORK/model.json" <<'EOF' || fail "LIME and Occlusion are not on the int8 forward"
 import json, sys
 runtimes = json.load(open(sys.argv[1]))["runtimes"]
-assert runtimes["lime_occlusion"] == "onnxruntime-int8", runtimes
+assert runtimes["lime"] == runtimes["occlusion"] == "onnxruntime-int8", runtimes
 print(f"  runtimes: {runtimes}")
 EOF
     curl -fsS -o /dev/null -F "file=@$SAMPLE" "$url/explain?method=lime&num_samples=200" || fail "/explain?method=lime"

@@ -13,8 +13,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -27,7 +25,10 @@ import torch
 from torch import nn
 
 from mlcore.errors import ArtifactError
+from mlcore.files import atomic_write
 
+# The shipped model: what the service serves and the CLI reads unless told otherwise.
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "brainxai-cnn.pt"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "brainxai_manifest.json"
 # Optional: a few training images at the model's size (uint8, N×S×S, before normalisation) that set the
@@ -130,17 +131,12 @@ def save(
         buffer = io.BytesIO()
         np.save(buffer, calibration, allow_pickle=False)
         extra[CALIBRATION_FILE] = buffer.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+
+    def write(tmp: Path) -> None:
         with _torchscript_quiet():
-            torch.jit.save(scripted, tmp_name, _extra_files=extra)
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; an artifact is meant to be read by the service
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+            torch.jit.save(scripted, str(tmp), _extra_files=extra)
+
+    atomic_write(path, write)
     return file_sha256(path)
 
 

@@ -11,12 +11,13 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from mlcore import artifact
-from mlcore.onnx_forward import int8_forward_for, onnx_forward
-from service.errors import install_error_handlers
-from service.inference import Predictor
+from mlcore.runtimes import build_runtimes
+from service.analysis import Analyser
+from service.image import DecodeOptions
 from service.limits import Limiter
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.problems import install_error_handlers
 from service.routes import dicomweb, explain, predict, system, viewer
 from service.settings import Settings
 from service.state import AppState
@@ -36,33 +37,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     limiters = {
         "predict": Limiter("predict", settings.predict_concurrency, metrics.reject),
-        "explain": Limiter("explain", settings.explain_concurrency, metrics.reject),
-        "heavy_explain": Limiter("heavy_explain", settings.heavy_explain_concurrency, metrics.reject, retry_after_s=5),
+        "light": Limiter("light_explain", settings.light_explain_concurrency, metrics.reject),
+        "heavy": Limiter("heavy_explain", settings.heavy_explain_concurrency, metrics.reject, retry_after_s=5),
     }
     state = AppState(settings=settings, metrics=metrics, limiters=limiters)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.torch_threads:
-            torch.set_num_threads(settings.torch_threads)
-        model = await run_in_threadpool(artifact.load, settings.model_path)
-        forward = explain_forward = None
-        if settings.runtime == "onnx":
-            size = int(model.manifest["input"]["size"])
-            forward = await run_in_threadpool(onnx_forward, model.module, size, settings.torch_threads)
-            if settings.explain_precision == "int8":
-                explain_forward = await run_in_threadpool(int8_forward_for, model, settings.torch_threads)
-        predictor = Predictor(model, forward, settings.explain_cache_size, explain_forward)
-        await run_in_threadpool(predictor.warm_up)
-        state.predictor, state.ready = predictor, True
-        log.info(
-            "model %s %s loaded from %s (sha256 %s); runtimes %s",
-            model.manifest["name"],
-            model.manifest["version"],
-            settings.model_path,
-            model.sha256[:12],
-            predictor.runtimes(),
-        )
+        state.analyser = await run_in_threadpool(load_analyser, settings)
+        state.ready = True
         yield
         state.ready = False
 
@@ -76,11 +59,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.brainxai = state
     install_error_handlers(app)
     app.include_router(predict.router)
-    app.include_router(explain.router)
+    app.include_router(explain.build_router())
     app.include_router(dicomweb.router)
     app.include_router(system.router)
-    app.include_router(system.health)
+    app.include_router(system.operations)
     app.include_router(viewer.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, metrics=metrics)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+def load_analyser(settings: Settings) -> Analyser:
+    """Load the artifact, build its runtimes for this CPU, and warm up: what the service serves."""
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    model = artifact.load(settings.model_path)
+    runtimes = build_runtimes(model, settings.runtime, settings.explain_precision, settings.torch_threads)
+    analyser = Analyser(
+        model,
+        runtimes,
+        decode_limits=DecodeOptions(max_pixels=settings.max_image_pixels, allow_non_mr=settings.allow_non_mr),
+        cache_size=settings.explain_cache_size,
+        caps={"lime": {"num_samples": settings.lime_max_samples}},
+    )
+    analyser.warm_up()
+    manifest = model.manifest
+    log.info(
+        "model %s %s loaded from %s (sha256 %s); runtimes %s",
+        manifest["name"],
+        manifest["version"],
+        settings.model_path,
+        model.sha256[:12],
+        runtimes.describe(),
+    )
+    return analyser

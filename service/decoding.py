@@ -13,10 +13,9 @@ from collections.abc import Callable
 
 from PIL import Image, UnidentifiedImageError
 
-from mlcore.errors import ImageError
+from mlcore.errors import ImageError, ImageTooLarge, RequestError, UnsupportedImageType
 from mlcore.preprocessing import grayscale_from_pil
 from service.dicom import DICOM, decode_dicom
-from service.errors import BadRequest, PayloadTooLarge, UnprocessableImage, UnsupportedMediaType
 from service.image import DecodedImage, DecodeOptions, check_frame, check_size
 
 PNG, JPEG = "image/png", "image/jpeg"
@@ -40,11 +39,11 @@ def decode_pillow(data: bytes, expected_format: str, options: DecodeOptions) -> 
     try:
         image = Image.open(io.BytesIO(data), formats=[expected_format])
     except Image.DecompressionBombError as exc:
-        raise PayloadTooLarge(str(exc)) from exc
+        raise ImageTooLarge(str(exc)) from exc
     except UnidentifiedImageError as exc:
-        raise UnprocessableImage(f"the body is not a readable {expected_format} image") from exc
+        raise ImageError(f"the body is not a readable {expected_format} image") from exc
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
-        raise UnprocessableImage(f"the {expected_format} header is truncated or corrupt: {exc}") from exc
+        raise ImageError(f"the {expected_format} header is truncated or corrupt: {exc}") from exc
     check_size(image.width, image.height, options.max_pixels)
     check_frame(options.frame, getattr(image, "n_frames", 1))
     if options.frame:
@@ -55,7 +54,7 @@ def decode_pillow(data: bytes, expected_format: str, options: DecodeOptions) -> 
     except ImageError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
-        raise UnprocessableImage(f"the {expected_format} image is truncated or corrupt: {exc}") from exc
+        raise ImageError(f"the {expected_format} image is truncated or corrupt: {exc}") from exc
     source = {"format": expected_format.lower(), "mode": image.mode, "width": image.width, "height": image.height}
     content_type = PNG if expected_format == "PNG" else JPEG
     return DecodedImage(pixels=pixels, content_type=content_type, source=source)
@@ -77,10 +76,10 @@ def media_type(content_type: str | None) -> str:
 def decode(data: bytes, content_type: str | None, options: DecodeOptions) -> DecodedImage:
     """Decode an upload by its declared (or, when generic, sniffed) content type."""
     if not data:
-        raise BadRequest("the request has no image: send it as multipart field 'file' or as the raw body")
+        raise RequestError("the request has no image: send it as multipart field 'file' or as the raw body")
     declared = media_type(content_type)
     chosen = sniff(data) if declared in GENERIC else declared
     if chosen not in DECODERS:
         what = f"content type {declared!r}" if declared not in GENERIC else "the body (unrecognised bytes)"
-        raise UnsupportedMediaType(f"cannot decode {what}; send one of {sorted(DECODERS)}")
+        raise UnsupportedImageType(f"cannot decode {what}; send one of {sorted(DECODERS)}")
     return DECODERS[chosen](data, options)

@@ -17,7 +17,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-from service.errors import UnprocessableImage
+from mlcore.errors import ImageError
 from service.image import DecodedImage, DecodeOptions, check_frame, check_size
 
 DICOM = "application/dicom"
@@ -55,7 +55,7 @@ def decode_dicom(data: bytes, options: DecodeOptions) -> DecodedImage:
     try:
         dataset = pydicom.dcmread(io.BytesIO(data))
     except (InvalidDicomError, EOFError, ValueError, OSError, KeyError) as exc:
-        raise UnprocessableImage(f"the body is not a readable DICOM Part 10 file: {exc}") from exc
+        raise ImageError(f"the body is not a readable DICOM Part 10 file: {exc}") from exc
     return decode_dataset(dataset, options)
 
 
@@ -64,12 +64,12 @@ def decode_dataset(dataset: pydicom.Dataset, options: DecodeOptions) -> DecodedI
     modality = str(dataset.get("Modality", "") or "")
     if modality != "MR" and not options.allow_non_mr:
         shown = modality or "(none)"
-        raise UnprocessableImage(f"modality {shown} is not MR; this model reads MR only (BRAINXAI_ALLOW_NON_MR)")
+        raise ImageError(f"modality {shown} is not MR; this model reads MR only (BRAINXAI_ALLOW_NON_MR)")
     if "PixelData" not in dataset:
-        raise UnprocessableImage("the DICOM file has no pixel data")
+        raise ImageError("the DICOM file has no pixel data")
     photometric = str(dataset.get("PhotometricInterpretation", ""))
     if photometric not in GRAYSCALE:
-        raise UnprocessableImage(f"photometric interpretation {photometric!r} is not supported; MONOCHROME1/2 only")
+        raise ImageError(f"photometric interpretation {photometric!r} is not supported; MONOCHROME1/2 only")
     rows, columns = int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0)
     check_size(columns, rows, options.max_pixels)
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
@@ -79,7 +79,7 @@ def decode_dataset(dataset: pydicom.Dataset, options: DecodeOptions) -> DecodedI
     except Exception as exc:  # the decoders raise many types for unsupported or damaged pixel data
         syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
         name = getattr(syntax, "name", str(syntax))
-        raise UnprocessableImage(f"the pixel data ({name}) cannot be decoded: {exc}") from exc
+        raise ImageError(f"the pixel data ({name}) cannot be decoded: {exc}") from exc
     values = apply_modality_lut(pixels, dataset).astype(np.float64)
     gray = to_display(values, dataset)
     if photometric == "MONOCHROME1":

@@ -16,12 +16,11 @@ import pydicom
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian
 
+from mlcore.errors import ImageError, NotDicom
 from mlcore.render import burn_in_banner, overlay_rgb
-from service.errors import NotAcceptable, UnprocessableImage
 from service.image import DecodedImage
 from service.schemas import ModelRef
 
-DICOM = "application/dicom"
 CODING_SCHEME = "99BRAINXAI"
 MANUFACTURER = "brainxai"
 # ASCII: the burned-in font has no em dash, and DICOM text attributes use the default character set.
@@ -34,7 +33,7 @@ UNITY = hd.sr.CodedConcept("1", "UCUM", "no units")
 def dicom_source(image: DecodedImage) -> pydicom.Dataset:
     """The DICOM header a result is made from; 406 when the input was not DICOM (no patient, no study)."""
     if image.dicom is None:
-        raise NotAcceptable("a DICOM result needs a DICOM input (its patient and study); send application/dicom")
+        raise NotDicom("a DICOM result needs a DICOM input (its patient and study); send application/dicom")
     return image.dicom
 
 
@@ -51,7 +50,7 @@ def patient_orientation(source: pydicom.Dataset) -> tuple[str, str]:
         return _orientation_letter(cosines[:3]), _orientation_letter(cosines[3:])
     if "PatientOrientation" in source and len(source.PatientOrientation) == 2:
         return str(source.PatientOrientation[0]), str(source.PatientOrientation[1])
-    raise UnprocessableImage(
+    raise ImageError(
         "the DICOM input has neither ImageOrientationPatient nor PatientOrientation; a DICOM result needs one"
     )
 
@@ -72,6 +71,7 @@ def secondary_capture(
     source: pydicom.Dataset,
     gray: np.ndarray,
     heatmap: np.ndarray,
+    *,
     method: str,
     target: str,
     model: ModelRef,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pydicom
 
-from service.errors import PayloadTooLarge, UnprocessableImage
+from mlcore.errors import ImageError, ImageTooLarge
 
 
 @dataclass(frozen=True)
@@ -46,14 +46,14 @@ def check_size(width: int, height: int, max_pixels: int) -> None:
     """Refuse images over the pixel limit (413) or too small to classify (422), before decoding pixels."""
     if width * height > max_pixels:
         pixels = width * height
-        raise PayloadTooLarge(f"the image has {width}×{height} = {pixels:,} pixels; the limit is {max_pixels:,}")
+        raise ImageTooLarge(f"the image has {width}×{height} = {pixels:,} pixels; the limit is {max_pixels:,}")
     if width < 8 or height < 8:
-        raise UnprocessableImage(f"the image is {width}×{height} pixels; at least 8×8 is needed")
+        raise ImageError(f"the image is {width}×{height} pixels; at least 8×8 is needed")
 
 
 def check_frame(frame: int | None, frames: int) -> int:
     """The frame to use: ``frame`` if it exists, else the middle one when none was asked for."""
     index = frames // 2 if frame is None else frame
     if not 0 <= index < frames:
-        raise UnprocessableImage(f"frame {index} does not exist; the image has {frames} frame(s), numbered from 0")
+        raise ImageError(f"frame {index} does not exist; the image has {frames} frame(s), numbered from 0")
     return index

@@ -7,7 +7,9 @@ import json
 import logging
 import sys
 
-FIELDS = ("request_id", "route", "method", "status", "latency_ms", "content_type", "bytes", "method_name")
+# What the access log (service.middleware) sets on its records: the request's id, route, method, status, latency,
+# and the declared content type and length of its body.
+FIELDS = ("request_id", "route", "method", "status", "latency_ms", "content_type", "bytes")
 
 
 class JsonFormatter(logging.Formatter):

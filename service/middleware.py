@@ -11,8 +11,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PROBLEM_JSON, PayloadTooLarge, problem_body, unexpected_problem
+from mlcore.errors import BrainxaiError, ImageTooLarge
 from service.metrics import Metrics
+from service.problems import HTTP_PROBLEMS, PROBLEM_JSON, problem_body, problem_type, unexpected_problem
 
 log = logging.getLogger("service.access")
 
@@ -50,10 +51,15 @@ class RequestContextMiddleware:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unexpected error", extra={"request_id": request_id, "route": scope.get("path")})
+        except Exception as exc:
+            kind = problem_type(exc)
+            if isinstance(exc, BrainxaiError) and kind is not None:  # raised outside the routes (e.g. while streaming)
+                body = problem_body(kind, exc.message, instance=scope.get("path", ""), request_id=request_id)
+            else:
+                log.exception("unexpected error", extra={"request_id": request_id, "route": scope.get("path")})
+                body = unexpected_problem(scope.get("path", ""), request_id)
             if not response_started:
-                await _send_json(send_with_id, 500, unexpected_problem(scope.get("path", ""), request_id))
+                await _send_json(send_with_id, body["status"], body)
         finally:
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
@@ -68,6 +74,8 @@ class RequestContextMiddleware:
                     "method": scope["method"],
                     "status": status,
                     "latency_ms": round(elapsed * 1000, 2),
+                    "content_type": headers.get(b"content-type", b"").decode("latin-1") or None,
+                    "bytes": int(length) if (length := headers.get(b"content-length", b"")).isdigit() else None,
                 },
             )
 
@@ -92,7 +100,7 @@ class BodyLimitMiddleware:
             self.metrics.reject("too_large")
             detail = f"the body is {int(declared):,} bytes; the limit is {limit:,}"
             request_id = scope.get("state", {}).get("request_id")
-            body = problem_body(413, PayloadTooLarge.title, PayloadTooLarge.slug, detail, scope["path"], request_id)
+            body = problem_body(HTTP_PROBLEMS[ImageTooLarge], detail, instance=scope["path"], request_id=request_id)
             await _send_json(send, 413, body)
             return
         received = 0
@@ -104,7 +112,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     self.metrics.reject("too_large")
-                    raise PayloadTooLarge(f"the body exceeds the limit of {limit:,} bytes")
+                    raise ImageTooLarge(f"the body exceeds the limit of {limit:,} bytes")
             return message
 
         await self.app(scope, counting_receive, send)

@@ -1,8 +1,8 @@
 """Talking to a PACS over DICOMweb: fetch an instance (WADO-RS), store results (STOW-RS).
 
-Built on dicomweb-client. Every failure becomes an HTTP-meaningful error that names the step
-(``fetch`` or ``store``) and the PACS: unreachable or refusing → 502, slower than
-``BRAINXAI_DICOMWEB_TIMEOUT_S`` → 504, an instance the PACS does not have → 404.
+Built on dicomweb-client. Every failure becomes a :class:`~mlcore.errors.PacsError` that names the step
+(``fetch`` or ``store``) and the PACS: unreachable or refusing (:class:`PacsUnreachable`), slower than
+``BRAINXAI_DICOMWEB_TIMEOUT_S`` (:class:`PacsTimeout`), an instance the PACS does not have (:class:`PacsNotFound`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
 
-from service.errors import BadGateway, GatewayTimeout, NotFound, ServiceError
+from mlcore.errors import PacsError, PacsNotFound, PacsTimeout, PacsUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +48,20 @@ class Pacs:
         failed = answer.get("FailedSOPSequence") if answer is not None else None
         if failed:
             reason = failed[0].get("FailureReason", "unknown")
-            raise BadGateway(
+            raise PacsUnreachable(
                 f"store: the PACS at {self.url} refused {dataset.SOPInstanceUID} (failure reason {reason})"
             )
 
-    def _failure(self, step: str, exc: Exception, uids: dict[str, str]) -> ServiceError:
+    def _failure(self, step: str, exc: Exception, uids: dict[str, str]) -> PacsError:
         log.warning("PACS %s failed: %s", step, exc)
         if isinstance(exc, requests.Timeout):
-            return GatewayTimeout(f"{step}: the PACS at {self.url} did not answer within {self.timeout_s:g} s")
+            return PacsTimeout(f"{step}: the PACS at {self.url} did not answer within {self.timeout_s:g} s")
         if isinstance(exc, requests.ConnectionError):
-            return BadGateway(f"{step}: cannot reach the PACS at {self.url}: {type(exc).__name__}")
+            return PacsUnreachable(f"{step}: cannot reach the PACS at {self.url}: {type(exc).__name__}")
         if isinstance(exc, requests.HTTPError) and exc.response is not None:
             status = exc.response.status_code
             if step == "fetch" and status == 404:
                 shown = ", ".join(f"{key} {value}" for key, value in uids.items())
-                return NotFound(f"fetch: the PACS at {self.url} has no instance with {shown}")
-            return BadGateway(f"{step}: the PACS at {self.url} answered HTTP {status}")
-        return BadGateway(f"{step}: the PACS at {self.url} gave an unusable answer: {type(exc).__name__}: {exc}")
+                return PacsNotFound(f"fetch: the PACS at {self.url} has no instance with {shown}")
+            return PacsUnreachable(f"{step}: the PACS at {self.url} answered HTTP {status}")
+        return PacsUnreachable(f"{step}: the PACS at {self.url} gave an unusable answer: {type(exc).__name__}: {exc}")

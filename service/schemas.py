@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -91,18 +90,6 @@ class Problem(BaseModel):
     request_id: str | None = None
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}, "description": description}
-    for status, description in {
-        400: "Empty body or malformed multipart",
-        401: "Missing or wrong API key",
-        413: "Upload or image over the limits",
-        415: "Unsupported content type",
-        422: "Undecodable image or invalid parameter",
-        503: "Busy, not ready, or past the deadline (see Retry-After)",
-    }.items()
-}
-
 IMAGE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -123,15 +110,6 @@ IMAGE_BODY: dict[str, Any] = {
 }
 
 
-class Method(StrEnum):
-    """Explanation methods served by ``/explain``."""
-
-    gradcam = "gradcam"
-    lime = "lime"
-    integrated_gradients = "integrated_gradients"
-    occlusion = "occlusion"
-
-
 UID_PATTERN = r"^[0-9]+(\.[0-9]+)*$"
 
 
@@ -141,10 +119,11 @@ class AnalyzeRequest(BaseModel):
     study_instance_uid: str = Field(pattern=UID_PATTERN, max_length=64)
     series_instance_uid: str = Field(pattern=UID_PATTERN, max_length=64)
     sop_instance_uid: str = Field(pattern=UID_PATTERN, max_length=64)
-    methods: list[Method] = Field(
-        default_factory=lambda: [Method.gradcam],
-        max_length=4,
-        description="explanations to store as Secondary Captures (each once; [] stores the report only)",
+    methods: list[str] = Field(
+        default_factory=lambda: ["gradcam"],
+        max_length=8,
+        description="explanation methods (GET /v1/methods) to store as Secondary Captures, each once; [] stores "
+        "the report only",
     )
     frame: int | None = Field(None, ge=0, le=100_000, description="frame of a multi-frame instance (default: middle)")
 
@@ -168,3 +147,24 @@ class AnalyzeResponse(BaseModel):
     results: list[StoredResult]
     model: ModelRef
     request_id: str
+
+
+class ParameterDeclaration(BaseModel):
+    """One tunable parameter of an explanation method."""
+
+    type: str = Field(description="integer, number, boolean or string")
+    default: Any
+    minimum: float | None
+    maximum: float | None
+    description: str
+
+
+class MethodDeclaration(BaseModel):
+    """An explanation method as it declares itself."""
+
+    name: str = Field(description="the value of /explain's method parameter")
+    title: str
+    summary: str
+    runtime: str = Field(description="gradients (runs on the TorchScript artifact) or forward (any runtime)")
+    cost: str = Field(description="light (about one forward and backward) or heavy (many forwards); queued apart")
+    parameters: dict[str, ParameterDeclaration]

@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "brainxai-cnn.pt"
+from mlcore.artifact import DEFAULT_MODEL
+from mlcore.runtimes import Engine, Precision
 
 
 class Settings(BaseSettings):
     """Everything an operator can set. Each field is ``BRAINXAI_<NAME>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="BRAINXAI_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="BRAINXAI_", extra="ignore", frozen=True, populate_by_name=True)
 
     model_path: Path = Field(DEFAULT_MODEL, description="the TorchScript artifact to serve")
     host: str = Field("127.0.0.1", description="address to bind")
@@ -27,24 +28,35 @@ class Settings(BaseSettings):
     )
     protect_health: bool = Field(False, description="also require a key on /healthz, /readyz and /metrics")
     predict_concurrency: int = Field(2, ge=1, le=64, description="predictions running at once; more get 503")
-    explain_concurrency: int = Field(2, ge=1, le=64, description="Grad-CAM explanations running at once")
-    heavy_explain_concurrency: int = Field(
-        1, ge=1, le=16, description="LIME, Integrated Gradients and Occlusion explanations running at once"
+    light_explain_concurrency: int = Field(
+        2,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("BRAINXAI_LIGHT_EXPLAIN_CONCURRENCY", "BRAINXAI_EXPLAIN_CONCURRENCY"),
+        description="explanations of light methods (declared cost light: Grad-CAM) running at once "
+        "(BRAINXAI_EXPLAIN_CONCURRENCY, its former name, is still read)",
     )
-    explain_timeout_s: float = Field(30.0, gt=0, description="an explanation running longer is stopped with 503")
+    heavy_explain_concurrency: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="explanations of heavy methods (declared cost heavy: LIME, Integrated Gradients, Occlusion) "
+        "running at once",
+    )
+    explain_timeout_s: float = Field(
+        30.0, gt=0, description="model work running longer is stopped and answered 503 (problem type timeout)"
+    )
     lime_max_samples: int = Field(3000, ge=50, le=5000, description="upper bound of LIME's num_samples")
     explain_cache_size: int = Field(
         64, ge=0, le=4096, description="explanations kept for identical requests (image, method, target, parameters)"
     )
-    runtime: str = Field(
+    runtime: Engine = Field(
         "onnx",
-        pattern="^(onnx|torchscript)$",
         description="forward-only work (predict, LIME, Occlusion) on ONNX Runtime (converted and checked at start; "
         "TorchScript if that fails) or on TorchScript; Grad-CAM and Integrated Gradients always use TorchScript",
     )
-    explain_precision: str = Field(
+    explain_precision: Precision = Field(
         "int8",
-        pattern="^(int8|fp32)$",
         description="LIME and Occlusion evaluate their perturbations with the model quantized to int8 (about 3x "
         "faster; needs runtime=onnx and an artifact with calibration images, else fp32) or in float32",
     )

@@ -3,28 +3,51 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from service.errors import NotReady, Unauthorized
-from service.inference import Predictor
-from service.limits import Limiter
+from mlcore.errors import NotReady, Unauthorized
+from mlcore.explainers import explainer_class
+from service.analysis import Analyser, Plan
+from service.limits import Limiter, run_admitted
 from service.metrics import Metrics
 from service.settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass
 class AppState:
-    """Settings, metrics and limiters from start-up; the predictor once the model is loaded."""
+    """Settings, metrics and limiters from start-up; the analyser once the model is loaded.
+
+    ``limiters``: one per kind of work — ``predict`` (no explanation), ``light`` and ``heavy`` (the
+    explanation methods' declared cost; a request with any heavy method is heavy).
+    """
 
     settings: Settings
     metrics: Metrics
     limiters: dict[str, Limiter]
-    predictor: Predictor | None = None
+    analyser: Analyser | None = None
     ready: bool = False
+
+    def limiter_for(self, plan: Plan) -> Limiter:
+        """The limiter of the kind of work ``plan`` is."""
+        costs = {explainer_class(method).cost for method in plan.parameters}
+        return self.limiters["heavy" if "heavy" in costs else "light" if costs else "predict"]
+
+    async def run(self, plan: Plan, work: Callable[[], T], *, what: str) -> T:
+        """Run ``work`` (an analysis of ``plan`` and its rendering) on a worker thread, admitted by its limiter."""
+        return await run_admitted(
+            self.limiter_for(plan),
+            work,
+            timeout_s=self.settings.explain_timeout_s,
+            what=what,
+            on_timeout=lambda: self.metrics.reject("timeout"),
+        )
 
 
 def get_state(request: Request) -> AppState:
@@ -36,14 +59,14 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_predictor(state: StateDep) -> Predictor:
-    """The loaded model, or 503 while it is still loading."""
-    if state.predictor is None or not state.ready:
-        raise NotReady("the model is still loading; retry shortly", {"Retry-After": "2"})
-    return state.predictor
+def get_analyser(state: StateDep) -> Analyser:
+    """The analyser of the loaded model; :class:`NotReady` while the model is still loading."""
+    if state.analyser is None or not state.ready:
+        raise NotReady("the model is still loading; retry shortly", retry_after_s=2)
+    return state.analyser
 
 
-PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+AnalyserDep = Annotated[Analyser, Depends(get_analyser)]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="one of BRAINXAI_API_KEYS")
 _bearer = HTTPBearer(auto_error=False, description="one of BRAINXAI_API_KEYS as a Bearer token")
@@ -64,10 +87,7 @@ def require_api_key(
         matched |= hmac.compare_digest(presented, key.encode())
     if not presented or not matched:
         state.metrics.reject("unauthorized")
-        raise Unauthorized(
-            "a valid API key is required: send it as X-API-Key or Authorization: Bearer",
-            {"WWW-Authenticate": 'Bearer realm="brainxai"'},
-        )
+        raise Unauthorized("a valid API key is required: send it as X-API-Key or Authorization: Bearer")
 
 
 def require_api_key_for_health(

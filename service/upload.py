@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
+from mlcore.errors import ImageTooLarge, RequestError
 from service.decoding import media_type
-from service.errors import BadRequest, PayloadTooLarge
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ async def read_upload(request: Request, max_bytes: int) -> Upload:
         try:
             part = form.get("file")
             if not isinstance(part, UploadFile):
-                raise BadRequest("the multipart body has no file part named 'file'")
+                raise RequestError("the multipart body has no file part named 'file'")
             data = await part.read(max_bytes + 1)
             content_type = part.content_type
         finally:
@@ -36,5 +36,5 @@ async def read_upload(request: Request, max_bytes: int) -> Upload:
         data = await request.body()
         content_type = declared
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"the image is over the limit of {max_bytes:,} bytes")
+        raise ImageTooLarge(f"the image is over the limit of {max_bytes:,} bytes")
     return Upload(data=data, content_type=content_type)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
+import numpy as np
 import pytest
+import torch
 
-from tests.helpers import tiny_config
+from mlcore import artifact
+from mlcore.explainers import REGISTRY
+from mlcore.explainers.base import Cost, Explainer, Forward, Parameter, Runtime
+from tests.helpers import CLASSES, tiny_config
 from training.fit import fit
+from training.models import build_model
 from training.synth import write_phantoms
 
 logging.getLogger("matplotlib").setLevel(logging.WARNING)
@@ -26,3 +34,57 @@ def tiny_run(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     out = tmp_path_factory.mktemp("run")
     fit(tiny_config(synth_root, out, epochs=4))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 48-px CNN saved as a real artifact with a full manifest."""
+    torch.manual_seed(0)
+    model = build_model("brainxai_cnn", len(CLASSES), width=8, dropout=0.0).eval()
+    manifest: dict[str, Any] = {
+        "name": "tiny-test-model",
+        "version": "0.0.0",
+        "classes": CLASSES,
+        "input": {"size": 48, "channels": 1},
+        "preprocessing": {"mean": 0.2, "std": 0.25},
+        "architecture": {"name": "brainxai_cnn", "width": 8},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "flops": 0,
+        "data": {"dataset": "none"},
+        "metrics": {},
+        "provenance": {"note": "built by the tests"},
+    }
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    artifact.save(artifact.script(model.backbone, model.head), manifest, path)
+    return path
+
+
+@pytest.fixture()
+def toy_registered() -> Iterator[type[Explainer]]:
+    """A method made up by the test, in the registry for one test only (defining the class registers it)."""
+
+    class Toy(Explainer):
+        """A method made up by the tests: relevance = the input's intensity, raised to ``strength``."""
+
+        name: ClassVar[str] = "toy"
+        title: ClassVar[str] = "Toy"
+        summary: ClassVar[str] = "the intensity itself (a test method)"
+        parameters: ClassVar[dict[str, Parameter]] = {"strength": Parameter(float, 1.0, 0.5, 4.0, "exponent")}
+        runtime: ClassVar[Runtime] = "forward"
+        cost: ClassVar[Cost] = "heavy"
+
+        def attribute(
+            self,
+            model: Forward,
+            x: torch.Tensor,
+            target: int,
+            params: dict[str, Any],
+            *,
+            deadline: float | None,
+            features: torch.Tensor | None,
+        ) -> np.ndarray:
+            return np.abs(x[0, 0].numpy()) ** params["strength"]
+
+    assert REGISTRY["toy"] is Toy
+    yield Toy
+    REGISTRY.pop("toy", None)

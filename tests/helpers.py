@@ -9,6 +9,7 @@ from training.fit import FitConfig
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "brain-tumor-mri"
 SAMPLES = REPO_ROOT / "tests" / "data" / "samples"
+CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]  # the order of the real and the tiny test models
 
 
 def _cpu_has_vnni() -> bool:

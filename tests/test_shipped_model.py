@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from mlcore import artifact
+from mlcore.artifact import DEFAULT_MODEL
 from tests.helpers import REPO_ROOT, SAMPLES, SHARED_DATA
 from training.data import load_dataset
 from training.dedup import find_duplicate_groups
 from training.evaluate import evaluate_artifact, predict_files
 from training.split import groups_on_both_sides
 
-MODEL = REPO_ROOT / "models" / "brainxai-cnn.pt"
+MODEL = DEFAULT_MODEL
 SPLIT = REPO_ROOT / "models" / "brainxai-cnn.split.json"
 needs_shared = pytest.mark.skipif(
     not (SHARED_DATA / "Training").is_dir(),
@@ -63,7 +64,9 @@ def test_the_committed_split_does_not_leak_duplicates() -> None:
 @needs_shared
 @pytest.mark.slow
 def test_the_model_card_numbers_are_reproduced(shipped: artifact.LoadedModel, tmp_path: Path) -> None:
-    metrics = evaluate_artifact(MODEL, SHARED_DATA / "Training", SPLIT, "val", tmp_path, show_progress=False)
+    metrics = evaluate_artifact(
+        MODEL, SHARED_DATA / "Training", SPLIT, subset="val", out_dir=tmp_path, show_progress=False
+    )
     recorded = shipped.manifest["metrics"]["validation"]
     assert metrics["n"] == recorded["n"]
     assert metrics["confusion_matrix"] == recorded["confusion_matrix"]

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlcore.errors import BrainxaiError
+from mlcore.artifact import DEFAULT_MODEL
+from mlcore.errors import BrainxaiError, ParameterError
+from mlcore.explainers import get_explainer, method_names
 
 log = logging.getLogger("training")
 
@@ -61,7 +63,7 @@ def _run_fit(args: argparse.Namespace) -> None:
 
 def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("evaluate", help="metrics, figures and a Markdown report of an artifact")
-    parser.add_argument("--model", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
     parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
     parser.add_argument(
         "--split",
@@ -76,7 +78,9 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
 def _run_evaluate(args: argparse.Namespace) -> None:
     from training.evaluate import evaluate_artifact
 
-    evaluate_artifact(args.model, args.data, args.split, args.subset, args.out, show_progress=sys.stderr.isatty())
+    evaluate_artifact(
+        args.model, args.data, args.split, subset=args.subset, out_dir=args.out, show_progress=sys.stderr.isatty()
+    )
 
 
 def _add_export(commands: argparse._SubParsersAction) -> None:
@@ -84,7 +88,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--checkpoint", type=Path, default=Path("runs/brainxai-cnn/best.pt"), help="default: %(default)s"
     )
-    parser.add_argument("--out", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
     parser.add_argument("--name", default="brainxai-cnn")
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument(
@@ -104,7 +108,7 @@ def _add_calibrate(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "calibrate", help="store int8 calibration images (train side) in an artifact, weights unchanged"
     )
-    parser.add_argument("--model", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
     parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
     parser.add_argument(
         "--split", type=Path, default=None, help="the model's split.json (default: <model>.split.json beside it)"
@@ -117,7 +121,7 @@ def _run_calibrate(args: argparse.Namespace) -> None:
     from training.calibrate import add_calibration
 
     split = args.split or args.model.with_suffix(".split.json")
-    add_calibration(args.model, args.data, split, args.per_class, args.seed)
+    add_calibration(args.model, args.data, split, per_class=args.per_class, seed=args.seed)
 
 
 def _add_synth(commands: argparse._SubParsersAction) -> None:
@@ -138,7 +142,7 @@ def _run_synth(args: argparse.Namespace) -> None:
 
 def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("explain-eval", help="score the explanation methods against tumour boxes")
-    parser.add_argument("--model", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
     parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
     parser.add_argument(
         "--boxes", type=Path, default=None, help="boxes CSV (default: tumor-boxes.csv beside the dataset root)"
@@ -146,21 +150,27 @@ def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--split",
         type=Path,
-        default=Path("models/brainxai-cnn.split.json"),
-        help="only this split's validation side is used (default: %(default)s); 'none' for all",
+        default=DEFAULT_MODEL.with_suffix(".split.json"),
+        help="only this split's validation side is used (default: the shipped model's); 'none' for all",
     )
-    parser.add_argument("--methods", default="gradcam,lime,integrated_gradients,occlusion")
-    parser.add_argument("--per-class", type=int, default=None, help="a seeded sample of at most N images per class")
-    parser.add_argument("--lime-samples", type=int, default=1000)
-    parser.add_argument("--lime-segments", type=int, default=None, help="LIME superpixels (default: the method's)")
     parser.add_argument(
-        "--lime-stability", type=float, default=None, help="LIME: stop sampling at this split-half reliability"
+        "--methods", default=",".join(method_names()), help="comma-separated (default: every method, %(default)s)"
+    )
+    parser.add_argument("--per-class", type=int, default=None, help="a seeded sample of at most N images per class")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="METHOD.NAME=VALUE",
+        help="a method parameter, e.g. lime.n_segments=150 (repeatable; default: each method's declared default, "
+        "and the seed of methods that take one is --seed); the parameters: GET /v1/methods",
     )
     parser.add_argument(
         "--precision",
         choices=["int8", "fp32"],
         default="int8",
-        help="the forward LIME and Occlusion use, as the service's BRAINXAI_EXPLAIN_PRECISION (default: %(default)s)",
+        help="the forward that forward-only methods use, as the service's BRAINXAI_EXPLAIN_PRECISION "
+        "(default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -181,13 +191,8 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     boxes = args.boxes or args.data.parent / "tumor-boxes.csv"
     split = None if str(args.split) == "none" else args.split
     methods = [m for m in args.methods.split(",") if m]
-    lime_params: dict[str, Any] = {"num_samples": args.lime_samples, "seed": args.seed}
-    if args.lime_segments is not None:
-        lime_params["n_segments"] = args.lime_segments
-    if args.lime_stability is not None:
-        lime_params["stability"] = args.lime_stability
-    params = {"lime": lime_params}
-    cases = load_cases(args.data, boxes, split, args.per_class, args.seed)
+    params = method_parameters(methods, args.param, seed=args.seed)
+    cases = load_cases(args.data, boxes, split, per_class=args.per_class, seed=args.seed)
     rows = evaluate_explanations(
         args.model,
         cases,
@@ -207,13 +212,31 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
         + f"; model `{args.model}`."
     )
     (args.out / "EXPLANATIONS.md").write_text(markdown(summary, header, methods))
-    figure(args.model, pick_figure_cases(rows, cases), methods, params, args.out / "explanations.png")
+    figure(args.model, pick_figure_cases(rows, cases), methods, params, out=args.out / "explanations.png")
     log.info("wrote %s", args.out)
+
+
+def method_parameters(methods: list[str], given: list[str], *, seed: int) -> dict[str, dict[str, Any]]:
+    """Per-method parameters from ``METHOD.NAME=VALUE`` strings, checked against the declarations; a method
+    that takes a ``seed`` gets ``seed`` unless one is given. :class:`ParameterError` for anything else."""
+    params: dict[str, dict[str, Any]] = {}
+    for name in methods:
+        explainer = get_explainer(name)
+        params[name] = {"seed": seed} if "seed" in explainer.parameters else {}
+    for item in given:
+        key, _, value = item.partition("=")
+        method, _, name = key.partition(".")
+        if not (value and name) or method not in params:
+            raise ParameterError(f"--param {item!r}: expected METHOD.NAME=VALUE with METHOD one of {methods}")
+        params[method][name] = value
+    for method, values in params.items():
+        params[method] = get_explainer(method).resolve(values)
+    return params
 
 
 def _add_card(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("card", help="write the model card from the artifact's manifest")
-    parser.add_argument("--model", type=Path, default=Path("models/brainxai-cnn.pt"), help="default: %(default)s")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
     parser.add_argument("--out", type=Path, default=Path("models/MODEL_CARD.md"), help="default: %(default)s")
     parser.add_argument(
         "--notes",
@@ -231,7 +254,8 @@ def _run_card(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line, run one command, and turn brainxai errors into a message and exit 2."""
+    """Parse the command line, run one command; every expected failure (a brainxai error, a path that cannot be
+    read or written) becomes a one-line message and exit code 2."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_fit(commands)
@@ -255,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         }[args.command](args)
     except BrainxaiError as exc:
         log.error("%s", exc)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written: the user's to fix, not a bug
+        log.error("%s: %s", exc.strerror or type(exc).__name__, exc.filename or exc)
         return 2
     return 0
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def calibration_images(
-    data_root: Path, split_file: Path, size: int, per_class: int = 8, seed: int = 0
+    data_root: Path, split_file: Path, size: int, *, per_class: int = 8, seed: int = 0
 ) -> tuple[np.ndarray, list[str]]:
     """``per_class`` train-side images of each class, fitted to size×size, as uint8 N×S×S; and their names."""
     classes, files = select_files(data_root, split_file, "train")
@@ -37,14 +37,14 @@ def calibration_images(
     return images, [f"{path.parent.name}/{path.name}" for path in chosen]
 
 
-def add_calibration(model_path: Path, data_root: Path, split_file: Path, per_class: int = 8, seed: int = 0) -> str:
+def add_calibration(model_path: Path, data_root: Path, split_file: Path, *, per_class: int = 8, seed: int = 0) -> str:
     """Rewrite ``model_path`` with calibration images (module and weights unchanged); return the new sha256.
 
     The manifest gains a ``calibration`` section naming the images and the draw.
     """
     loaded = artifact.load(model_path)
     size = int(loaded.manifest["input"]["size"])
-    images, names = calibration_images(data_root, split_file, size, per_class, seed)
+    images, names = calibration_images(data_root, split_file, size, per_class=per_class, seed=seed)
     manifest = {
         **loaded.manifest,
         "calibration": {

@@ -17,17 +17,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from mlcore.errors import BrainxaiError, ImageError
+from mlcore.errors import DatasetError, ImageError
 from mlcore.preprocessing import fit_to_square, grayscale_from_pil
 from training.dedup import exact_key, perceptual_hash
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
-
-
-class DatasetError(BrainxaiError):
-    """The dataset folder is missing, empty, or holds unreadable images."""
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ import torch
 from tqdm import tqdm
 
 from mlcore import artifact
+from mlcore.errors import DatasetError
 from mlcore.preprocessing import PreprocessSpec, preprocess
-from training.data import DatasetError, discover, read_gray
+from training.data import discover, read_gray
 from training.metrics import classification_metrics
 from training.report import markdown_report, plot_confusion_matrix, plot_reliability
 
@@ -55,7 +56,13 @@ def predict_files(
 
 
 def evaluate_artifact(
-    model_path: Path, data_root: Path, split_file: Path | None, subset: str, out_dir: Path, show_progress: bool = True
+    model_path: Path,
+    data_root: Path,
+    split_file: Path | None,
+    *,
+    subset: str,
+    out_dir: Path,
+    show_progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate the artifact and write ``metrics.json``, ``report.md`` and two PNG figures to ``out_dir``."""
     model = artifact.load(model_path)

@@ -10,7 +10,7 @@ file and a figure grid.
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import json
 import logging
 import time
@@ -24,11 +24,12 @@ import numpy as np
 import torch
 
 from mlcore import artifact
+from mlcore.errors import DatasetError
 from mlcore.explainers import get_explainer
 from mlcore.explainers.base import Forward
-from mlcore.onnx_forward import int8_forward_for, onnx_forward
 from mlcore.preprocessing import PreprocessSpec, fit_to_square, map_to_original, normalise
-from training.data import DatasetError, read_gray
+from mlcore.runtimes import Precision, Runtimes, build_runtimes
+from training.data import read_gray
 from training.explanation_metrics import (
     box_from_fractions,
     centre_prior,
@@ -38,6 +39,7 @@ from training.explanation_metrics import (
     random_map,
     rank_correlation,
 )
+from training.localisation import read_boxes
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class Case:
 
 
 def load_cases(
-    data_root: Path, boxes_csv: Path, split_file: Path | None, per_class: int | None, seed: int
+    data_root: Path, boxes_csv: Path, split_file: Path | None, *, per_class: int | None, seed: int
 ) -> list[Case]:
     """The images to score: those with a box, on the validation side of ``split_file`` if given.
 
@@ -66,15 +68,14 @@ def load_cases(
     if split_file is not None:
         allowed = set(json.loads(split_file.read_text())["val"])
     cases: dict[str, list[Case]] = defaultdict(list)
-    with open(boxes_csv, newline="") as handle:
-        for row in csv.DictReader(handle):
-            if allowed is not None and row["path"] not in allowed:
-                continue
-            path = data_root.parent / row["path"]
-            if not path.is_file():
-                raise DatasetError(f"{boxes_csv} names {row['path']}, which is not under {data_root.parent}")
-            box = (float(row["x_center"]), float(row["y_center"]), float(row["width"]), float(row["height"]))
-            cases[row["label"]].append(Case(path, row["path"], row["label"], box))
+    for relative, box in read_boxes(boxes_csv).items():
+        if allowed is not None and relative not in allowed:
+            continue
+        path = data_root.parent / relative
+        if not path.is_file():
+            raise DatasetError(f"{boxes_csv} names {relative}, which is not under {data_root.parent}")
+        label = Path(relative).parent.name  # Training/<class>/<file>
+        cases[label].append(Case(path, relative, label, box))
     rng = np.random.default_rng(seed)
     chosen: list[Case] = []
     for label in sorted(cases):
@@ -108,63 +109,87 @@ def _probability_fn(module: Forward, spec: PreprocessSpec, target: int) -> Calla
     return probability
 
 
+@dataclass(frozen=True)
+class EvalModels:
+    """The model and its weight-randomised copy, each with its runtimes (as the service builds them)."""
+
+    runtimes: Runtimes
+    random_runtimes: Runtimes
+    spec: PreprocessSpec
+    classes: list[str]
+
+
+def load_eval_models(model_path: Path, *, seed: int, precision: Precision) -> EvalModels:
+    """The artifact's runtimes (forward-only methods on ONNX Runtime, at ``precision``) and its randomised copy's."""
+    model = artifact.load(model_path)
+    random_model = dataclasses.replace(model, module=randomised(model_path, seed), calibration=None)
+    return EvalModels(
+        runtimes=build_runtimes(model, "onnx", precision),
+        random_runtimes=build_runtimes(random_model, "onnx", "fp32"),
+        spec=PreprocessSpec.from_manifest(model.manifest),
+        classes=model.classes,
+    )
+
+
+def method_maps(
+    models: EvalModels, x: torch.Tensor, target: int, *, params: dict[str, dict[str, Any]], methods: list[str]
+) -> dict[str, tuple[np.ndarray, float, float | None, int | None]]:
+    """Each method's square map of ``target``, its seconds, its randomisation rank correlation and its samples."""
+    maps: dict[str, tuple[np.ndarray, float, float | None, int | None]] = {}
+    for name in methods:
+        explainer = get_explainer(name)
+        started = time.perf_counter()
+        square = explainer.explain(models.runtimes.for_method(explainer), x, target, params.get(name, {}))
+        seconds = time.perf_counter() - started
+        samples = getattr(explainer, "samples_used", None)  # evaluations of the model (LIME)
+        sanity = explainer.explain(models.random_runtimes.for_method(explainer), x, target, params.get(name, {}))
+        maps[name] = (square, seconds, rank_correlation(square, sanity), samples)
+    return maps
+
+
 def evaluate_explanations(
     model_path: Path,
     cases: list[Case],
     methods: list[str],
     params: dict[str, dict[str, Any]],
+    *,
     tolerance_fraction: float = 0.05,
     seed: int = 0,
     show_progress: bool = True,
-    precision: str = "int8",
+    precision: Precision = "int8",
 ) -> list[dict[str, Any]]:
     """One row per (image, method or baseline) with every measure; see the module docstring.
 
-    ``precision``: LIME and Occlusion evaluate their perturbations with the int8 forward (as the service
-    does by default) or in float32. The deletion/insertion curves always use the float32 model.
+    ``precision``: forward-only methods evaluate their perturbations with the int8 forward (as the service
+    does by default) or in float32. The deletion/insertion curves use the float32 forward.
     """
     from tqdm import tqdm
 
-    model = artifact.load(model_path)
-    spec = PreprocessSpec.from_manifest(model.manifest)
-    random_model = randomised(model_path, seed)
-    # Forward-only methods run on ONNX Runtime, as in the service (same logits within 1e-4).
-    forward = onnx_forward(model.module, spec.size) or model.module
-    explain_forward = (int8_forward_for(model) if precision == "int8" else None) or forward
-    random_forward = onnx_forward(random_model, spec.size) or random_model
-    explainers = {name: get_explainer(name) for name in methods}
+    models = load_eval_models(model_path, seed=seed, precision=precision)
+    size = (models.spec.size, models.spec.size)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
     for case in tqdm(cases, desc="explain-eval", unit="img", disable=not show_progress):
         gray = read_gray(case.path)
-        fitted = fit_to_square(gray, spec.size)[0].numpy()
-        x = normalise(torch.from_numpy(fitted)[None, None], spec)
-        target = model.classes.index(case.label)
+        fitted = fit_to_square(gray, models.spec.size)[0].numpy()
+        x = normalise(torch.from_numpy(fitted)[None, None], models.spec)
+        target = models.classes.index(case.label)
         with torch.inference_mode():
-            probs = torch.softmax(model.module(x), dim=1)[0].numpy()
+            predicted = models.classes[int(torch.argmax(models.runtimes.predict(x)))]
+        maps = method_maps(models, x, target, params=params, methods=methods)
+        maps["centre_prior"] = (centre_prior(size), 0.0, None, None)
+        maps["random"] = (random_map(size, rng), 0.0, None, None)
+        probability = _probability_fn(models.runtimes.predict, models.spec, target)
         box = box_from_fractions(case.box, gray.shape)
         tolerance = round(tolerance_fraction * max(gray.shape))
-        probability = _probability_fn(forward, spec, target)
-        maps: dict[str, tuple[np.ndarray, float, float | None]] = {}
-        samples: dict[str, int | None] = {}
-        for name, explainer in explainers.items():
-            started = time.perf_counter()
-            fast = not explainer.needs_gradients
-            square = explainer.explain(explain_forward if fast else model.module, x, target, params.get(name, {}))
-            seconds = time.perf_counter() - started
-            samples[name] = getattr(explainer, "samples_used", None)  # evaluations of the model (LIME)
-            sanity = explainer.explain(random_forward if fast else random_model, x, target, params.get(name, {}))
-            maps[name] = (square, seconds, rank_correlation(square, sanity))
-        maps["centre_prior"] = (centre_prior((spec.size, spec.size)), 0.0, None)
-        maps["random"] = (random_map((spec.size, spec.size), rng), 0.0, None)
-        for name, (square, seconds, sanity_correlation) in maps.items():
+        for name, (square, seconds, sanity_correlation, samples) in maps.items():
             original = map_to_original(square, *gray.shape)
             deletion, insertion = deletion_insertion(probability, fitted, square, background=0.0)
             rows.append(
                 {
                     "path": case.relative,
                     "label": case.label,
-                    "predicted": model.classes[int(np.argmax(probs))],
+                    "predicted": predicted,
                     "method": name,
                     "pointing_game": pointing_game(original, box, tolerance),
                     "energy_in_box": energy_in_box(original, box),
@@ -172,7 +197,7 @@ def evaluate_explanations(
                     "insertion_auc": insertion,
                     "randomisation_rank_correlation": sanity_correlation,
                     "seconds": seconds,
-                    "samples": samples.get(name),
+                    "samples": samples,
                 }
             )
     return rows

@@ -88,6 +88,7 @@ def figure(
     cases: list[Case],
     methods: list[str],
     params: dict[str, dict[str, Any]],
+    *,
     out: Path,
     tile: int = 200,
 ) -> None:

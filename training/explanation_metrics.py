@@ -53,6 +53,7 @@ def deletion_insertion(
     probability: Callable[[np.ndarray], np.ndarray],
     image: np.ndarray,
     heatmap: np.ndarray,
+    *,
     background: float,
     steps: int = 20,
 ) -> tuple[float, float]:

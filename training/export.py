@@ -13,6 +13,7 @@ import torch
 
 from mlcore import artifact
 from mlcore.errors import ArtifactError
+from mlcore.preprocessing import PreprocessSpec
 from training.fit import FitConfig, load_trained
 from training.models import count_macs, count_parameters
 from training.provenance import dataclass_defaults, fit_command, git_commit
@@ -23,7 +24,7 @@ AGREEMENT_TOLERANCE = 1e-5
 
 
 def build_manifest(
-    checkpoint: dict[str, Any], name: str, version: str, macs: int, parameters: int, fit_commit: str | None = None
+    checkpoint: dict[str, Any], *, name: str, version: str, macs: int, parameters: int, fit_commit: str | None = None
 ) -> dict[str, Any]:
     """The artifact manifest from a best-epoch checkpoint: classes, input, preprocessing, provenance."""
     config = checkpoint["config"]
@@ -35,11 +36,7 @@ def build_manifest(
         "version": version,
         "classes": checkpoint["classes"],
         "input": {"size": preprocess["size"], "channels": 1, "layout": "NCHW", "dtype": "float32"},
-        "preprocessing": {
-            "steps": ["grayscale [0,1]", "pad to centred square with 0", "resize bilinear antialias", "normalise"],
-            "mean": preprocess["mean"],
-            "std": preprocess["std"],
-        },
+        "preprocessing": PreprocessSpec(**preprocess).to_manifest(),
         "architecture": {
             "name": config["architecture"],
             "width": config["width"],
@@ -76,6 +73,7 @@ def build_manifest(
 def export(
     checkpoint_path: Path,
     out_path: Path,
+    *,
     name: str = "brainxai-cnn",
     version: str = "1.0.0",
     fit_commit: str | None = None,
@@ -96,7 +94,14 @@ def export(
     gap = max(float((eager_out - scripted_out).abs().max()), float((eager_out - via_parts).abs().max()))
     if gap > AGREEMENT_TOLERANCE:
         raise ArtifactError(f"scripted and eager outputs differ by {gap:.2e} (> {AGREEMENT_TOLERANCE}); not exported")
-    manifest = build_manifest(checkpoint, name, version, count_macs(model, size), count_parameters(model), fit_commit)
+    manifest = build_manifest(
+        checkpoint,
+        name=name,
+        version=version,
+        macs=count_macs(model, size),
+        parameters=count_parameters(model),
+        fit_commit=fit_commit,
+    )
     digest = artifact.save(scripted, manifest, out_path)
     log.info("exported %s (sha256 %s, max |eager - scripted| = %.1e)", out_path, digest, gap)
     artifact.load(out_path)  # the file must load back through the one loader

@@ -27,6 +27,8 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from mlcore.errors import DatasetError, TrainingError
+from mlcore.files import atomic_write, atomic_write_text
 from mlcore.preprocessing import PreprocessSpec, normalise
 from training.augment import AugmentConfig, augment_batch
 from training.data import Dataset, load_dataset
@@ -138,73 +140,87 @@ def _autocast(device: torch.device, enabled: bool) -> Any:
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+@dataclass
+class Trainer:
+    """What one epoch of training needs besides the images: the model and everything that updates it."""
+
+    model: nn.Module
+    ema: AveragedModel | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    criterion: nn.Module
+    spec: PreprocessSpec
+    augment: AugmentConfig
+    batch_size: int
+    dist_info: Distributed
+    amp: bool = False
+    boxes: BoxSupervision | None = None
+
+    @property
+    def scored(self) -> nn.Module:
+        """The model that is evaluated and exported: the EMA average when there is one."""
+        return self.ema.module if self.ema is not None else _unwrap(self.model)
+
+
 def train_one_epoch(
-    model: nn.Module,
-    ema: AveragedModel | None,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    criterion: nn.Module,
-    spec: PreprocessSpec,
-    augment: AugmentConfig,
-    batch_size: int,
-    epoch_seed: int,
-    dist_info: Distributed,
-    amp: bool,
-    boxes: BoxSupervision | None = None,
+    trainer: Trainer, images: torch.Tensor, labels: torch.Tensor, *, epoch_seed: int
 ) -> tuple[float, float]:
     """One pass over this rank's shard of the training images; returns the mean total and localisation losses.
 
     The shuffling is the same on every rank (seeded by ``epoch_seed``); each rank takes every
     ``world_size``-th image and all ranks run the same number of steps, as DDP requires. With
-    ``boxes``, the images of the batch that have a tumour box add ``weight`` × the localisation loss.
+    ``trainer.boxes``, the images of the batch that have a tumour box add ``weight`` × the localisation loss.
     """
-    model.train()
+    dist_info, batch_size = trainer.dist_info, trainer.batch_size
+    trainer.model.train()
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(epoch_seed))
     shard = order[dist_info.rank :: dist_info.world_size]
     steps = len(order) // dist_info.world_size // batch_size
     aug_generator = torch.Generator().manual_seed(epoch_seed * 1009 + dist_info.rank)
     torch.manual_seed(epoch_seed * 1013 + dist_info.rank)
     total, total_localisation = 0.0, 0.0
-    classifier = last_linear(_unwrap(model).get_submodule("head")) if boxes is not None else None
     bar = tqdm(range(steps), desc="train", unit="batch", leave=False, disable=not _show_progress(dist_info))
     for step in bar:
         index = shard[step * batch_size : (step + 1) * batch_size]
-        masks = boxes.masks[index] if boxes is not None else None
-        batch, masks = augment_batch(images[index], augment, aug_generator, masks)
-        batch = normalise(batch, spec).to(dist_info.device, non_blocking=True)
-        batch = batch.contiguous(memory_format=torch.channels_last)
-        target = labels[index].to(dist_info.device, non_blocking=True)
-        with _autocast(dist_info.device, amp):
-            logits, features = model(batch, return_features=True)
-            loss = criterion(logits, target)
-        if boxes is not None and classifier is not None and masks is not None:
-            # Kept in the graph even when no image of the batch has a box, so DDP ranks stay in step.
-            boxed = boxes.has_box[index].to(dist_info.device)
-            with _autocast(dist_info.device, amp):
-                evidence = class_evidence_map(features[boxed], classifier, target[boxed])
-            localisation = (
-                localisation_loss(evidence, masks.to(dist_info.device)[boxed])
-                if bool(boxed.any())
-                else features.sum() * 0.0
-            )
-            loss = loss + boxes.weight * localisation
-            total_localisation += float(localisation.detach())
-        optimizer.zero_grad(set_to_none=True)
+        loss, localisation = _batch_loss(trainer, images, labels, index=index, generator=aug_generator)
+        trainer.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        scheduler.step()
-        if ema is not None:
-            ema.update_parameters(_unwrap(model))
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+        if trainer.ema is not None:
+            trainer.ema.update_parameters(_unwrap(trainer.model))
         total += float(loss.detach())
+        total_localisation += localisation
         bar.set_postfix(loss=f"{total / (step + 1):.4f}")
     return total / max(1, steps), total_localisation / max(1, steps)
 
 
+def _batch_loss(
+    trainer: Trainer, images: torch.Tensor, labels: torch.Tensor, *, index: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, float]:
+    """The loss of one augmented batch (classification + weighted localisation) and its localisation part."""
+    device, boxes = trainer.dist_info.device, trainer.boxes
+    masks = boxes.masks[index] if boxes is not None else None
+    batch, masks = augment_batch(images[index], trainer.augment, generator, masks)
+    batch = normalise(batch, trainer.spec).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    target = labels[index].to(device, non_blocking=True)
+    with _autocast(device, trainer.amp):
+        logits, features = trainer.model(batch, return_features=True)
+        loss = trainer.criterion(logits, target)
+    if boxes is None or masks is None:
+        return loss, 0.0
+    # Kept in the graph even when no image of the batch has a box, so DDP ranks stay in step.
+    classifier = last_linear(_unwrap(trainer.model).get_submodule("head"))
+    boxed = boxes.has_box[index].to(device)
+    with _autocast(device, trainer.amp):
+        evidence = class_evidence_map(features[boxed], classifier, target[boxed])
+    localisation = localisation_loss(evidence, masks.to(device)[boxed]) if bool(boxed.any()) else features.sum() * 0.0
+    return loss + boxes.weight * localisation, float(localisation.detach())
+
+
 @torch.no_grad()
 def predict_probabilities(
-    model: nn.Module, images: torch.Tensor, spec: PreprocessSpec, device: torch.device, batch_size: int = 64
+    model: nn.Module, images: torch.Tensor, spec: PreprocessSpec, device: torch.device, *, batch_size: int = 64
 ) -> np.ndarray:
     """Softmax probabilities (N, C) for fitted images in [0, 1], in eval mode and fp32."""
     model.eval()
@@ -220,6 +236,7 @@ def evaluate(
     images: torch.Tensor,
     labels: np.ndarray,
     classes: list[str],
+    *,
     spec: PreprocessSpec,
     device: torch.device,
 ) -> dict[str, Any]:
@@ -238,7 +255,7 @@ def prepare_split(config: FitConfig, dist_info: Distributed) -> tuple[Dataset, n
     train, val = stratified_group_split(data.labels, report.groups, config.val_fraction, config.seed)
     leaked = groups_on_both_sides(report.groups, train, val)
     if leaked:
-        raise RuntimeError(f"split leaks {len(leaked)} duplicate groups; this is a bug")
+        raise TrainingError(f"split leaks {len(leaked)} duplicate groups; this is a bug")
     summary = {**report.summary(), "train": len(train), "val": len(val)}
     log.info("de-duplication and split: %s", json.dumps(summary))
     if dist_info.is_main:
@@ -251,7 +268,7 @@ def prepare_split(config: FitConfig, dist_info: Distributed) -> tuple[Dataset, n
             "train": [data.paths[i] for i in train],
             "val": [data.paths[i] for i in val],
         }
-        _atomic_write_text(Path(config.out) / "split.json", json.dumps(split, indent=1))
+        atomic_write_text(Path(config.out) / "split.json", json.dumps(split, indent=1))
     return data, train, val, summary
 
 
@@ -271,52 +288,29 @@ def box_supervision(config: FitConfig, data: Dataset, train: np.ndarray) -> BoxS
         json.dumps(per_class),
     )
     if not bool(has_box.any()):
-        raise ValueError(f"no training image has a box in {config.boxes}; check its paths")
+        raise DatasetError(f"no training image has a box in {config.boxes}; check its paths")
     return BoxSupervision(masks=masks, has_box=has_box, weight=config.localisation_weight)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
     """Write a checkpoint atomically: a kill mid-write leaves the previous one intact."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
-    """Train a model as ``config`` says and return the best epoch's validation metrics.
-
-    Writes ``split.json``, ``last.pt`` (every epoch), ``best.pt`` and ``history.json`` under
-    ``config.out``. With ``resume``, continues from ``last.pt`` of the same configuration.
-    """
-    dist_info = setup_distributed(config.device)
-    commit = git_commit()
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    data, train, val, split_summary = prepare_split(config, dist_info)
-    train_images, train_labels = data.images[train], torch.from_numpy(data.labels[train])
-    val_images, val_labels = data.images[val], data.labels[val]
+def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info: Distributed) -> Trainer:
+    """The model (channels-last, on the device), its EMA, AdamW with warm-up + cosine, the loss and the boxes."""
+    train_images = data.images[train]
     mean, std = float(train_images.mean()), float(train_images.std())
     spec = PreprocessSpec(size=config.image_size, mean=round(mean, 6), std=round(std, 6))
-
     model: nn.Module = build_model(config.architecture, len(data.classes), config.width, config.dropout)
     model = model.to(dist_info.device).to(memory_format=torch.channels_last)
-    ema = (
-        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-        if config.ema_decay > 0
-        else None
-    )
+    ema = None
+    if config.ema_decay > 0:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
     for name, parameter in model.named_parameters():
@@ -327,98 +321,132 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
     )
     steps_per_epoch = len(train) // dist_info.world_size // config.batch_size
     if steps_per_epoch < 1:
-        raise ValueError(f"{len(train)} training images are fewer than one batch of {config.batch_size} per process")
+        raise TrainingError(f"{len(train)} training images are fewer than one batch of {config.batch_size} per process")
     total_steps, warmup_steps = config.epochs * steps_per_epoch, max(1, int(config.warmup_epochs * steps_per_epoch))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup_steps))
-    state = RunState()
-    if resume and not (out / "last.pt").exists():
-        log.info("--resume: no %s yet, starting from the first epoch", out / "last.pt")
-    if resume and (out / "last.pt").exists():
-        checkpoint = torch.load(out / "last.pt", map_location=dist_info.device, weights_only=False)
-        if checkpoint["config"] != dataclasses.asdict(config):
-            raise ValueError(
-                f"{out / 'last.pt'} was written by another configuration; use a new --out or drop --resume"
-            )
-        model.load_state_dict(checkpoint["model"])
-        if ema is not None:
-            ema.load_state_dict(checkpoint["ema"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        state = RunState(**{**checkpoint["state"], "best_score": tuple(checkpoint["state"]["best_score"])})
-        log.info("resumed from %s after epoch %d", out / "last.pt", state.epoch)
-    if dist_info.world_size > 1:
-        model = nn.parallel.DistributedDataParallel(model)
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    augment = AugmentConfig() if config.augment else AugmentConfig.none()
-    boxes = box_supervision(config, data, train)
+    return Trainer(
+        model=model,
+        ema=ema,
+        optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup_steps)),
+        criterion=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+        spec=spec,
+        augment=AugmentConfig() if config.augment else AugmentConfig.none(),
+        batch_size=config.batch_size,
+        dist_info=dist_info,
+        amp=config.amp,
+        boxes=box_supervision(config, data, train),
+    )
 
+
+def resume_state(trainer: Trainer, config: FitConfig, last: Path) -> RunState:
+    """Load ``last.pt`` into the trainer and return where the run stood; a fresh state when there is none."""
+    if not last.exists():
+        log.info("--resume: no %s yet, starting from the first epoch", last)
+        return RunState()
+    checkpoint = torch.load(last, map_location=trainer.dist_info.device, weights_only=False)
+    if checkpoint["config"] != dataclasses.asdict(config):
+        raise TrainingError(f"{last} was written by another configuration; use a new --out or drop --resume")
+    trainer.model.load_state_dict(checkpoint["model"])
+    if trainer.ema is not None:
+        trainer.ema.load_state_dict(checkpoint["ema"])
+    trainer.optimizer.load_state_dict(checkpoint["optimizer"])
+    trainer.scheduler.load_state_dict(checkpoint["scheduler"])
+    state = RunState(**{**checkpoint["state"], "best_score": tuple(checkpoint["state"]["best_score"])})
+    log.info("resumed from %s after epoch %d", last, state.epoch)
+    return state
+
+
+def write_epoch(
+    out: Path, trainer: Trainer, state: RunState, *, run: dict[str, Any], metrics: dict[str, Any] | None
+) -> None:
+    """Write ``last.pt`` and ``history.json`` (and ``best.pt`` when ``metrics`` are of a new best epoch).
+
+    ``run``: what identifies the run in every checkpoint (config, classes, preprocessing, data, commit).
+    """
+    if metrics is not None:
+        best = {**run, "weights": trainer.scored.state_dict(), "metrics": metrics, "epoch": state.epoch}
+        save_checkpoint(out / "best.pt", best)
+    checkpoint = {
+        **run,
+        "model": _unwrap(trainer.model).state_dict(),
+        "ema": trainer.ema.state_dict() if trainer.ema is not None else None,
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": trainer.scheduler.state_dict(),
+        "state": dataclasses.asdict(state),
+    }
+    save_checkpoint(out / "last.pt", checkpoint)
+    atomic_write_text(out / "history.json", json.dumps(state.history, indent=1))
+
+
+def run_epoch(
+    trainer: Trainer, data: Dataset, split: tuple[np.ndarray, np.ndarray], *, seed: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train one epoch and evaluate on the validation side: the metrics (the same on every rank) and a history row."""
+    train, val = split
+    started = time.perf_counter()
+    train_loss, train_localisation = train_one_epoch(
+        trainer, data.images[train], torch.from_numpy(data.labels[train]), epoch_seed=seed
+    )
+    metrics = evaluate(
+        trainer.scored,
+        data.images[val],
+        data.labels[val],
+        data.classes,
+        spec=trainer.spec,
+        device=trainer.dist_info.device,
+    )
+    if trainer.dist_info.world_size > 1:  # every rank must take the same early-stopping decision
+        shared = [metrics]
+        dist.broadcast_object_list(shared, src=0)
+        metrics = shared[0]
+    row = {
+        "train_loss": round(train_loss, 5),
+        "train_localisation": round(train_localisation, 5),
+        "val_accuracy": round(metrics["accuracy"], 5),
+        "val_macro_f1": round(metrics["macro_f1"], 5),
+        "val_nll": round(metrics["nll"], 5),
+        "lr": trainer.optimizer.param_groups[0]["lr"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return metrics, row
+
+
+def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
+    """Train a model as ``config`` says and return the best epoch's validation metrics.
+
+    Writes ``split.json``, ``last.pt`` (every epoch), ``best.pt`` and ``history.json`` under
+    ``config.out``. With ``resume``, continues from ``last.pt`` of the same configuration.
+    """
+    dist_info = setup_distributed(config.device)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    data, train, val, split_summary = prepare_split(config, dist_info)
+    trainer = build_trainer(config, data, train, dist_info)
+    state = resume_state(trainer, config, out / "last.pt") if resume else RunState()
+    if dist_info.world_size > 1:
+        trainer.model = nn.parallel.DistributedDataParallel(trainer.model)
+    run = {
+        "version": CHECKPOINT_VERSION,
+        "config": dataclasses.asdict(config),
+        "classes": data.classes,
+        "preprocess": dataclasses.asdict(trainer.spec),
+        "fingerprint": data.fingerprint,
+        "split": split_summary,
+        "git_commit": git_commit(),
+    }
     while state.epoch < config.epochs and state.epoch - state.best_epoch <= config.patience:
-        started = time.perf_counter()
-        train_loss, train_localisation = train_one_epoch(
-            model,
-            ema,
-            train_images,
-            train_labels,
-            optimizer,
-            scheduler,
-            criterion,
-            spec,
-            augment,
-            config.batch_size,
-            config.seed * 100_003 + state.epoch,
-            dist_info,
-            config.amp,
-            boxes,
-        )
-        scored = ema.module if ema is not None else _unwrap(model)
-        metrics = evaluate(scored, val_images, val_labels, data.classes, spec, dist_info.device)
-        if dist_info.world_size > 1:  # every rank must take the same early-stopping decision
-            shared = [metrics]
-            dist.broadcast_object_list(shared, src=0)
-            metrics = shared[0]
+        metrics, row = run_epoch(trainer, data, (train, val), seed=config.seed * 100_003 + state.epoch)
         state.epoch += 1
+        row = {"epoch": state.epoch, **row}
         score = (round(metrics["macro_f1"], 6), -metrics["nll"])
         improved = score > state.best_score
         if improved:
             state.best_score, state.best_epoch = score, state.epoch
-        row = {
-            "epoch": state.epoch,
-            "train_loss": round(train_loss, 5),
-            "train_localisation": round(train_localisation, 5),
-            "val_accuracy": round(metrics["accuracy"], 5),
-            "val_macro_f1": round(metrics["macro_f1"], 5),
-            "val_nll": round(metrics["nll"], 5),
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": round(time.perf_counter() - started, 1),
-        }
         state.history.append(row)
         log.info("epoch %d/%d %s%s", state.epoch, config.epochs, json.dumps(row), "  *best*" if improved else "")
         if dist_info.is_main:
-            checkpoint = {
-                "version": CHECKPOINT_VERSION,
-                "config": dataclasses.asdict(config),
-                "classes": data.classes,
-                "preprocess": dataclasses.asdict(spec),
-                "fingerprint": data.fingerprint,
-                "split": split_summary,
-                "git_commit": commit,
-                "model": _unwrap(model).state_dict(),
-                "ema": ema.state_dict() if ema is not None else None,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "state": dataclasses.asdict(state),
-            }
-            if improved:
-                best = {
-                    key: checkpoint[key]
-                    for key in ("version", "config", "classes", "preprocess", "fingerprint", "split", "git_commit")
-                }
-                best["weights"] = scored.state_dict() if ema is None else ema.module.state_dict()
-                best["metrics"] = metrics
-                best["epoch"] = state.epoch
-                save_checkpoint(out / "best.pt", best)
-            save_checkpoint(out / "last.pt", checkpoint)
-            _atomic_write_text(out / "history.json", json.dumps(state.history, indent=1))
+            write_epoch(out, trainer, state, run=run, metrics=metrics if improved else None)
     if state.epoch - state.best_epoch > config.patience:
         log.info("early stop: no macro-F1 gain for %d epochs (best epoch %d)", config.patience, state.best_epoch)
     if dist_info.world_size > 1:
@@ -429,6 +457,8 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
 
 def load_trained(checkpoint_path: Path) -> tuple[Classifier, dict[str, Any]]:
     """Rebuild the best model from ``best.pt``: the eager model in eval mode and the checkpoint dict."""
+    if not checkpoint_path.is_file():
+        raise TrainingError(f"no checkpoint at {checkpoint_path}; train one with `python -m training fit`")
     checkpoint: dict[str, Any] = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
     config = checkpoint["config"]
     model = build_model(config["architecture"], len(checkpoint["classes"]), config["width"], config["dropout"])

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlcore.errors import DatasetError, TrainingError
 from mlcore.preprocessing import square_padding
-from training.data import DatasetError
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def last_linear(head: nn.Module) -> nn.Linear:
     """The head's final linear layer (the one whose rows are the class weights)."""
     linears = [module for module in head.modules() if isinstance(module, nn.Linear)]
     if not linears:
-        raise ValueError("the model's head has no linear layer; the localisation loss needs one")
+        raise TrainingError("the model's head has no linear layer; the localisation loss needs one")
     return linears[-1]
 
 

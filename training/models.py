@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from mlcore.errors import TrainingError
+
 
 class Classifier(nn.Module):
     """A backbone and a head; ``forward(x) = head(backbone(x))``.
@@ -102,7 +104,7 @@ ARCHITECTURES: dict[str, Callable[..., Classifier]] = {"brainxai_cnn": brainxai_
 def build_model(architecture: str, num_classes: int, width: int, dropout: float) -> Classifier:
     """Build a randomly initialised model by architecture name."""
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; choose from {sorted(ARCHITECTURES)}")
+        raise TrainingError(f"unknown architecture {architecture!r}; choose from {sorted(ARCHITECTURES)}")
     return ARCHITECTURES[architecture](num_classes, width=width, dropout=dropout)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlcore.errors import TrainingError
+
 
 def stratified_group_split(
     labels: np.ndarray, groups: np.ndarray, val_fraction: float, seed: int
@@ -15,7 +17,7 @@ def stratified_group_split(
     images there. The same inputs always give the same split.
     """
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        raise TrainingError(f"val_fraction must be in (0, 1), got {val_fraction}")
     rng = np.random.default_rng(seed)
     group_ids = np.unique(groups)
     group_label = {int(g): int(np.bincount(labels[groups == g]).argmax()) for g in group_ids}

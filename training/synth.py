@@ -125,7 +125,7 @@ def make_phantom(label: str, rng: np.random.Generator, size: int = 128) -> Phant
     return Phantom(image=image.astype(np.float32), mask=mask, label=label)
 
 
-def write_phantoms(out: Path, n_per_class: int, seed: int = 0, size: int = 128, show_progress: bool = True) -> Path:
+def write_phantoms(out: Path, n_per_class: int, *, seed: int = 0, size: int = 128, show_progress: bool = True) -> Path:
     """Write ``n_per_class`` phantoms per class in the shared layout; returns the ``Training`` root."""
     rng = np.random.default_rng(seed)
     rows = []

@@ -1,41 +1,60 @@
-"""The explainer interface: one override point (:meth:`Explainer.attribute`) over a shared base.
+"""The explainer interface: a declaration and one override point (:meth:`Explainer.attribute`).
 
-An explainer gets the loaded TorchScript module, one normalised input (1, 1, S, S), the target
-class and its parameters; it returns an S×S relevance map. :meth:`Explainer.explain` turns that
-into the contract every caller relies on: float32, S×S, in [0, 1], 0 = no relevance. Mapping
-to the original image size is :func:`mlcore.preprocessing.map_to_original`'s job.
+A method is one class in one file of this package. Its class attributes *declare* everything the
+rest of the project needs to know about it, and nothing else lists methods:
+
+- ``name``, ``title``, ``summary``: how the API, the viewer and the CLI name and describe it;
+- ``parameters``: each tunable value's type, inclusive bounds, default and description (the API's
+  query parameters, their OpenAPI schema and the CLI's ``--param`` read these);
+- ``runtime``: ``"gradients"`` — it differentiates the model, so it is given the TorchScript artifact
+  (with ``features`` and ``classify``); ``"forward"`` — it only evaluates the model, so it may be given
+  any faster forward of it (ONNX Runtime, int8);
+- ``cost``: ``"light"`` (about one forward and backward) or ``"heavy"`` (hundreds of forwards); the
+  service queues the two apart.
+
+Defining a subclass with a ``name`` registers it (:data:`REGISTRY`). An explainer gets the model, one
+normalised input (1, 1, S, S), the target class and its resolved parameters; it returns an S×S relevance
+map. :meth:`Explainer.explain` turns that into the contract every caller relies on: float32, S×S, in
+[0, 1], 0 = no relevance. Mapping to the original image size is :func:`mlcore.preprocessing.map_to_original`'s.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from mlcore.errors import BrainxaiError
+from mlcore.errors import DeadlineExceeded, ParameterError
 
-
-class ExplainerError(BrainxaiError):
-    """Bad explainer parameters, or an explanation that could not be computed."""
-
-
-class DeadlineExceeded(BrainxaiError):
-    """An explanation ran past its deadline and was stopped."""
+Runtime = Literal["gradients", "forward"]
+Cost = Literal["light", "heavy"]
 
 
 @dataclass(frozen=True)
 class Parameter:
-    """One tunable parameter of a method: its type, default and inclusive bounds."""
+    """One tunable parameter of a method: its type, default, inclusive bounds and a description."""
 
     kind: type
     default: Any
     minimum: float | None = None
     maximum: float | None = None
     description: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The declaration as JSON-ready values (for the API and the viewer)."""
+        kind = {int: "integer", float: "number", bool: "boolean"}.get(self.kind, "string")
+        return {
+            "type": kind,
+            "default": self.default,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "description": self.description,
+        }
 
 
 class Forward(Protocol):
@@ -44,35 +63,72 @@ class Forward(Protocol):
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
-class Explainer(ABC):
-    """Base of the explanation methods; subclasses set ``name``, ``parameters`` and ``attribute``.
+@runtime_checkable
+class Backbone(Protocol):
+    """What a ``"gradients"`` method is given: the artifact, whose forward is ``classify(features(x))``."""
 
-    ``needs_gradients``: such methods are given the TorchScript artifact itself (with ``features``
-    and ``classify``); the others may be given any faster :class:`Forward` of the same model.
-    """
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def features(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor: ...
+
+
+REGISTRY: dict[str, type[Explainer]] = {}
+
+
+class Explainer(ABC):
+    """Base of the explanation methods; a subclass declares itself and implements :meth:`attribute`."""
 
     name: ClassVar[str]
+    title: ClassVar[str]
+    summary: ClassVar[str]
     parameters: ClassVar[Mapping[str, Parameter]] = {}
-    needs_gradients: ClassVar[bool] = True
+    runtime: ClassVar[Runtime] = "gradients"
+    cost: ClassVar[Cost] = "light"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return  # an intermediate base, not a method
+        if name in REGISTRY and REGISTRY[name].__qualname__ != cls.__qualname__:
+            raise TypeError(f"explanation method {name!r} is declared twice ({REGISTRY[name]} and {cls})")
+        for attribute in ("title", "summary"):
+            if not isinstance(getattr(cls, attribute, None), str):
+                raise TypeError(f"explanation method {name!r} must declare {attribute}")
+        REGISTRY[name] = cls
+
+    @classmethod
+    def declaration(cls) -> dict[str, Any]:
+        """Everything the method declares, as JSON-ready values."""
+        return {
+            "name": cls.name,
+            "title": cls.title,
+            "summary": cls.summary,
+            "runtime": cls.runtime,
+            "cost": cls.cost,
+            "parameters": {key: spec.as_dict() for key, spec in cls.parameters.items()},
+        }
 
     def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Defaults filled in, types converted and bounds checked; :class:`ExplainerError` otherwise."""
+        """Defaults filled in, types converted and bounds checked; :class:`ParameterError` otherwise."""
         unknown = set(given) - set(self.parameters)
         if unknown:
             accepted = sorted(self.parameters) or "none"
-            raise ExplainerError(f"{self.name} takes no parameter(s) {sorted(unknown)}; it takes {accepted}")
+            raise ParameterError(f"{self.name} takes no parameter(s) {sorted(unknown)}; it takes {accepted}")
         resolved: dict[str, Any] = {}
         for key, spec in self.parameters.items():
             raw = given.get(key, spec.default)
             try:
                 value = spec.kind(raw)
             except (TypeError, ValueError) as exc:
-                raise ExplainerError(f"{self.name}: {key} must be a {spec.kind.__name__}, got {raw!r}") from exc
+                raise ParameterError(f"{self.name}: {key} must be a {spec.kind.__name__}, got {raw!r}") from exc
             too_low = spec.minimum is not None and value < spec.minimum
             too_high = spec.maximum is not None and value > spec.maximum
             if too_low or too_high:
                 bounds = f"between {spec.minimum} and {spec.maximum}"
-                raise ExplainerError(f"{self.name}: {key} must be {bounds}, got {value}")
+                raise ParameterError(f"{self.name}: {key} must be {bounds}, got {value}")
             resolved[key] = value
         return resolved
 
@@ -82,16 +138,21 @@ class Explainer(ABC):
         x: torch.Tensor,
         target: int,
         params: Mapping[str, Any] | None = None,
+        *,
         deadline: float | None = None,
+        features: torch.Tensor | None = None,
     ) -> np.ndarray:
         """An S×S float32 map in [0, 1] of how much each pixel supports class ``target``.
 
-        ``deadline`` is a :func:`time.monotonic` instant; methods that evaluate the model many
-        times stop with :class:`DeadlineExceeded` once it has passed.
+        ``deadline`` is a :func:`time.monotonic` instant; methods stop with :class:`DeadlineExceeded`
+        once it has passed (checked between batches of model work). ``features``: ``model.features(x)``
+        when the caller already ran the backbone (methods that can use it skip that pass).
         """
-        relevance = self.attribute(model, x, target, self.resolve(params or {}), deadline)
+        resolved = self.resolve(params or {})
+        check_deadline(deadline, self.name)
+        relevance = self.attribute(model, x, target, resolved, deadline=deadline, features=features)
         if relevance.shape != tuple(x.shape[-2:]):
-            raise ExplainerError(f"{self.name} returned shape {relevance.shape}, expected {tuple(x.shape[-2:])}")
+            raise ParameterError(f"{self.name} returned shape {relevance.shape}, expected {tuple(x.shape[-2:])}")
         return normalise_map(relevance)
 
     @abstractmethod
@@ -101,9 +162,17 @@ class Explainer(ABC):
         x: torch.Tensor,
         target: int,
         params: dict[str, Any],
+        *,
         deadline: float | None,
+        features: torch.Tensor | None,
     ) -> np.ndarray:
         """The method itself: a raw S×S relevance map (larger = more support for ``target``)."""
+
+
+def check_deadline(deadline: float | None, what: str) -> None:
+    """Raise :class:`DeadlineExceeded` when the :func:`time.monotonic` ``deadline`` has passed."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise DeadlineExceeded(f"{what} ran past its deadline and was stopped")
 
 
 def normalise_map(relevance: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import torch
 from captum.attr import IntegratedGradients as CaptumIntegratedGradients
 from skimage.filters import gaussian
 
-from mlcore.explainers.base import Explainer, Forward, Parameter
+from mlcore.explainers.base import Cost, Explainer, Forward, Parameter, Runtime, check_deadline
 
 
 class IntegratedGradients(Explainer):
@@ -20,6 +20,10 @@ class IntegratedGradients(Explainer):
     """
 
     name: ClassVar[str] = "integrated_gradients"
+    title: ClassVar[str] = "Integrated Gradients"
+    summary: ClassVar[str] = "gradients integrated along the path from a black image to the input"
+    runtime: ClassVar[Runtime] = "gradients"
+    cost: ClassVar[Cost] = "heavy"
     parameters: ClassVar[dict[str, Parameter]] = {
         "n_steps": Parameter(int, 32, 4, 256, "points on the path from the baseline to the input"),
         "smoothing": Parameter(float, 2.0, 0.0, 16.0, "Gaussian sigma (model-grid pixels) applied to the map"),
@@ -34,10 +38,17 @@ class IntegratedGradients(Explainer):
         x: torch.Tensor,
         target: int,
         params: dict[str, Any],
+        *,
         deadline: float | None,
+        features: torch.Tensor | None,
     ) -> np.ndarray:
         baseline = torch.full_like(x, float(x.min()))  # the background: zero intensity after normalisation
-        method = CaptumIntegratedGradients(lambda batch: model(batch))
+
+        def logits(batch: torch.Tensor) -> torch.Tensor:
+            check_deadline(deadline, "Integrated Gradients")  # between batches of path points
+            return model(batch)
+
+        method = CaptumIntegratedGradients(logits)
         with torch.enable_grad():
             attributions = method.attribute(
                 x,

@@ -13,7 +13,6 @@ even and on the odd samples, and the Spearman–Brown split-half reliability of 
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,7 +22,7 @@ from skimage.segmentation import slic
 from sklearn.linear_model import Ridge
 from sklearn.metrics import pairwise_distances
 
-from mlcore.explainers.base import DeadlineExceeded, Explainer, Forward, Parameter
+from mlcore.explainers.base import Cost, Explainer, Forward, Parameter, Runtime, check_deadline
 
 
 def superpixels(gray: np.ndarray, n_segments: int, compactness: float) -> np.ndarray:
@@ -106,7 +105,10 @@ class Lime(Explainer):
     """Weights of a local linear model over superpixels, painted back onto their pixels."""
 
     name: ClassVar[str] = "lime"
-    needs_gradients: ClassVar[bool] = False
+    title: ClassVar[str] = "LIME"
+    summary: ClassVar[str] = "weights of a local linear model of the class score over superpixels shown or hidden"
+    runtime: ClassVar[Runtime] = "forward"
+    cost: ClassVar[Cost] = "heavy"
     parameters: ClassVar[dict[str, Parameter]] = {
         "num_samples": Parameter(int, 1000, 50, 5000, "perturbed images the local model is fitted on"),
         "seed": Parameter(int, 0, 0, 2**31 - 1, "seed of the perturbations and the segmentation"),
@@ -126,14 +128,15 @@ class Lime(Explainer):
         x: torch.Tensor,
         target: int,
         params: dict[str, Any],
+        *,
         deadline: float | None,
+        features: torch.Tensor | None,
     ) -> np.ndarray:
         image = x[0, 0].numpy().astype(np.float64)
         segments = superpixels(image, params["n_segments"], params["compactness"])
 
         def classify(batch: np.ndarray) -> np.ndarray:
-            if deadline is not None and time.monotonic() > deadline:
-                raise DeadlineExceeded("LIME ran past its deadline")
+            check_deadline(deadline, "LIME")
             inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))[:, None]
             with torch.inference_mode():
                 return torch.softmax(model(inputs), dim=1).numpy()

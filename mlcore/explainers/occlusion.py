@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
-from mlcore.explainers.base import DeadlineExceeded, Explainer, Forward, Parameter
+from mlcore.explainers.base import Cost, Explainer, Forward, Parameter, Runtime, check_deadline
 
 
 class Occlusion(Explainer):
     """A sliding black patch; relevance is the drop of the target's probability it causes."""
 
     name: ClassVar[str] = "occlusion"
-    needs_gradients: ClassVar[bool] = False
+    title: ClassVar[str] = "Occlusion"
+    summary: ClassVar[str] = "how much the class probability drops when a sliding patch is blacked out"
+    runtime: ClassVar[Runtime] = "forward"
+    cost: ClassVar[Cost] = "heavy"
     parameters: ClassVar[dict[str, Parameter]] = {
         "window": Parameter(int, 24, 4, 96, "side of the occluding patch (model-grid pixels)"),
         "stride": Parameter(int, 8, 2, 48, "step between patches (model-grid pixels)"),
@@ -29,11 +31,12 @@ class Occlusion(Explainer):
         x: torch.Tensor,
         target: int,
         params: dict[str, Any],
+        *,
         deadline: float | None,
+        features: torch.Tensor | None,
     ) -> np.ndarray:
         def probabilities(batch: torch.Tensor) -> torch.Tensor:
-            if deadline is not None and time.monotonic() > deadline:
-                raise DeadlineExceeded("occlusion ran past its deadline")
+            check_deadline(deadline, "Occlusion")
             return torch.softmax(model(batch), dim=1)
 
         window, stride = params["window"], min(params["stride"], params["window"])

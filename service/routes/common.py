@@ -1,29 +1,35 @@
-"""Small helpers the routers share."""
+"""Small helpers the routers share: content negotiation, the frame query parameter, timings."""
 
 from __future__ import annotations
 
-from service.errors import NotAcceptable
-from service.image import DecodeOptions
-from service.inference import Predictor
-from service.schemas import ModelRef
-from service.settings import Settings
+import time
+from typing import Annotated
+
+from fastapi import Query
+
+from mlcore.errors import NotAcceptable
+from service.analysis import Analysis
+from service.schemas import Timing
+
+FrameQuery = Annotated[
+    int | None, Query(ge=0, le=100_000, description="frame of a multi-frame DICOM (default: the middle one)")
+]
 
 
-def model_ref(predictor: Predictor) -> ModelRef:
-    """Name, version and sha256 of the served model."""
-    manifest = predictor.model.manifest
-    return ModelRef(name=manifest["name"], version=manifest["version"], sha256=predictor.model.sha256)
-
-
-def decode_options(settings: Settings, frame: int | None) -> DecodeOptions:
-    """How to decode this request's image: the server's limits and the frame asked for."""
-    return DecodeOptions(max_pixels=settings.max_image_pixels, frame=frame, allow_non_mr=settings.allow_non_mr)
+def timing(analysis: Analysis, started: float) -> Timing:
+    """Milliseconds by stage of one analysis, the total counted from ``started`` (a perf_counter instant)."""
+    return Timing(
+        decode_ms=round(analysis.decode_ms, 3),
+        inference_ms=round(analysis.prediction.inference_ms, 3),
+        explain_ms=round(analysis.explain_ms, 3) if analysis.explanations else None,
+        total_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
 
 
 def negotiate(accept: str | None, offers: tuple[str, ...], route: str) -> str:
     """The media type to answer with: the best of ``offers`` for an Accept header (the first by default).
 
-    Honours q-values and ``type/*`` wildcards; 406 when nothing acceptable is offered.
+    Honours q-values and ``type/*`` wildcards; :class:`NotAcceptable` when nothing acceptable is offered.
     """
     if not accept:
         return offers[0]

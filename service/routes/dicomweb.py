@@ -1,8 +1,9 @@
 """``POST /v1/dicomweb/analyze``: fetch an instance from the PACS, analyse it, store the results back.
 
-Steps: fetch (WADO-RS) → decode → predict and explain → make a Structured Report and one Secondary
-Capture per method → store each (STOW-RS). A failure names its step. When storing fails part-way,
-the problem answer lists every result with ``stored`` true or false, so nothing is lost silently.
+Steps: fetch (WADO-RS) → the one analysis (one prediction, every asked method) → a Structured Report
+and one Secondary Capture per method → store each (STOW-RS). A failure names its step. When storing
+fails part-way, the problem answer lists every result with ``stored`` true or false, so nothing is
+lost silently.
 """
 
 from __future__ import annotations
@@ -14,28 +15,22 @@ import pydicom
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from service.dicom import decode_dataset
+from mlcore.errors import NotConfigured, PacsError
+from service.analysis import Analyser, Analysis, AnalysisRequest
 from service.dicom_out import dicom_source, secondary_capture, structured_report
-from service.errors import NotConfigured, ServiceError
-from service.inference import Explanation, Prediction, Predictor
-from service.limits import with_deadline
 from service.pacs import Pacs
-from service.routes.common import decode_options, model_ref
-from service.schemas import PROBLEM_RESPONSES, AnalyzeRequest, AnalyzeResponse, Method, StoredResult
-from service.state import AppState, PredictorDep, StateDep, require_api_key
+from service.problems import problem_responses
+from service.schemas import AnalyzeRequest, AnalyzeResponse, StoredResult
+from service.settings import Settings
+from service.state import AnalyserDep, StateDep, require_api_key
 
 router = APIRouter(tags=["pacs"], dependencies=[Depends(require_api_key)])
 
-GATEWAY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: PROBLEM_RESPONSES[422] | {"description": "The PACS has no such instance"},
-    502: PROBLEM_RESPONSES[422] | {"description": "The PACS is unreachable or refused a step (named in detail)"},
-    504: PROBLEM_RESPONSES[422] | {"description": "The PACS did not answer in time (the step is named in detail)"},
-}
+RESPONSES: dict[int | str, dict[str, Any]] = problem_responses(401, 404, 406, 413, 422, 502, 503, 504)
 
 
-def pacs_of(state: AppState) -> Pacs:
-    """The configured PACS client, or 503 when ``BRAINXAI_DICOMWEB_URL`` is not set."""
-    settings = state.settings
+def pacs_of(settings: Settings) -> Pacs:
+    """The configured PACS client; :class:`NotConfigured` when ``BRAINXAI_DICOMWEB_URL`` is not set."""
     if not settings.dicomweb_url:
         raise NotConfigured("no PACS is configured on this server (BRAINXAI_DICOMWEB_URL)")
     return Pacs(
@@ -43,22 +38,38 @@ def pacs_of(state: AppState) -> Pacs:
     )
 
 
-def _analyse(
-    predictor: Predictor, dataset: pydicom.Dataset, body: AnalyzeRequest, state: AppState, deadline: float
-) -> tuple[Prediction, list[tuple[Explanation, pydicom.Dataset]], pydicom.Dataset]:
-    image = decode_dataset(dataset, decode_options(state.settings, body.frame))
-    source = dicom_source(image)
-    prediction = predictor.predict(image)
-    identity = model_ref(predictor)
-    captures = []
-    for method in dict.fromkeys(body.methods):  # each method once, in the order asked
-        explanation = predictor.explain(image, method.value, None, {}, deadline)
+def results_of(analysis: Analysis, analyser: Analyser) -> list[tuple[pydicom.Dataset, str, str | None]]:
+    """The DICOM results of an analysis: its report, then one capture per explanation (kind and method named)."""
+    source, model = dicom_source(analysis.image), analyser.model_ref()
+    prediction = analysis.prediction
+    report = structured_report(source, prediction.label, prediction.probabilities, model)
+    results: list[tuple[pydicom.Dataset, str, str | None]] = [(report, "structured_report", None)]
+    for explanation in analysis.explanations:
         capture = secondary_capture(
-            source, image.pixels, explanation.heatmap, explanation.method, explanation.target, identity
+            source,
+            analysis.image.pixels,
+            explanation.heatmap,
+            method=explanation.method,
+            target=explanation.target,
+            model=model,
         )
-        captures.append((explanation, capture))
-    report = structured_report(source, prediction.label, prediction.probabilities, identity)
-    return prediction, captures, report
+        results.append((capture, "secondary_capture", explanation.method))
+    return results
+
+
+async def store_all(pacs: Pacs, results: list[tuple[pydicom.Dataset, str, str | None]]) -> list[StoredResult]:
+    """Store each result in order; a failure lists every result, stored or not, in its ``results``."""
+    stored: list[StoredResult] = []
+    for index, (instance, kind, method) in enumerate(results):
+        try:
+            await run_in_threadpool(pacs.store, instance)
+        except PacsError as exc:
+            listing = stored + [_result(*item, stored=False) for item in results[index:]]
+            exc.extra["results"] = [entry.model_dump() for entry in listing]
+            exc.append(f"; stored {len(stored)} of {len(results)} results (see results)")
+            raise
+        stored.append(_result(instance, kind, method, stored=True))
+    return stored
 
 
 @router.post(
@@ -66,50 +77,33 @@ def _analyse(
     operation_id="analyze_pacs_instance",
     summary="Analyse an instance of the PACS and store the results back in its study",
     response_model=AnalyzeResponse,
-    responses={**PROBLEM_RESPONSES, **GATEWAY_RESPONSES},
+    responses=RESPONSES,
 )
-async def analyze(request: Request, body: AnalyzeRequest, state: StateDep, predictor: PredictorDep) -> AnalyzeResponse:
+async def analyze(request: Request, body: AnalyzeRequest, state: StateDep, analyser: AnalyserDep) -> AnalyzeResponse:
     """Fetch (WADO-RS), classify and explain, then store a Structured Report and Secondary Captures (STOW-RS)."""
-    pacs = pacs_of(state)
+    methods: dict[str, dict[str, Any]] = {method: {} for method in body.methods}  # each method once, in the order asked
+    plan = analyser.plan(AnalysisRequest(methods=methods, frame=body.frame, dicom_result=True))
+    pacs = pacs_of(state.settings)
     dataset = await run_in_threadpool(
         pacs.fetch, body.study_instance_uid, body.series_instance_uid, body.sop_instance_uid
     )
-    heavy = any(method is not Method.gradcam for method in body.methods)
-    timeout = state.settings.explain_timeout_s
-    async with state.limiters["heavy_explain" if heavy else "explain"].slot():
-        deadline = time.monotonic() + timeout
-        prediction, captures, report = await with_deadline(
-            run_in_threadpool(_analyse, predictor, dataset, body, state, deadline),
-            timeout,
-            "the PACS analysis",
-            lambda: state.metrics.reject("timeout"),
-        )
-    results = [(report, "structured_report", None)] + [
-        (capture, "secondary_capture", explanation.method) for explanation, capture in captures
-    ]
-    stored: list[StoredResult] = []
-    for index, (instance, kind, method) in enumerate(results):
-        try:
-            await run_in_threadpool(pacs.store, instance)
-        except ServiceError as exc:
-            listing = stored + [
-                _result(item, item_kind, item_method, False) for item, item_kind, item_method in results[index:]
-            ]
-            exc.extra["results"] = [entry.model_dump() for entry in listing]
-            exc.detail += f"; stored {len(stored)} of {len(results)} results (see results)"
-            raise
-        stored.append(_result(instance, kind, method, True))
+
+    def work() -> tuple[Analysis, list[tuple[pydicom.Dataset, str, str | None]]]:
+        analysis = analyser.analyse(dataset, plan, deadline=time.monotonic() + state.settings.explain_timeout_s)
+        return analysis, results_of(analysis, analyser)
+
+    analysis, results = await state.run(plan, work, what="the PACS analysis")
     return AnalyzeResponse(
-        label=prediction.label,
-        probabilities=prediction.probabilities,
+        label=analysis.prediction.label,
+        probabilities=analysis.prediction.probabilities,
         study_instance_uid=body.study_instance_uid,
-        results=stored,
-        model=model_ref(predictor),
+        results=await store_all(pacs, results),
+        model=analyser.model_ref(),
         request_id=request.state.request_id,
     )
 
 
-def _result(instance: pydicom.Dataset, kind: str, method: str | None, stored: bool) -> StoredResult:
+def _result(instance: pydicom.Dataset, kind: str, method: str | None, *, stored: bool) -> StoredResult:
     return StoredResult(
         kind=kind,
         method=method,

@@ -1,6 +1,10 @@
-"""``POST /explain``: a relevance map of one class for one image, as a PNG overlay or JSON."""
+"""``POST /explain``: a relevance map of one class for one image, as a PNG overlay, JSON or DICOM.
 
-from __future__ import annotations
+The router is built by :func:`build_router` when the app is made, from the registered methods'
+declarations: the ``method`` enum and every method parameter come from there.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the locally built Method and MethodParams types.
 
 import base64
 import time
@@ -8,150 +12,100 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from mlcore.render import heatmap_png, heatmap_summary, overlay_png
-from service.decoding import decode
-from service.dicom_out import DICOM, dicom_source, secondary_capture, to_bytes
-from service.errors import InvalidParameter
-from service.image import DecodedImage
-from service.inference import Explanation
-from service.limits import with_deadline
-from service.routes.common import decode_options, model_ref, negotiate
-from service.schemas import IMAGE_BODY, PROBLEM_RESPONSES, ExplainResponse, Heatmap, HeatmapSummary, Method, Timing
-from service.state import PredictorDep, StateDep, require_api_key
+from mlcore.render import heatmap_summary
+from service.analysis import Analysis, AnalysisRequest
+from service.dicom import DICOM
+from service.method_params import method_enum, method_parameters_dependency
+from service.problems import problem_responses
+from service.results import JSON, PNG, explanation_bytes
+from service.routes.common import FrameQuery, negotiate, timing
+from service.schemas import IMAGE_BODY, ExplainResponse, Heatmap, HeatmapSummary, ModelRef
+from service.state import AnalyserDep, StateDep, require_api_key
 from service.upload import read_upload
 
-router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
-
-PNG, JSON = "image/png", "application/json"
-
-
-@router.post(
-    "/explain",
-    operation_id="explain",
-    summary="Explain a class's score as a heatmap",
-    response_model=ExplainResponse,
-    responses={
-        **PROBLEM_RESPONSES,
-        200: {
-            "description": "The heatmap over the image (PNG, with a legend); with Accept: application/json, "
-            "scores, parameters and the raw map; with Accept: application/dicom (DICOM input only), a Secondary "
-            "Capture of the overlay in the input's study",
-            "content": {
-                PNG: {"schema": {"type": "string", "format": "binary"}},
-                DICOM: {"schema": {"type": "string", "format": "binary"}},
-            },
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **problem_responses(400, 401, 406, 413, 415, 422, 503),
+    200: {
+        "description": "The heatmap over the image (PNG, with a legend); with Accept: application/json, scores, "
+        "parameters and the raw map; with Accept: application/dicom (DICOM input only), a Secondary Capture of "
+        "the overlay in the input's study",
+        "content": {
+            PNG: {"schema": {"type": "string", "format": "binary"}},
+            DICOM: {"schema": {"type": "string", "format": "binary"}},
         },
-        406: PROBLEM_RESPONSES[415] | {"description": "Accept names no type /explain can give"},
     },
-    openapi_extra=IMAGE_BODY,
-)
-async def explain(
-    request: Request,
-    state: StateDep,
-    predictor: PredictorDep,
-    method: Annotated[Method, Query(description="explanation method")] = Method.gradcam,
-    target: Annotated[str | None, Query(description="class to explain (default: the predicted one)")] = None,
-    num_samples: Annotated[int | None, Query(ge=50, le=5000, description="LIME: perturbed samples")] = None,
-    seed: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="LIME: random seed")] = None,
-    n_segments: Annotated[int | None, Query(ge=8, le=400, description="LIME: superpixels")] = None,
-    compactness: Annotated[float | None, Query(gt=0, le=10, description="LIME: SLIC compactness")] = None,
-    stability: Annotated[
-        float | None,
-        Query(
-            ge=0,
-            le=0.999,
-            description="LIME: stop sampling once the superpixel weights' split-half reliability reaches this "
-            "(0, the default: always num_samples)",
-        ),
-    ] = None,
-    n_steps: Annotated[int | None, Query(ge=4, le=256, description="Integrated Gradients: path steps")] = None,
-    smoothing: Annotated[float | None, Query(ge=0, le=16, description="Integrated Gradients: blur sigma")] = None,
-    window: Annotated[int | None, Query(ge=4, le=96, description="Occlusion: patch side (model pixels)")] = None,
-    stride: Annotated[int | None, Query(ge=2, le=48, description="Occlusion: patch step (model pixels)")] = None,
-    opacity: Annotated[float, Query(ge=0, le=1, description="PNG: heatmap opacity over the image")] = 0.5,
-    frame: Annotated[
-        int | None, Query(ge=0, le=100_000, description="frame of a multi-frame DICOM (default: the middle one)")
-    ] = None,
-) -> Response | ExplainResponse:
-    """Where the model looked: a relevance map of ``target`` for one image (PNG, JPEG or DICOM)."""
-    started = time.perf_counter()
-    answer_with = negotiate(request.headers.get("accept"), (PNG, JSON, DICOM), "/explain")
-    given = {
-        "num_samples": num_samples,
-        "seed": seed,
-        "n_segments": n_segments,
-        "compactness": compactness,
-        "stability": stability,
-        "n_steps": n_steps,
-        "smoothing": smoothing,
-        "window": window,
-        "stride": stride,
-    }
-    params: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
-    if num_samples is not None and num_samples > state.settings.lime_max_samples:
-        raise InvalidParameter(f"num_samples must be at most {state.settings.lime_max_samples} on this server")
-    upload = await read_upload(request, state.settings.max_upload_bytes)
-    limiter = state.limiters["explain" if method is Method.gradcam else "heavy_explain"]
-    timeout = state.settings.explain_timeout_s
-    async with limiter.slot():
-        deadline = time.monotonic() + timeout
+}
 
-        def work() -> tuple[Explanation, float, bytes]:
-            decode_started = time.perf_counter()
-            image = decode(upload.data, upload.content_type, decode_options(state.settings, frame))
-            if answer_with == DICOM:
-                dicom_source(image)  # refuse before the work, not after
-            decode_ms = (time.perf_counter() - decode_started) * 1000
-            result = predictor.explain(image, method.value, target, params, deadline)
-            return result, decode_ms, render(result, image)
 
-        def render(result: Explanation, image: DecodedImage) -> bytes:
-            """The answer's bytes, made on the same worker thread: DICOM capture, PNG overlay or the raw map."""
-            if answer_with == DICOM:
-                capture = secondary_capture(
-                    dicom_source(image),
-                    image.pixels,
-                    result.heatmap,
-                    result.method,
-                    result.target,
-                    model_ref(predictor),
-                    opacity,
-                )
-                return to_bytes(capture)
-            if answer_with == PNG:
-                return overlay_png(image.pixels, result.heatmap, opacity, f"{result.method} · {result.target}")
-            return heatmap_png(result.heatmap)
+def build_router() -> APIRouter:
+    """The ``/explain`` router for the methods registered now."""
+    router = APIRouter(tags=["inference"], dependencies=[Depends(require_api_key)])
+    Method = method_enum()  # noqa: N806 (a type)
+    MethodParams = Annotated[dict[str, Any], Depends(method_parameters_dependency())]  # noqa: N806 (a type)
 
-        result, decode_ms, body = await with_deadline(
-            run_in_threadpool(work), timeout, f"the {method.value} explanation", lambda: state.metrics.reject("timeout")
-        )
-    state.metrics.inference.labels(method.value).observe(result.explain_ms / 1000)
-    timing = Timing(
-        decode_ms=round(decode_ms, 3),
-        inference_ms=round(result.prediction.inference_ms, 3),
-        explain_ms=round(result.explain_ms, 3),
-        total_ms=round((time.perf_counter() - started) * 1000, 3),
+    @router.post(
+        "/explain",
+        operation_id="explain",
+        summary="Explain a class's score as a heatmap",
+        response_model=ExplainResponse,
+        responses=RESPONSES,
+        openapi_extra=IMAGE_BODY,
     )
-    headers = {
-        "X-Explained-Target": result.target,
-        "X-Predicted-Label": result.prediction.label,
-        "X-Explanation-Cache": "hit" if result.cached else "miss",
-    }
-    if answer_with in (DICOM, PNG):
-        return Response(body, media_type=answer_with, headers=headers)
+    async def explain(
+        request: Request,
+        state: StateDep,
+        analyser: AnalyserDep,
+        *,
+        method: Annotated[Method, Query(description="explanation method")] = Method["gradcam"],  # type: ignore[valid-type]
+        target: Annotated[str | None, Query(description="class to explain (default: the predicted one)")] = None,
+        opacity: Annotated[float, Query(ge=0, le=1, description="PNG: heatmap opacity over the image")] = 0.5,
+        frame: FrameQuery = None,
+        params: MethodParams,
+    ) -> Response | ExplainResponse:
+        """Where the model looked: a relevance map of ``target`` for one image (PNG, JPEG or DICOM)."""
+        started = time.perf_counter()
+        answer_with = negotiate(request.headers.get("accept"), (PNG, JSON, DICOM), "/explain")
+        name = str(method)
+        ask = AnalysisRequest(methods={name: params}, target=target, frame=frame, dicom_result=answer_with == DICOM)
+        plan = analyser.plan(ask)
+        upload = await read_upload(request, state.settings.max_upload_bytes)
+        model = analyser.model_ref()
+
+        def work() -> tuple[Analysis, bytes]:
+            analysis = analyser.analyse(upload, plan, deadline=time.monotonic() + state.settings.explain_timeout_s)
+            body = explanation_bytes(analysis, analysis.explanations[0], answer_with, model=model, opacity=opacity)
+            return analysis, body
+
+        analysis, body = await state.run(plan, work, what=f"the {name} explanation")
+        result = analysis.explanations[0]
+        state.metrics.inference.labels(name).observe(result.explain_ms / 1000)
+        headers = {
+            "X-Explained-Target": result.target,
+            "X-Predicted-Label": analysis.prediction.label,
+            "X-Explanation-Cache": "hit" if result.cached else "miss",
+        }
+        if answer_with != JSON:
+            return Response(body, media_type=answer_with, headers=headers)
+        return json_answer(analysis, body, model=model, request_id=request.state.request_id, started=started)
+
+    return router
+
+
+def json_answer(
+    analysis: Analysis, raw_map: bytes, *, model: ModelRef, request_id: str, started: float
+) -> ExplainResponse:
+    """The JSON form of an explanation: scores, the method and its parameters, the raw map and its summary."""
+    result = analysis.explanations[0]
+    summary = HeatmapSummary.model_validate(heatmap_summary(result.heatmap))
     return ExplainResponse(
-        label=result.prediction.label,
-        probabilities=result.prediction.probabilities,
+        label=analysis.prediction.label,
+        probabilities=analysis.prediction.probabilities,
         target=result.target,
         method=result.method,
         parameters=result.parameters,
-        heatmap=Heatmap(
-            png_base64=base64.b64encode(body).decode(),
-            summary=HeatmapSummary.model_validate(heatmap_summary(result.heatmap)),
-        ),
-        model=model_ref(predictor),
-        request_id=request.state.request_id,
-        timing=timing,
+        heatmap=Heatmap(png_base64=base64.b64encode(raw_map).decode(), summary=summary),
+        model=model,
+        request_id=request_id,
+        timing=timing(analysis, started),
     )

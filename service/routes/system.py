@@ -1,4 +1,4 @@
-"""The model card, liveness, readiness and metrics."""
+"""The model card, the explanation methods, liveness, readiness and metrics."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.errors import NotReady
-from service.schemas import PROBLEM_RESPONSES, Status
-from service.state import PredictorDep, StateDep, require_api_key, require_api_key_for_health
+from mlcore.errors import NotReady
+from mlcore.explainers import declarations
+from service.problems import problem_responses
+from service.schemas import MethodDeclaration, Status
+from service.state import AnalyserDep, StateDep, require_api_key, require_api_key_for_health
 
 router = APIRouter(tags=["system"])
-health = APIRouter(tags=["system"], dependencies=[Depends(require_api_key_for_health)])
+operations = APIRouter(tags=["system"], dependencies=[Depends(require_api_key_for_health)])
 
 
 @router.get(
@@ -21,39 +23,52 @@ health = APIRouter(tags=["system"], dependencies=[Depends(require_api_key_for_he
     operation_id="get_model",
     summary="The served model's card (its manifest)",
     dependencies=[Depends(require_api_key)],
-    responses={401: PROBLEM_RESPONSES[401], 503: PROBLEM_RESPONSES[503]},
+    responses=problem_responses(401, 503),
 )
-async def get_model(predictor: PredictorDep) -> dict[str, Any]:
+async def get_model(analyser: AnalyserDep) -> dict[str, Any]:
     """Classes, input, preprocessing, architecture, cost, data, validation metrics, provenance and runtimes."""
     return {
-        **predictor.model.manifest,
-        "sha256": predictor.model.sha256,
-        "file": predictor.model.path.name,
-        "runtimes": predictor.runtimes(),
+        **analyser.model.manifest,
+        "sha256": analyser.model.sha256,
+        "file": analyser.model.path.name,
+        "runtimes": analyser.runtimes.describe(),
     }
 
 
-@health.get("/healthz", operation_id="healthz", summary="Liveness", response_model=Status)
+@router.get(
+    "/v1/methods",
+    operation_id="list_methods",
+    summary="The explanation methods and their parameters",
+    dependencies=[Depends(require_api_key)],
+    response_model=list[MethodDeclaration],
+    responses=problem_responses(401),
+)
+async def list_methods() -> list[dict[str, Any]]:
+    """Every method /explain serves, as it declares itself: name, parameters with bounds and defaults, cost."""
+    return declarations()
+
+
+@operations.get("/healthz", operation_id="healthz", summary="Liveness", response_model=Status)
 async def healthz() -> Status:
     """The process is up and answering."""
     return Status(status="ok")
 
 
-@health.get(
+@operations.get(
     "/readyz",
     operation_id="readyz",
     summary="Readiness",
     response_model=Status,
-    responses={503: PROBLEM_RESPONSES[503]},
+    responses=problem_responses(503),
 )
 async def readyz(state: StateDep) -> Status:
     """The model is loaded and a warm-up inference has run."""
     if not state.ready:
-        raise NotReady("the model is not loaded yet", {"Retry-After": "2"})
+        raise NotReady("the model is not loaded yet", retry_after_s=2)
     return Status(status="ready")
 
 
-@health.get(
+@operations.get(
     "/metrics",
     operation_id="metrics",
     summary="Prometheus metrics",

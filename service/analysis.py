@@ -1,0 +1,228 @@
+"""The one analysis pipeline: every entry point calls :meth:`Analyser.analyse` and only translates.
+
+One straight line of steps, each a function of its own module::
+
+    source (upload bytes | DICOM dataset) → decode → preprocess → ONE prediction
+        → each asked method's map (on the runtime its declaration needs) → maps at the original size
+
+The HTTP routes (``/predict``, ``/explain``), the DICOMweb bridge and any later entry point build an
+:class:`AnalysisRequest`, call :meth:`Analyser.plan` (parameters checked before any work) and
+:meth:`Analyser.analyse` on a worker thread, and turn the :class:`Analysis` into their answer
+(:mod:`service.results`). Nothing here knows about requests, responses or status codes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pydicom
+import torch
+
+from mlcore.artifact import LoadedModel
+from mlcore.errors import ParameterError
+from mlcore.explainers import explainer_class
+from mlcore.explainers.base import normalise_map
+from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
+from mlcore.runtimes import Runtimes
+from service.decoding import decode
+from service.dicom import decode_dataset
+from service.dicom_out import dicom_source
+from service.explanation_cache import ExplanationCache, cache_key
+from service.image import DecodedImage, DecodeOptions
+from service.schemas import ModelRef
+from service.upload import Upload
+
+Source = Upload | pydicom.Dataset
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """What to do with one image: the methods (each with its given parameters), the target, the frame."""
+
+    methods: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    target: str | None = None
+    frame: int | None = None
+    dicom_result: bool = False  # the answer will be DICOM: refuse a non-DICOM input before the model work
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked request: each method's resolved parameters, in the order asked."""
+
+    request: AnalysisRequest
+    parameters: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Class probabilities for one image, in the model's class order, and the time spent."""
+
+    probabilities: dict[str, float]
+    label: str
+    inference_ms: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A relevance map at the image's original size (H×W in [0, 1]) and what produced it."""
+
+    heatmap: np.ndarray
+    method: str
+    target: str
+    parameters: dict[str, Any]
+    explain_ms: float
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The decoded image, its one prediction and the asked explanations."""
+
+    image: DecodedImage
+    prediction: Prediction
+    explanations: tuple[Explanation, ...]
+    decode_ms: float
+
+    @property
+    def explain_ms(self) -> float:
+        """Time spent on the maps (0 for cache hits)."""
+        return sum(explanation.explain_ms for explanation in self.explanations)
+
+
+class Analyser:
+    """The loaded artifact, its runtimes and preprocessing: analyses of images, one prediction each."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        runtimes: Runtimes,
+        *,
+        decode_limits: DecodeOptions,
+        cache_size: int = 0,
+        caps: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> None:
+        """``caps``: this server's upper bounds of method parameters (method → parameter → maximum),
+        below the declared ones; ``cache_size``: explanations kept for identical requests."""
+        self.model = model
+        self.runtimes = runtimes
+        self.spec = PreprocessSpec.from_manifest(model.manifest)
+        self.classes = model.classes
+        self._decode_limits = decode_limits
+        self._cache: ExplanationCache[tuple[Explanation, Prediction]] = ExplanationCache(cache_size)
+        self._caps = caps or {}
+
+    def model_ref(self) -> ModelRef:
+        """Name, version and sha256 of the served model."""
+        manifest = self.model.manifest
+        return ModelRef(name=manifest["name"], version=manifest["version"], sha256=self.model.sha256)
+
+    def plan(self, request: AnalysisRequest) -> Plan:
+        """Check every method and parameter (and this server's caps) before any work; :class:`ParameterError`."""
+        parameters: dict[str, dict[str, Any]] = {}
+        for method, given in request.methods.items():
+            resolved = explainer_class(method)().resolve(given)
+            for key, cap in self._caps.get(method, {}).items():
+                if key in resolved and resolved[key] > cap:
+                    raise ParameterError(f"{method}: {key} must be at most {cap:g} on this server")
+            parameters[method] = resolved
+        if request.target is not None:
+            self._target_index(request.target, None)
+        return Plan(request, parameters)
+
+    def decode(self, source: Source, plan: Plan) -> DecodedImage:
+        """The source's image, decoded with this server's limits; a DICOM result needs a DICOM input."""
+        options = dataclasses.replace(self._decode_limits, frame=plan.request.frame)
+        if isinstance(source, pydicom.Dataset):
+            image = decode_dataset(source, options)
+        else:
+            image = decode(source.data, source.content_type, options)
+        if plan.request.dicom_result:
+            dicom_source(image)  # refuse before the model work, not after
+        return image
+
+    def analyse(self, source: Source, plan: Plan, *, deadline: float | None = None) -> Analysis:
+        """Decode, predict once, and explain each planned method; maps come at the original size."""
+        started = time.perf_counter()
+        image = self.decode(source, plan)
+        decode_ms = (time.perf_counter() - started) * 1000
+        x = preprocess(image.pixels, self.spec)
+        digest = cache_key(image.pixels)
+        keys = {
+            method: (digest, method, str(plan.request.target), params) for method, params in plan.parameters.items()
+        }
+        hits = {method: self._cache.get(key) for method, key in keys.items()}
+        found = [hit for hit in hits.values() if hit is not None]
+        if found and len(found) == len(hits):
+            prediction, features = found[0][1], None
+        else:
+            prediction, features = self._predict(x, plan)
+        target = self._target_index(plan.request.target, prediction)
+        explanations = []
+        for method, params in plan.parameters.items():
+            hit = hits[method]
+            if hit is not None:
+                explanations.append(dataclasses.replace(hit[0], explain_ms=0.0, cached=True))
+                continue
+            explanation = self._explain(image, x, method, params, target=target, deadline=deadline, features=features)
+            self._cache.put(keys[method], (explanation, prediction))
+            explanations.append(explanation)
+        return Analysis(image, prediction, tuple(explanations), decode_ms)
+
+    def warm_up(self) -> None:
+        """One analysis of a blank image, so that the first request does not pay for lazy set-up."""
+        size = self.spec.size
+        blank = DecodedImage(pixels=np.zeros((size, size), np.float32), content_type="image/png")
+        self._predict(preprocess(blank.pixels, self.spec), self.plan(AnalysisRequest()))
+
+    def _predict(self, x: torch.Tensor, plan: Plan) -> tuple[Prediction, torch.Tensor | None]:
+        """The one prediction; when a method needs gradients, from the artifact's backbone, whose features it reuses."""
+        started = time.perf_counter()
+        needs_backbone = any(explainer_class(method).runtime == "gradients" for method in plan.parameters)
+        features = None
+        if needs_backbone:
+            with torch.no_grad():
+                features = self.runtimes.module.features(x)
+                logits = self.runtimes.module.classify(features)
+        else:
+            with torch.inference_mode():
+                logits = self.runtimes.predict(x)
+        probs = torch.softmax(logits.detach(), dim=1)[0].tolist()
+        probabilities = {name: float(p) for name, p in zip(self.classes, probs, strict=True)}
+        label = max(probabilities, key=probabilities.__getitem__)
+        return Prediction(probabilities, label, (time.perf_counter() - started) * 1000), features
+
+    def _explain(
+        self,
+        image: DecodedImage,
+        x: torch.Tensor,
+        method: str,
+        params: dict[str, Any],
+        *,
+        target: int,
+        deadline: float | None,
+        features: torch.Tensor | None,
+    ) -> Explanation:
+        """One method's map of class ``target``, on the runtime its declaration needs, at the original size."""
+        started = time.perf_counter()
+        explainer = explainer_class(method)()
+        forward = self.runtimes.for_method(explainer)
+        square = explainer.explain(forward, x, target, params, deadline=deadline, features=features)
+        # Resampling can lower a sharp peak: rescale so that the most relevant pixel is 1 again.
+        heatmap = normalise_map(map_to_original(square, image.height, image.width))
+        elapsed = (time.perf_counter() - started) * 1000
+        return Explanation(heatmap, method, self.classes[target], params, elapsed)
+
+    def _target_index(self, target: str | None, prediction: Prediction | None) -> int:
+        """The class to explain: a class name, its index as text, or None for the predicted class."""
+        if target is None and prediction is not None:
+            return self.classes.index(prediction.label)
+        if target in self.classes:
+            return self.classes.index(target)
+        if target is not None and target.isdigit() and int(target) < len(self.classes):
+            return int(target)
+        raise ParameterError(f"unknown target {target!r}; choose one of {self.classes}")

@@ -1,0 +1,119 @@
+"""ONNX Runtime as the forward-only runtime: the same logits as TorchScript within 1e-4, or not used at all;
+its int8 form gives the same LIME and Occlusion maps within a stated tolerance, or is not used at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mlcore import artifact
+from mlcore.artifact import DEFAULT_MODEL
+from mlcore.explainers import get_explainer
+from mlcore.onnx_forward import (
+    INT8_TOLERANCE,
+    TOLERANCE,
+    calibration_inputs,
+    int8_forward,
+    int8_forward_for,
+    onnx_forward,
+)
+from mlcore.preprocessing import PreprocessSpec, preprocess
+from tests.helpers import CPU_HAS_VNNI, SAMPLES
+from training.data import read_gray
+from training.models import build_model
+
+
+def _scripted(size: int = 48) -> torch.jit.ScriptModule:
+    torch.manual_seed(1)
+    model = build_model("brainxai_cnn", 4, width=8, dropout=0.0).eval()
+    return artifact.script(model.backbone, model.head)
+
+
+def test_onnx_forward_equals_torchscript_on_new_inputs() -> None:
+    module = _scripted()
+    forward = onnx_forward(module, 48)
+    assert forward is not None
+    x = torch.randn(7, 1, 48, 48, generator=torch.Generator().manual_seed(9))
+    with torch.inference_mode():
+        assert float((forward(x) - module(x)).abs().max()) <= TOLERANCE
+    assert forward(x[:1]).shape == (1, 4)
+
+
+def test_forward_only_explanations_agree_across_runtimes() -> None:
+    module = _scripted()
+    forward = onnx_forward(module, 48)
+    assert forward is not None
+    x = torch.rand(1, 1, 48, 48, generator=torch.Generator().manual_seed(2))
+    for method, params in (("lime", {"num_samples": 200, "n_segments": 16}), ("occlusion", {"window": 8, "stride": 4})):
+        explainer = get_explainer(method)
+        assert explainer.runtime == "forward"
+        on_onnx = explainer.explain(forward, x, 1, params)
+        on_torchscript = explainer.explain(module, x, 1, params)
+        assert np.abs(on_onnx - on_torchscript).max() < 1e-2, method
+    assert get_explainer("gradcam").runtime == get_explainer("integrated_gradients").runtime == "gradients"
+
+
+class _Untraceable(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("cannot be exported")
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_a_model_that_cannot_be_converted_stays_on_torchscript() -> None:
+    assert onnx_forward(torch.jit.script(_Untraceable()), 48) is None
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+@pytest.mark.skipif(not CPU_HAS_VNNI, reason="int8 exactness is promised on CPUs with VNNI (this one has none)")
+def test_int8_explanations_equal_float32_ones_on_the_shipped_model() -> None:
+    """The tolerance int8 is held to, on the shipped model and one committed sample per class:
+    probabilities within INT8_TOLERANCE on average; LIME maps correlate >= 0.99 with float32's and
+    differ by <= 0.1 anywhere (of a [0, 1] map); Occlusion maps correlate >= 0.95."""
+    model = artifact.load(DEFAULT_MODEL)
+    spec = PreprocessSpec.from_manifest(model.manifest)
+    int8 = int8_forward_for(model)
+    fp32 = onnx_forward(model.module, spec.size)
+    assert int8 is not None and int8.precision == "int8"
+    assert fp32 is not None and fp32.precision == "fp32"
+    lime, occlusion = get_explainer("lime"), get_explainer("occlusion")
+    for folder in sorted(SAMPLES.iterdir()):
+        x = preprocess(read_gray(sorted(folder.glob("*.jpg"))[0]), spec)
+        with torch.inference_mode():
+            expected = torch.softmax(model.module(x), dim=1)
+            target = int(expected.argmax())
+            assert float((torch.softmax(int8(x), dim=1) - expected).abs().mean()) <= INT8_TOLERANCE
+        on_fp32 = lime.explain(fp32, x, target, {"num_samples": 300})
+        on_int8 = lime.explain(int8, x, target, {"num_samples": 300})
+        assert _correlation(on_fp32, on_int8) >= 0.99, folder.name
+        assert np.abs(on_fp32 - on_int8).max() <= 0.1, folder.name
+        assert _correlation(occlusion.explain(fp32, x, target), occlusion.explain(int8, x, target)) >= 0.95
+
+
+def test_int8_is_refused_when_it_misses_the_tolerance_and_absent_without_calibration(tmp_path: Path) -> None:
+    module = _scripted()
+    images = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    calibration = calibration_inputs(images, PreprocessSpec(size=48, mean=0.2, std=0.25))
+    assert calibration.shape == (16, 1, 48, 48)
+    assert int8_forward(module, calibration, tolerance=0.0) is None
+    manifest = {
+        "name": "t",
+        "version": "0",
+        "classes": ["a", "b", "c", "d"],
+        "input": {"size": 48, "channels": 1},
+        "preprocessing": {"mean": 0.2, "std": 0.25},
+        "architecture": {},
+        "parameters": 1,
+        "flops": 1,
+        "data": {},
+        "metrics": {},
+        "provenance": {},
+    }
+    artifact.save(module, manifest, tmp_path / "plain.pt")
+    assert int8_forward_for(artifact.load(tmp_path / "plain.pt")) is None

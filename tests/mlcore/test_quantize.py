@@ -1,0 +1,34 @@
+"""Static int8 quantization (in a child process): a QDQ model ONNX Runtime loads, close to float32."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from mlcore import artifact
+from mlcore.onnx_forward import _to_onnx
+from mlcore.quantize import quantize_in_child
+from training.models import build_model
+
+
+def test_quantize_gives_a_qdq_int8_model_that_runs_close_to_float32() -> None:
+    torch.manual_seed(0)
+    model = build_model("brainxai_cnn", 4, width=8, dropout=0.0).eval()
+    scripted = artifact.script(model.backbone, model.head)
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32 = _to_onnx(scripted, 48, Path(scratch)).read_bytes()
+    calibration = np.random.default_rng(0).normal(size=(16, 1, 48, 48)).astype(np.float32)
+    int8 = quantize_in_child(fp32, calibration)
+    ops = {node.op_type for node in onnx.load_from_string(int8).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    session = ort.InferenceSession(int8, providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"x": calibration[:4]})
+    with torch.no_grad():
+        expected = torch.softmax(scripted(torch.from_numpy(calibration[:4])), 1).numpy()
+    got = torch.softmax(torch.from_numpy(logits), 1).numpy()
+    assert np.abs(got - expected).mean() < 0.05

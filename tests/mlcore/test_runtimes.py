@@ -1,0 +1,33 @@
+"""The one runtime choice: each method gets the runtime its declaration allows; conversions fall back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlcore import artifact
+from mlcore.explainers import explainer_class, method_names
+from mlcore.runtimes import build_runtimes, runtime_name
+
+
+def test_gradient_methods_get_the_artifact_and_forward_only_ones_the_perturbation_runtime(
+    tiny_model_path: Path,
+) -> None:
+    model = artifact.load(tiny_model_path)
+    runtimes = build_runtimes(model, "onnx", "int8")
+    assert runtime_name(runtimes.predict) == "onnxruntime-fp32"
+    # The tiny artifact has no calibration images: forward-only methods stay on ONNX float32.
+    assert runtimes.perturb is runtimes.predict
+    for name in method_names():
+        cls = explainer_class(name)
+        expected = runtimes.module if cls.runtime == "gradients" else runtimes.perturb
+        assert runtimes.for_method(cls) is expected, name
+    described = runtimes.describe()
+    assert described["gradcam"] == described["integrated_gradients"] == "torchscript-fp32"
+    assert described["lime"] == described["occlusion"] == "onnxruntime-fp32"
+
+
+def test_torchscript_everywhere_when_asked(tiny_model_path: Path) -> None:
+    model = artifact.load(tiny_model_path)
+    runtimes = build_runtimes(model, "torchscript", "int8")
+    assert runtimes.predict is runtimes.perturb is runtimes.module is model.module
+    assert set(runtimes.describe().values()) == {"torchscript-fp32"}

@@ -1,0 +1,165 @@
+"""The analysis pipeline: one prediction per image whatever the methods, the runtime each method runs on,
+Grad-CAM from the shared pass equal to an independent Grad-CAM, the cache, checks before work, deadlines."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import LayerGradCam
+from PIL import Image
+
+from mlcore import artifact
+from mlcore.errors import DeadlineExceeded, NotDicom, ParameterError
+from mlcore.explainers.base import normalise_map
+from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
+from mlcore.runtimes import Runtimes
+from service.analysis import Analyser, AnalysisRequest
+from service.image import DecodeOptions
+from service.upload import Upload
+from tests.helpers import CLASSES
+from training.models import build_model
+
+
+class _Counting:
+    """A forward (and, for the artifact, a backbone) that counts the images it evaluates."""
+
+    def __init__(self, module: torch.jit.ScriptModule, delay_s: float = 0.0) -> None:
+        self.module = module
+        self.delay_s = delay_s  # per call, to make a run long enough to be cut by its deadline
+        self.calls = 0
+        self.images = 0  # through forward
+        self.backbone_images = 0  # through features (the backbone pass a prediction and Grad-CAM share)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(self.delay_s)
+        self.calls += 1
+        self.images += len(x)
+        return self.module(x)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        self.backbone_images += len(x)
+        return self.module.features(x)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.module.classify(features)
+
+
+def _png(seed: int = 0, shape: tuple[int, int] = (60, 40)) -> Upload:
+    pixels = (np.random.default_rng(seed).random(shape) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "L").save(buffer, format="PNG")
+    return Upload(buffer.getvalue(), "image/png")
+
+
+def _analyser(
+    path: Path, cache_size: int = 0, delay_s: float = 0.0
+) -> tuple[Analyser, _Counting, _Counting, _Counting]:
+    model = artifact.load(path)
+    backbone, predict = _Counting(model.module, delay_s), _Counting(model.module)
+    perturb = _Counting(model.module, delay_s)
+    runtimes = Runtimes(module=backbone, predict=predict, perturb=perturb)  # type: ignore[arg-type]
+    limits = DecodeOptions(max_pixels=10_000_000)
+    analyser = Analyser(model, runtimes, decode_limits=limits, cache_size=cache_size, caps={"lime": {"seed": 5}})
+    return analyser, backbone, predict, perturb
+
+
+def test_one_prediction_whatever_the_number_of_methods(tiny_model_path: Path) -> None:
+    analyser, backbone, predict, perturb = _analyser(tiny_model_path)
+    forward_only = {"lime": {"num_samples": 64, "n_segments": 8}, "occlusion": {"window": 24, "stride": 24}}
+    analysis = analyser.analyse(_png(), analyser.plan(AnalysisRequest(methods=forward_only)))
+    assert [e.method for e in analysis.explanations] == ["lime", "occlusion"]
+    assert predict.images == 1 and backbone.images == backbone.backbone_images == 0  # one prediction, fast forward
+    # LIME's samples, Occlusion's 2×2 patches and its unoccluded reference: all on the perturbation runtime
+    assert perturb.images == 64 + 4 + 1
+    with_gradients = {"gradcam": {}, "integrated_gradients": {"n_steps": 4}, "lime": {"num_samples": 64}}
+    analyser.analyse(_png(), analyser.plan(AnalysisRequest(methods=with_gradients)))
+    assert predict.images == 1  # the prediction came from the backbone pass Grad-CAM reuses
+    assert backbone.backbone_images == 1  # once, for the prediction and Grad-CAM
+    assert backbone.images == 4  # Integrated Gradients' 4 path points, on the artifact (it needs gradients)
+    assert perturb.images == 69 + 64
+
+
+def test_gradcam_equals_an_independent_gradcam_and_the_prediction_the_model(tiny_model_path: Path) -> None:
+    analyser, *_ = _analyser(tiny_model_path)
+    torch.manual_seed(0)  # the eager twin of the tiny artifact (tests/conftest.py builds it with this seed)
+    eager = build_model("brainxai_cnn", len(CLASSES), width=8, dropout=0.0).eval()
+    upload = _png(1)
+    spec = PreprocessSpec.from_manifest(analyser.model.manifest)
+    x = preprocess(np.asarray(Image.open(io.BytesIO(upload.data)), dtype=np.float32) / 255, spec)
+    with torch.no_grad():
+        expected_probabilities = torch.softmax(eager(x), dim=1)[0].numpy()
+    for target in (None, "notumor"):
+        analysis = analyser.analyse(upload, analyser.plan(AnalysisRequest(methods={"gradcam": {}}, target=target)))
+        got = np.array([analysis.prediction.probabilities[name] for name in CLASSES])
+        np.testing.assert_allclose(got, expected_probabilities, atol=1e-5)
+        index = CLASSES.index(target or analysis.prediction.label)
+        attribution = LayerGradCam(eager, eager.backbone).attribute(x, target=index, relu_attributions=True)
+        square = torch.nn.functional.interpolate(attribution, size=x.shape[-2:], mode="bilinear")[0, 0]
+        expected = normalise_map(map_to_original(normalise_map(square.detach().numpy()), 60, 40))
+        np.testing.assert_allclose(analysis.explanations[0].heatmap, expected, atol=1e-4)
+        assert analysis.explanations[0].target == CLASSES[index]
+
+
+def test_the_cache_answers_identical_requests_without_model_work_and_evicts(tiny_model_path: Path) -> None:
+    analyser, _, predict, perturb = _analyser(tiny_model_path, cache_size=1)
+    plan = analyser.plan(AnalysisRequest(methods={"lime": {"num_samples": 64}}))
+    first = analyser.analyse(_png(), plan)
+    again = analyser.analyse(_png(), plan)
+    assert (predict.images, perturb.images) == (1, 64)
+    assert again.explanations[0].cached and not first.explanations[0].cached
+    np.testing.assert_array_equal(again.explanations[0].heatmap, first.explanations[0].heatmap)
+    analyser.analyse(_png(seed=2), plan)  # a second image evicts the first (size 1)
+    evicted = analyser.analyse(_png(), plan)
+    assert not evicted.explanations[0].cached and perturb.images == 3 * 64
+
+
+def test_a_disabled_cache_recomputes(tiny_model_path: Path) -> None:
+    analyser, _, predict, perturb = _analyser(tiny_model_path, cache_size=0)
+    plan = analyser.plan(AnalysisRequest(methods={"lime": {"num_samples": 64}}))
+    results = [analyser.analyse(_png(), plan).explanations[0] for _ in range(2)]
+    assert not any(result.cached for result in results)
+    assert (predict.images, perturb.images) == (2, 128)
+
+
+def test_plans_are_checked_before_any_work(tiny_model_path: Path) -> None:
+    analyser, backbone, predict, perturb = _analyser(tiny_model_path)
+    bad = [
+        ({"shap": {}}, None, "unknown explanation method"),
+        ({"lime": {"num_samples": 10}}, None, "num_samples must be between"),
+        ({"lime": {"seed": 6}}, None, "seed must be at most 5 on this server"),
+        ({"gradcam": {"window": 3}}, None, "takes no parameter"),
+        ({}, "astrocytoma", "unknown target"),
+    ]
+    for methods, target, message in bad:
+        with pytest.raises(ParameterError, match=message):
+            analyser.plan(AnalysisRequest(methods=methods, target=target))
+    with pytest.raises(NotDicom):
+        analyser.analyse(_png(), analyser.plan(AnalysisRequest(dicom_result=True)))
+    assert backbone.images == backbone.backbone_images == predict.images == perturb.images == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "batches"),
+    [
+        ("lime", {"num_samples": 5000}, 157),
+        ("occlusion", {"window": 4, "stride": 2}, 17),
+        ("integrated_gradients", {"n_steps": 256}, 32),
+    ],
+)
+def test_heavy_methods_stop_at_their_deadline(
+    tiny_model_path: Path, method: str, params: dict[str, int], batches: int
+) -> None:
+    """Each batch of model work takes 0.1 s here, so a full run would take ``batches`` / 10 seconds."""
+    analyser, backbone, _, perturb = _analyser(tiny_model_path, delay_s=0.1)
+    plan = analyser.plan(AnalysisRequest(methods={method: params}))
+    with pytest.raises(DeadlineExceeded):
+        analyser.analyse(_png(), plan, deadline=time.monotonic() - 1)
+    assert perturb.calls == backbone.calls == 0  # not one batch of model work past the deadline
+    with pytest.raises(DeadlineExceeded):
+        analyser.analyse(_png(), plan, deadline=time.monotonic() + 0.25)
+    assert perturb.calls + backbone.calls <= 4 < batches  # it stopped at the first check past the deadline

@@ -1,0 +1,31 @@
+"""The explanation report: a table per method, and figure cases that show a failure of each class first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from training.explain_eval import Case
+from training.explain_report import markdown, pick_figure_cases
+
+
+def _case(name: str, label: str) -> Case:
+    return Case(Path(name), name, label, (0.5, 0.5, 0.2, 0.2))
+
+
+def test_figure_cases_put_a_misclassified_image_first() -> None:
+    cases = [_case("g1", "glioma"), _case("g2", "glioma"), _case("g3", "glioma"), _case("m1", "meningioma")]
+    rows = [
+        {"path": "g1", "label": "glioma", "predicted": "glioma", "method": "centre_prior"},
+        {"path": "g2", "label": "glioma", "predicted": "notumor", "method": "centre_prior"},
+        {"path": "g3", "label": "glioma", "predicted": "glioma", "method": "centre_prior"},
+        {"path": "m1", "label": "meningioma", "predicted": "meningioma", "method": "centre_prior"},
+    ]
+    assert [c.relative for c in pick_figure_cases(rows, cases, per_class=2)] == ["g2", "g1", "m1"]
+
+
+def test_the_table_has_a_row_per_method_with_its_measures() -> None:
+    entry = {"n": 2.0, "pointing_game": 0.5, "energy_in_box": 0.25, "deletion_auc": 0.1, "insertion_auc": 0.9}
+    summary = {name: {"all": entry, "glioma": entry} for name in ("gradcam", "centre_prior", "random")}
+    text = markdown(summary, "header line", ["gradcam"])
+    assert "header line" in text and "| gradcam |" in text and "| centre_prior |" in text
+    assert "- gradcam: 1.00× and 1.00×" in text and "| gradcam | 0.50 / 0.25 |" in text

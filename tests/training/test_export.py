@@ -1,0 +1,39 @@
+"""Export writes a loadable artifact that agrees with training; evaluate reports what fit measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mlcore import artifact
+from mlcore.errors import TrainingError
+from training.export import export
+from training.fit import load_trained
+
+
+def test_export_round_trip_matches_the_eager_model(tiny_run: Path, exported: Path) -> None:
+    model, checkpoint = load_trained(tiny_run / "best.pt")
+    loaded = artifact.load(exported)
+    x = torch.randn(5, 1, 48, 48)
+    with torch.no_grad():
+        assert torch.allclose(loaded.module(x), model(x), atol=1e-5)
+    manifest = loaded.manifest
+    assert manifest["name"] == "tiny" and manifest["version"] == "0.0.1"
+    assert manifest["classes"] == checkpoint["classes"] == ["glioma", "meningioma", "notumor", "pituitary"]
+    assert manifest["input"]["size"] == 48
+    assert manifest["preprocessing"]["mean"] == checkpoint["preprocess"]["mean"]
+    assert manifest["parameters"] == sum(p.numel() for p in model.parameters())
+    assert manifest["flops"] == 2 * manifest["macs"] > 0
+    assert manifest["metrics"]["validation"]["accuracy"] == checkpoint["metrics"]["accuracy"]
+    assert manifest["data"]["fingerprint"] == checkpoint["fingerprint"]
+    assert "python -m training fit" in manifest["provenance"]["fit_command"]
+    assert "--image-size 48" in manifest["provenance"]["fit_command"]
+    assert len(manifest["provenance"]["git_commit"]) >= 7
+
+
+def test_export_refuses_to_overwrite_with_a_broken_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="no checkpoint"):
+        export(tmp_path / "missing.pt", tmp_path / "out.pt")
+    assert not (tmp_path / "out.pt").exists()

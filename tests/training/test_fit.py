@@ -1,0 +1,65 @@
+"""The fit loop learns, writes its files, refuses bad data loudly, and its schedule is sane."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mlcore.preprocessing import PreprocessSpec
+from training.augment import AugmentConfig
+from training.data import load_dataset
+from training.fit import Distributed, Trainer, lr_factor, predict_probabilities, train_one_epoch
+from training.models import build_model
+
+
+def test_a_tiny_fit_overfits_sixteen_images(synth_root: Path) -> None:
+    data = load_dataset(synth_root, size=48, show_progress=False)
+    rng = np.random.default_rng(0)
+    chosen = np.concatenate([rng.choice(np.flatnonzero(data.labels == k), 4, replace=False) for k in range(4)])
+    images, labels = data.images[chosen], torch.from_numpy(data.labels[chosen])
+    spec = PreprocessSpec(size=48, mean=0.2, std=0.25)
+    torch.manual_seed(0)
+    model = build_model("brainxai_cnn", 4, width=8, dropout=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    solo = Distributed(rank=0, world_size=1, device=torch.device("cpu"))
+    trainer = Trainer(
+        model=model,
+        ema=None,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        criterion=torch.nn.CrossEntropyLoss(),
+        spec=spec,
+        augment=AugmentConfig.none(),
+        batch_size=8,
+        dist_info=solo,
+    )
+    losses = [train_one_epoch(trainer, images, labels, epoch_seed=epoch)[0] for epoch in range(60)]
+    predicted = predict_probabilities(model, images, spec, solo.device).argmax(1)
+    assert (predicted == labels.numpy()).all()
+    assert losses[-1] < 0.1 * losses[0]
+
+
+def test_fit_writes_checkpoints_split_and_history(tiny_run: Path) -> None:
+    history = json.loads((tiny_run / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    split = json.loads((tiny_run / "split.json").read_text())
+    assert not set(split["train"]) & set(split["val"])
+    assert len(split["train"]) + len(split["val"]) == 64
+    best = torch.load(tiny_run / "best.pt", weights_only=False)
+    best_row = history[best["epoch"] - 1]
+    assert best_row["val_macro_f1"] == max(row["val_macro_f1"] for row in history)
+    assert round(best["metrics"]["macro_f1"], 5) == best_row["val_macro_f1"]
+    assert best["preprocess"]["size"] == 48
+
+
+def test_schedule_warms_up_then_decays_to_zero() -> None:
+    factors = [lr_factor(step, 100, 10) for step in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
+    assert lr_factor(100, 100, 10) == pytest.approx(0.0)

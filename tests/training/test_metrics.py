@@ -1,0 +1,25 @@
+"""Classification metrics against hand-computed values: accuracy, macro-F1, NLL, ECE, the confusion matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.metrics import classification_metrics, expected_calibration_error
+
+
+def test_metrics_of_a_small_hand_checked_case() -> None:
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    labels = np.array([0, 1, 1, 1])
+    metrics = classification_metrics(probs, labels, ["a", "b"])
+    assert metrics["accuracy"] == 0.75 and metrics["confusion_matrix"] == [[1, 0], [1, 2]]
+    f1_a, f1_b = 2 * 1 * 0.5 / 1.5, 2 * 1 * (2 / 3) / (1 + 2 / 3)  # precision·recall: a 0.5·1, b 1·2/3
+    assert metrics["macro_f1"] == pytest.approx((f1_a + f1_b) / 2)
+    assert metrics["nll"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.4, 0.7])), abs=1e-6)
+
+
+def test_ece_is_the_share_weighted_confidence_accuracy_gap() -> None:
+    probs = np.array([[0.95, 0.05]] * 10)  # always 95 % sure of class 0
+    right_half = np.array([0] * 5 + [1] * 5)  # right half of the time
+    assert expected_calibration_error(probs, right_half) == pytest.approx(0.45)
+    assert expected_calibration_error(probs, np.zeros(10, dtype=int)) == pytest.approx(0.05)

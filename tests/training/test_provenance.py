@@ -1,0 +1,21 @@
+"""Provenance: the git commit of the checkout, and the exact fit command with non-default options only."""
+
+from __future__ import annotations
+
+import re
+
+from tests.helpers import REPO_ROOT
+from training.fit import FitConfig
+from training.provenance import dataclass_defaults, fit_command, git_commit
+
+
+def test_the_commit_is_a_sha_marked_dirty_when_the_tree_is() -> None:
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", git_commit())
+
+
+def test_the_fit_command_lists_only_what_differs_from_the_defaults() -> None:
+    defaults = dataclass_defaults(FitConfig)
+    config = {**defaults, "data": str(REPO_ROOT / "data"), "out": "runs/x", "epochs": 60, "amp": False}
+    command = fit_command(config, defaults)
+    assert command.startswith("python -m training fit") and "--data data" in command and "--out runs/x" in command
+    assert "--epochs 60" in command and "--no-amp" in command and "--lr" not in command
