@@ -113,7 +113,8 @@ EOF
 import json, sys
 runtimes = json.load(open(sys.argv[1]))["runtimes"]
 assert runtimes["lime"] == runtimes["occlusion"] == "onnxruntime-int8", runtimes
-print(f"  runtimes: {runtimes}")
+card = json.load(open(sys.argv[1]))
+print(f"  runtimes: {runtimes}; int8 check: {card['int8']}; cpu: {card['cpu']}")
 EOF
     curl -fsS -o /dev/null -F "file=@$SAMPLE" "$url/explain?method=lime&num_samples=200" || fail "/explain?method=lime"
     echo "  /explain?method=lime: answered"

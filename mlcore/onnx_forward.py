@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from mlcore.artifact import LoadedModel
+from mlcore.cpu import Int8Scheme, cpu_info, int8_scheme
 from mlcore.preprocessing import PreprocessSpec, normalise
 from mlcore.quantize import quantize_in_child
 
@@ -42,6 +43,7 @@ class OnnxForward:
         self._session = session
         self._input_name = input_name
         self.precision = precision
+        self.check: dict[str, object] = {}  # how it was checked against TorchScript at start (int8: the scheme too)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         batch = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
@@ -121,19 +123,24 @@ def calibration_inputs(images: np.ndarray, spec: PreprocessSpec, seed: int = 0) 
 def int8_forward(
     module: torch.jit.ScriptModule,
     calibration: torch.Tensor,
+    *,
     threads: int = 0,
     tolerance: float = INT8_TOLERANCE,
+    scheme: Int8Scheme | None = None,
 ) -> OnnxForward | None:
     """The artifact quantized to int8 on ``calibration`` inputs, or None (logged) when unavailable or too far off.
 
-    The quantization runs in a child process (:mod:`mlcore.quantize`). Checked on ``calibration`` itself:
-    the mean |probability difference| from TorchScript must be at most ``tolerance`` and the top class must
-    agree on at least 95 % of the inputs.
+    ``scheme``: the quantization (default: the one for this CPU, :func:`mlcore.cpu.int8_scheme`). The
+    quantization runs in a child process (:mod:`mlcore.quantize`). Checked on ``calibration`` itself: the
+    mean |probability difference| from TorchScript must be at most ``tolerance`` and the top class must
+    agree on at least 95 % of the inputs; the numbers are kept in the forward's ``check``.
     """
+    scheme = scheme or int8_scheme()
     try:
         with tempfile.TemporaryDirectory() as scratch:
             fp32_model = _to_onnx(module, int(calibration.shape[-1]), Path(scratch)).read_bytes()
-        int8_model = quantize_in_child(fp32_model, np.ascontiguousarray(calibration.numpy(), dtype=np.float32))
+        inputs = np.ascontiguousarray(calibration.numpy(), dtype=np.float32)
+        int8_model = quantize_in_child(fp32_model, inputs, reduce_range=scheme == "u8s8-reduce-range")
         forward = OnnxForward(_session(int8_model, threads), "x", precision="int8")
     except Exception as exc:  # as above: any failure (tools missing, child died, timeout) means "stay on float32"
         log.warning("int8 quantization failed (%s: %s): LIME and Occlusion stay on float32", type(exc).__name__, exc)
@@ -144,23 +151,32 @@ def int8_forward(
         got = torch.softmax(torch.cat([forward(batch) for batch in batches]), dim=1)
     mean_gap = float((got - expected).abs().mean())
     agreement = float((got.argmax(1) == expected.argmax(1)).float().mean())
+    cpu = ", ".join(str(flag) for flag in cpu_info()["flags"]) or "no flags read"  # type: ignore[attr-defined]
     if not (mean_gap <= tolerance and agreement >= 0.95):
         log.warning(
-            "int8 forward is off (mean |Δp| %.3f, top class agrees on %.0f %%): LIME and Occlusion stay on float32",
+            "int8 forward (%s on %s) is off (mean |Δp| %.3f, top class agrees on %.0f %%): forward-only methods "
+            "stay on float32",
+            scheme,
+            cpu,
             mean_gap,
             100 * agreement,
         )
         return None
+    forward.check = {"scheme": scheme, "mean_abs_dp": round(mean_gap, 5), "top_class_agreement": agreement}
     log.info(
-        "int8 forward for LIME and Occlusion (mean |Δp| %.4f, top class agrees on %.0f %%)", mean_gap, 100 * agreement
+        "int8 forward (%s on %s) for forward-only methods (mean |Δp| %.4f, top class agrees on %.0f %%)",
+        scheme,
+        cpu,
+        mean_gap,
+        100 * agreement,
     )
     return forward
 
 
-def int8_forward_for(model: LoadedModel, threads: int = 0) -> OnnxForward | None:
+def int8_forward_for(model: LoadedModel, threads: int = 0, scheme: Int8Scheme | None = None) -> OnnxForward | None:
     """:func:`int8_forward` calibrated on the artifact's own images; None (logged) for an artifact without them."""
     if model.calibration is None:
         log.info("the artifact has no calibration images: LIME and Occlusion run in float32")
         return None
     spec = PreprocessSpec.from_manifest(model.manifest)
-    return int8_forward(model.module, calibration_inputs(model.calibration, spec), threads)
+    return int8_forward(model.module, calibration_inputs(model.calibration, spec), threads=threads, scheme=scheme)

@@ -16,15 +16,18 @@ from pathlib import Path
 import numpy as np
 
 
-def quantize_in_child(onnx_model: bytes, calibration: np.ndarray, timeout_s: float = 300.0) -> bytes:
+def quantize_in_child(
+    onnx_model: bytes, calibration: np.ndarray, *, reduce_range: bool = False, timeout_s: float = 300.0
+) -> bytes:
     """:func:`quantize` run in a spawned child process; its exceptions are raised here."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(quantize, onnx_model, calibration).result(timeout=timeout_s)
+        return pool.submit(quantize, onnx_model, calibration, reduce_range=reduce_range).result(timeout=timeout_s)
 
 
-def quantize(onnx_model: bytes, calibration: np.ndarray) -> bytes:
+def quantize(onnx_model: bytes, calibration: np.ndarray, *, reduce_range: bool = False) -> bytes:
     """The float32 ONNX model (input "x") as QDQ int8: per-channel s8 weights, u8 activations whose ranges
-    are the min and max over ``calibration`` (float32 model inputs, N×C×S×S)."""
+    are the min and max over ``calibration`` (float32 model inputs, N×C×S×S). ``reduce_range``: 7-bit
+    weights, for CPUs without VNNI (see :func:`mlcore.cpu.int8_scheme`)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -49,5 +52,6 @@ def quantize(onnx_model: bytes, calibration: np.ndarray) -> bytes:
             activation_type=QuantType.QUInt8,  # u8 activations × s8 weights: the VNNI-friendly pairing
             weight_type=QuantType.QInt8,
             per_channel=True,
+            reduce_range=reduce_range,
         )
         return quantized.read_bytes()

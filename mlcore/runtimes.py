@@ -49,6 +49,11 @@ class Runtimes:
             described[name] = runtime_name(self.for_method(explainer_class(name)))
         return described
 
+    def int8_check(self) -> dict[str, object] | None:
+        """The int8 forward's start-up check (scheme, mean |Δp|, top-class agreement), or None without one."""
+        check = getattr(self.perturb, "check", None)
+        return dict(check) if check and getattr(self.perturb, "precision", None) == "int8" else None
+
 
 def runtime_name(forward: Forward) -> str:
     """``onnxruntime-fp32``, ``onnxruntime-int8`` or ``torchscript-fp32``."""

@@ -12,19 +12,6 @@ SAMPLES = REPO_ROOT / "tests" / "data" / "samples"
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]  # the order of the real and the tiny test models
 
 
-def _cpu_has_vnni() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags
-
-
-# ONNX Runtime's u8×s8 int8 kernels are exact on CPUs with VNNI; without it they can saturate, and the
-# service's own check may then keep LIME and Occlusion on float32 (as designed).
-CPU_HAS_VNNI = _cpu_has_vnni()
-
-
 def tiny_config(data: Path, out: Path, **overrides: object) -> FitConfig:
     """A fit configuration that trains in seconds on phantoms: 48 px, width 8, no EMA."""
     values: dict[str, object] = {

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from mlcore.cpu import cpu_info
 from mlcore.errors import NotReady
 from mlcore.explainers import declarations
 from service.problems import problem_responses
@@ -26,12 +27,15 @@ operations = APIRouter(tags=["system"], dependencies=[Depends(require_api_key_fo
     responses=problem_responses(401, 503),
 )
 async def get_model(analyser: AnalyserDep) -> dict[str, Any]:
-    """Classes, input, preprocessing, architecture, cost, data, validation metrics, provenance and runtimes."""
+    """Classes, input, preprocessing, architecture, cost, data, validation metrics, provenance; the runtime of each
+    kind of work, this server's CPU and the int8 forward's start-up check (scheme chosen for the CPU, numbers)."""
     return {
         **analyser.model.manifest,
         "sha256": analyser.model.sha256,
         "file": analyser.model.path.name,
         "runtimes": analyser.runtimes.describe(),
+        "cpu": cpu_info(),
+        "int8": analyser.runtimes.int8_check(),
     }
 
 

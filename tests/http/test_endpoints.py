@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from mlcore.artifact import DEFAULT_MODEL, file_sha256
-from tests.helpers import CLASSES, CPU_HAS_VNNI, SAMPLES
+from mlcore.cpu import cpu_info, int8_scheme
+from tests.helpers import CLASSES, SAMPLES
 from tests.http.conftest import LiveServer
 from tests.images import image_variants, mr_dicom_bytes, sample_path
 
@@ -143,14 +144,16 @@ def test_runtimes_follow_the_settings_and_the_shipped_model_explains_in_int8(
     )
     for overrides, predict, forward_only in cases:
         with start_server(**overrides).client() as http:
-            runtimes = http.get("/v1/model").json()["runtimes"]
+            card = http.get("/v1/model").json()
+        runtimes = card["runtimes"]
         assert runtimes["predict"] == predict, overrides
         assert runtimes["gradcam"] == runtimes["integrated_gradients"] == "torchscript-fp32"
-        assert runtimes["lime"] == runtimes["occlusion"], overrides
-        if forward_only == "onnxruntime-int8" and not CPU_HAS_VNNI:  # its check may keep float32 there
-            assert runtimes["lime"] in ("onnxruntime-int8", "onnxruntime-fp32")
+        assert runtimes["lime"] == runtimes["occlusion"] == forward_only, overrides  # int8 on every CPU kind
+        assert card["cpu"] == cpu_info()
+        if forward_only == "onnxruntime-int8":  # the start-up check's numbers and the scheme chosen for this CPU
+            assert card["int8"]["scheme"] == int8_scheme() and card["int8"]["mean_abs_dp"] <= 0.02
         else:
-            assert runtimes["lime"] == forward_only, overrides
+            assert card["int8"] is None
 
 
 def test_metrics_count_requests_by_route_and_status(client: httpx.Client) -> None:

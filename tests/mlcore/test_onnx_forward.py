@@ -12,6 +12,7 @@ from torch import nn
 
 from mlcore import artifact
 from mlcore.artifact import DEFAULT_MODEL
+from mlcore.cpu import has_vnni, int8_scheme
 from mlcore.explainers import get_explainer
 from mlcore.onnx_forward import (
     INT8_TOLERANCE,
@@ -22,7 +23,7 @@ from mlcore.onnx_forward import (
     onnx_forward,
 )
 from mlcore.preprocessing import PreprocessSpec, preprocess
-from tests.helpers import CPU_HAS_VNNI, SAMPLES
+from tests.helpers import SAMPLES
 from training.data import read_gray
 from training.models import build_model
 
@@ -71,16 +72,29 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
-@pytest.mark.skipif(not CPU_HAS_VNNI, reason="int8 exactness is promised on CPUs with VNNI (this one has none)")
-def test_int8_explanations_equal_float32_ones_on_the_shipped_model() -> None:
+def _schemes_safe_here() -> list[str]:
+    """The int8 schemes whose arithmetic is exact on this CPU: 7-bit weights everywhere, 8-bit ones with VNNI."""
+    return ["u8s8-reduce-range", "u8s8"] if has_vnni() else ["u8s8-reduce-range"]
+
+
+def test_the_scheme_for_this_cpu_is_produced_and_reported() -> None:
+    """On every CPU kind the machines have (AVX2 only, AVX-512 + VNNI), the service gets an int8 forward."""
+    forward = int8_forward_for(artifact.load(DEFAULT_MODEL))
+    assert forward is not None and forward.precision == "int8"
+    assert forward.check["scheme"] == int8_scheme() == ("u8s8" if has_vnni() else "u8s8-reduce-range")
+    assert forward.check["mean_abs_dp"] <= INT8_TOLERANCE and forward.check["top_class_agreement"] >= 0.95
+
+
+@pytest.mark.parametrize("scheme", _schemes_safe_here())
+def test_int8_explanations_equal_float32_ones_on_the_shipped_model(scheme: str) -> None:
     """The tolerance int8 is held to, on the shipped model and one committed sample per class:
     probabilities within INT8_TOLERANCE on average; LIME maps correlate >= 0.99 with float32's and
     differ by <= 0.1 anywhere (of a [0, 1] map); Occlusion maps correlate >= 0.95."""
     model = artifact.load(DEFAULT_MODEL)
     spec = PreprocessSpec.from_manifest(model.manifest)
-    int8 = int8_forward_for(model)
+    int8 = int8_forward_for(model, scheme=scheme)  # type: ignore[arg-type]
     fp32 = onnx_forward(model.module, spec.size)
-    assert int8 is not None and int8.precision == "int8"
+    assert int8 is not None and int8.precision == "int8" and int8.check["scheme"] == scheme
     assert fp32 is not None and fp32.precision == "fp32"
     lime, occlusion = get_explainer("lime"), get_explainer("occlusion")
     for folder in sorted(SAMPLES.iterdir()):
@@ -101,7 +115,9 @@ def test_int8_is_refused_when_it_misses_the_tolerance_and_absent_without_calibra
     images = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
     calibration = calibration_inputs(images, PreprocessSpec(size=48, mean=0.2, std=0.25))
     assert calibration.shape == (16, 1, 48, 48)
-    assert int8_forward(module, calibration, tolerance=0.0) is None
+    produced = int8_forward(module, calibration, tolerance=1.0, scheme="u8s8-reduce-range")
+    assert produced is not None and produced.check["mean_abs_dp"] > 0  # it quantizes; only the check refuses
+    assert int8_forward(module, calibration, tolerance=0.0, scheme="u8s8-reduce-range") is None
     manifest = {
         "name": "t",
         "version": "0",
