@@ -14,7 +14,7 @@ from mlcore import artifact
 from mlcore.runtimes import build_runtimes
 from service.analysis import Analyser
 from service.image import DecodeOptions
-from service.limits import Limiter
+from service.limits import WorkQueue
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from service.problems import install_error_handlers
@@ -35,12 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured app; the model is loaded (and warmed up) by the lifespan, before traffic is served."""
     settings = settings or Settings()
     metrics = Metrics()
-    limiters = {
-        "predict": Limiter("predict", settings.predict_concurrency, metrics.reject),
-        "light": Limiter("light_explain", settings.light_explain_concurrency, metrics.reject),
-        "heavy": Limiter("heavy_explain", settings.heavy_explain_concurrency, metrics.reject, retry_after_s=5),
-    }
-    state = AppState(settings=settings, metrics=metrics, limiters=limiters)
+    state = AppState(settings=settings, metrics=metrics, queues=work_queues(settings, metrics))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +62,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, metrics=metrics)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+def work_queues(settings: Settings, metrics: Metrics) -> dict[str, WorkQueue]:
+    """One queue per kind of work: predictions, light and heavy explanation methods (their declared cost)."""
+    workers = {
+        "predict": settings.predict_concurrency,
+        "light": settings.light_explain_concurrency,
+        "heavy": settings.heavy_explain_concurrency,
+    }
+    names = {"predict": "predict", "light": "light_explain", "heavy": "heavy_explain"}
+    return {
+        kind: WorkQueue(
+            names[kind],
+            count,
+            max_queue=settings.max_queue,
+            max_wait_s=settings.max_wait_s,
+            observer=metrics.observer(),
+        )
+        for kind, count in workers.items()
+    }
 
 
 def load_analyser(settings: Settings) -> Analyser:

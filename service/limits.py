@@ -1,17 +1,25 @@
-"""Bounded model work: a slot per piece of work, held until the worker thread has really finished.
+"""Admission by waiting time: a bounded FIFO queue in front of each kind of work.
 
 Each kind of work (predictions, light and heavy explanation methods — the methods' declared ``cost``)
-has its own small number of slots. A request that finds them all taken is refused with
-:class:`~mlcore.errors.Busy` (503, Retry-After). :func:`run_admitted` runs the work on a worker
-thread; past its deadline the request is answered with :class:`~mlcore.errors.DeadlineExceeded`
-(503 ``timeout``) at once, but the slot stays taken until the thread returns — the work itself stops
-at its next deadline check — so the work in flight never exceeds the limit.
+has a few workers and a queue in front of them. A request waits for a worker in arrival order; it is
+refused with :class:`~mlcore.errors.Busy` (503, ``Retry-After`` from the queue's measured service time)
+when the queue is full or the wait it can expect exceeds the budget, and a request that has waited
+past the budget is not started. Cheap routes (health, metrics, the model card) never enter a queue.
+
+:func:`run_admitted` runs the admitted work on a worker thread; past its deadline the request is
+answered with :class:`~mlcore.errors.DeadlineExceeded` (503 ``timeout``) at once, but the worker stays
+taken until the thread returns — the work itself stops at its next deadline check — so the work in
+flight never exceeds the number of workers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -20,46 +28,115 @@ from mlcore.errors import Busy, DeadlineExceeded
 
 T = TypeVar("T")
 
+# Weight of the newest measurement in the running mean of the service time.
+SMOOTHING = 0.2
 
-class Limiter:
-    """A non-blocking counting semaphore for one kind of work (used from the event loop only)."""
 
-    def __init__(self, name: str, capacity: int, on_reject: Callable[[str], None], *, retry_after_s: float = 1) -> None:
+@dataclass
+class QueueObserver:
+    """Where a queue reports: refusals by reason, its depth, and how long admitted requests waited."""
+
+    on_reject: Callable[[str], None]
+    on_depth: Callable[[str, int], None] = lambda name, depth: None
+    on_wait: Callable[[str, float], None] = lambda name, seconds: None
+
+
+class WorkQueue:
+    """``workers`` slots and a FIFO queue of at most ``max_queue`` waiting requests (event loop only).
+
+    ``max_wait_s``: the longest a request may expect to wait (refused at once beyond it) or wait
+    (refused, not started, once it has). The service time is the running mean of the work's durations.
+    """
+
+    def __init__(self, name: str, workers: int, *, max_queue: int, max_wait_s: float, observer: QueueObserver) -> None:
         self.name = name
-        self.capacity = capacity
+        self.workers = workers
+        self.max_queue = max_queue
+        self.max_wait_s = max_wait_s
         self.in_use = 0
-        self._on_reject = on_reject
-        self._retry_after_s = retry_after_s
+        self.service_s = 0.0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._observer = observer
 
-    def acquire(self) -> None:
-        """Take one slot, or raise :class:`Busy` when none is free."""
-        if self.in_use >= self.capacity:
-            self._on_reject(f"busy_{self.name}")
-            raise Busy(
-                f"all {self.capacity} {self.name} slot(s) are in use; retry shortly", retry_after_s=self._retry_after_s
-            )
-        self.in_use += 1
+    @property
+    def depth(self) -> int:
+        """Requests waiting for a worker."""
+        return len(self._waiting)
 
-    def release(self) -> None:
-        """Give one slot back."""
+    def expected_wait_s(self) -> float:
+        """How long a request arriving now can expect to wait: the queue ahead of it, served by every worker."""
+        if self.in_use < self.workers and not self._waiting:
+            return 0.0
+        return math.ceil((len(self._waiting) + 1) / self.workers) * self.service_s
+
+    async def acquire(self) -> None:
+        """Wait in line for a worker; :class:`Busy` when the line is full, too long, or was waited in too long."""
+        if self.in_use < self.workers and not self._waiting:
+            self.in_use += 1
+            self._observer.on_wait(self.name, 0.0)
+            return
+        expected = self.expected_wait_s()
+        if len(self._waiting) >= self.max_queue or expected > self.max_wait_s:
+            reason = "full" if len(self._waiting) >= self.max_queue else f"expected wait {expected:.1f} s"
+            self._refuse(f"the {self.name} queue is busy ({reason}); retry shortly", expected)
+        ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(ticket)
+        self._observer.on_depth(self.name, len(self._waiting))
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(asyncio.shield(ticket), timeout=self.max_wait_s)
+        except TimeoutError:
+            self._leave(ticket)
+            self._refuse(f"waited {self.max_wait_s:g} s for a {self.name} worker; not started", self.max_wait_s)
+        except BaseException:  # the client went away: give the worker on to the next if it was handed over
+            if not self._leave(ticket):
+                self.release()
+            raise
+        self._observer.on_wait(self.name, time.monotonic() - started)
+
+    def release(self, duration_s: float | None = None) -> None:
+        """Give a worker back (to the first in line, if any); ``duration_s`` updates the service time."""
+        if duration_s is not None:
+            first = self.service_s == 0.0
+            self.service_s = duration_s if first else (1 - SMOOTHING) * self.service_s + SMOOTHING * duration_s
+        while self._waiting:
+            ticket = self._waiting.popleft()
+            self._observer.on_depth(self.name, len(self._waiting))
+            if not ticket.done():
+                ticket.set_result(None)  # the worker passes straight to it: in_use stays the same
+                return
         self.in_use -= 1
+
+    def _leave(self, ticket: asyncio.Future[None]) -> bool:
+        """Take a ticket out of the line; False when a worker had already been handed to it."""
+        if ticket.done():
+            return False
+        ticket.cancel()
+        self._waiting.remove(ticket)
+        self._observer.on_depth(self.name, len(self._waiting))
+        return True
+
+    def _refuse(self, message: str, expected_s: float) -> None:
+        self._observer.on_reject(f"busy_{self.name}")
+        raise Busy(message, retry_after_s=max(1.0, math.ceil(expected_s)))
 
 
 async def run_admitted(
-    limiter: Limiter, work: Callable[[], T], *, timeout_s: float, what: str, on_timeout: Callable[[], None]
+    queue: WorkQueue, work: Callable[[], T], *, timeout_s: float, what: str, on_timeout: Callable[[], None]
 ) -> T:
-    """Run ``work`` on a worker thread in a slot of ``limiter``, answering within ``timeout_s``.
+    """Wait for a worker of ``queue``, then run ``work`` on a thread, answering within ``timeout_s`` of the start.
 
-    The slot is released when the thread finishes, not when the caller stops waiting: ``work`` must
+    The worker is released when the thread finishes, not when the caller stops waiting: ``work`` must
     itself stop soon after its deadline (the explainers check it between batches).
     """
-    limiter.acquire()
+    await queue.acquire()
+    started = time.monotonic()
     try:
         future = asyncio.ensure_future(run_in_threadpool(work))
     except BaseException:
-        limiter.release()
+        queue.release()
         raise
-    future.add_done_callback(lambda done: _finish(limiter, done))
+    future.add_done_callback(lambda done: _finish(queue, done, time.monotonic() - started))
     try:
         return await asyncio.wait_for(asyncio.shield(future), timeout=timeout_s)
     except TimeoutError:
@@ -70,8 +147,7 @@ async def run_admitted(
         ) from None
 
 
-def _finish(limiter: Limiter, future: asyncio.Future[T]) -> None:
-    """Free the slot; read the outcome so that abandoned work's error is not logged as never retrieved."""
-    limiter.release()
-    if not future.cancelled():
-        future.exception()
+def _finish(queue: WorkQueue, future: asyncio.Future[T], duration_s: float) -> None:
+    """Free the worker and measure it; read the outcome so that abandoned work's error is not logged as lost."""
+    failed = future.cancelled() or future.exception() is not None
+    queue.release(None if failed else duration_s)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from service.limits import QueueObserver
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -33,6 +35,16 @@ class Metrics:
             registry=self.registry,
         )
         self.in_flight = Gauge("brainxai_http_requests_in_flight", "Requests being handled", registry=self.registry)
+        self.queue_depth = Gauge(
+            "brainxai_queue_depth", "Requests waiting for a worker, by kind of work", ["queue"], registry=self.registry
+        )
+        self.queue_wait = Histogram(
+            "brainxai_queue_wait_seconds",
+            "How long admitted requests waited for a worker, by kind of work",
+            ["queue"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.rejections = Counter(
             "brainxai_rejections_total",
             "Requests refused before model work, by reason",
@@ -43,3 +55,11 @@ class Metrics:
     def reject(self, reason: str) -> None:
         """Count one rejection (busy, timeout, too large, unauthorised)."""
         self.rejections.labels(reason).inc()
+
+    def observer(self) -> QueueObserver:
+        """What the work queues report to: refusals, depth and waiting time."""
+        return QueueObserver(
+            on_reject=self.reject,
+            on_depth=lambda name, depth: self.queue_depth.labels(name).set(depth),
+            on_wait=lambda name, seconds: self.queue_wait.labels(name).observe(seconds),
+        )

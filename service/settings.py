@@ -27,7 +27,7 @@ class Settings(BaseSettings):
         (), description="comma-separated keys; when set, model routes need X-API-Key or a Bearer token"
     )
     protect_health: bool = Field(False, description="also require a key on /healthz, /readyz and /metrics")
-    predict_concurrency: int = Field(2, ge=1, le=64, description="predictions running at once; more get 503")
+    predict_concurrency: int = Field(2, ge=1, le=64, description="predictions running at once; more wait in line")
     light_explain_concurrency: int = Field(
         2,
         ge=1,
@@ -42,6 +42,16 @@ class Settings(BaseSettings):
         le=16,
         description="explanations of heavy methods (declared cost heavy: LIME, Integrated Gradients, Occlusion) "
         "running at once",
+    )
+    max_queue: int = Field(
+        32, ge=0, le=4096, description="requests that may wait in line for each kind of work; more get 503 at once"
+    )
+    max_wait_s: float = Field(
+        2.0,
+        gt=0,
+        le=600,
+        description="the longest a request may wait for a worker: refused at once (503, Retry-After) when its "
+        "expected wait (the queue ahead × the measured service time) is longer; not started once it has waited so long",
     )
     explain_timeout_s: float = Field(
         30.0, gt=0, description="model work running longer is stopped and answered 503 (problem type timeout)"

@@ -13,7 +13,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from mlcore.errors import NotReady, Unauthorized
 from mlcore.explainers import explainer_class
 from service.analysis import Analyser, Plan
-from service.limits import Limiter, run_admitted
+from service.limits import WorkQueue, run_admitted
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -22,27 +22,27 @@ T = TypeVar("T")
 
 @dataclass
 class AppState:
-    """Settings, metrics and limiters from start-up; the analyser once the model is loaded.
+    """Settings, metrics and work queues from start-up; the analyser once the model is loaded.
 
-    ``limiters``: one per kind of work — ``predict`` (no explanation), ``light`` and ``heavy`` (the
+    ``queues``: one per kind of work — ``predict`` (no explanation), ``light`` and ``heavy`` (the
     explanation methods' declared cost; a request with any heavy method is heavy).
     """
 
     settings: Settings
     metrics: Metrics
-    limiters: dict[str, Limiter]
+    queues: dict[str, WorkQueue]
     analyser: Analyser | None = None
     ready: bool = False
 
-    def limiter_for(self, plan: Plan) -> Limiter:
-        """The limiter of the kind of work ``plan`` is."""
+    def queue_for(self, plan: Plan) -> WorkQueue:
+        """The queue of the kind of work ``plan`` is."""
         costs = {explainer_class(method).cost for method in plan.parameters}
-        return self.limiters["heavy" if "heavy" in costs else "light" if costs else "predict"]
+        return self.queues["heavy" if "heavy" in costs else "light" if costs else "predict"]
 
     async def run(self, plan: Plan, work: Callable[[], T], *, what: str) -> T:
-        """Run ``work`` (an analysis of ``plan`` and its rendering) on a worker thread, admitted by its limiter."""
+        """Run ``work`` (an analysis of ``plan`` and its rendering) on a worker thread, admitted by its queue."""
         return await run_admitted(
-            self.limiter_for(plan),
+            self.queue_for(plan),
             work,
             timeout_s=self.settings.explain_timeout_s,
             what=what,

@@ -1,4 +1,5 @@
-"""Under load: bounded concurrency answers 503 with Retry-After at once; slow explanations are abandoned."""
+"""Under load: requests wait in line for a worker; a full or too-long line answers 503 with Retry-After at once;
+slow explanations are stopped with a 503 timeout."""
 
 from __future__ import annotations
 
@@ -26,10 +27,28 @@ def _slow(original: Callable[..., object], seconds: float, started: threading.Ev
     return slowed
 
 
-def test_full_prediction_slots_answer_503_at_once(
+def test_a_request_waits_in_line_for_a_busy_worker(
     start_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = start_server(predict_concurrency=1)
+    analyser = server.app.state.brainxai.analyser
+    started = threading.Event()
+    monkeypatch.setattr(analyser, "analyse", _slow(analyser.analyse, 1.0, started))
+    data = sample_path().read_bytes()
+    with server.client() as http, ThreadPoolExecutor(2) as pool:
+        first = pool.submit(http.post, "/predict", content=data, headers=JPEG)
+        assert started.wait(10)
+        second = http.post("/predict", content=data, headers=JPEG)  # waits for the worker, then is served
+        assert second.status_code == first.result().status_code == 200
+        metrics = http.get("/metrics").text
+    assert 'brainxai_queue_wait_seconds_count{queue="predict"}' in metrics
+    assert "busy_predict" not in metrics
+
+
+def test_a_full_line_is_refused_at_once_with_retry_after(
+    start_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_server(predict_concurrency=1, max_queue=0)
     analyser = server.app.state.brainxai.analyser
     started = threading.Event()
     monkeypatch.setattr(analyser, "analyse", _slow(analyser.analyse, 1.5, started))
@@ -41,17 +60,37 @@ def test_full_prediction_slots_answer_503_at_once(
         rejected = http.post("/predict", content=data, headers=JPEG)
         waited = time.monotonic() - begun
         assert rejected.status_code == 503 and rejected.headers["retry-after"].isdigit()
-        assert rejected.headers["content-type"] == "application/problem+json"
-        assert waited < 1.0  # answered without waiting for the busy slot (1.5 s)
+        assert rejected.json()["type"] == "urn:brainxai:problem:busy"
+        assert waited < 1.0  # answered without waiting for the busy worker (1.5 s)
         assert slow.result().status_code == 200
-        assert http.post("/predict", content=data, headers=JPEG).status_code == 200  # the slot is free again
+        assert http.post("/predict", content=data, headers=JPEG).status_code == 200  # the worker is free again
         assert 'brainxai_rejections_total{reason="busy_predict"} 1.0' in http.get("/metrics").text
 
 
-def test_heavy_explanations_have_their_own_smaller_bound(
+def test_an_expected_wait_beyond_the_budget_is_refused_at_once(
     start_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = start_server(heavy_explain_concurrency=1, light_explain_concurrency=2)
+    server = start_server(predict_concurrency=1, max_wait_s=1.0)
+    analyser = server.app.state.brainxai.analyser
+    started = threading.Event()
+    monkeypatch.setattr(analyser, "analyse", _slow(analyser.analyse, 1.5, started))
+    data = sample_path().read_bytes()
+    with server.client() as http, ThreadPoolExecutor(2) as pool:
+        assert http.post("/predict", content=data, headers=JPEG).status_code == 200  # measures ~1.5 s of work
+        started.clear()
+        slow = pool.submit(http.post, "/predict", content=data, headers=JPEG)
+        assert started.wait(10)
+        begun = time.monotonic()
+        rejected = http.post("/predict", content=data, headers=JPEG)  # would wait ~1.5 s > 1.0 s
+        assert rejected.status_code == 503 and time.monotonic() - begun < 0.5
+        assert "expected wait" in rejected.json()["detail"] and int(rejected.headers["retry-after"]) >= 2
+        assert slow.result().status_code == 200
+
+
+def test_heavy_explanations_have_their_own_line(
+    start_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_server(heavy_explain_concurrency=1, max_wait_s=0.3)
     analyser = server.app.state.brainxai.analyser
     started = threading.Event()
     original = analyser.analyse
@@ -69,18 +108,20 @@ def test_heavy_explanations_have_their_own_smaller_bound(
         assert started.wait(10)
         second = http.post("/explain?method=lime&num_samples=50", content=data, headers=JPEG)
         assert second.status_code == 503 and "heavy_explain" in second.json()["detail"]
+        assert "not started" in second.json()["detail"]  # it waited its 0.3 s in line, then gave up
         predict = http.post("/predict", content=data, headers=JPEG)
         assert predict.status_code == 200  # predictions are not blocked by a running LIME
         assert first.result().status_code == 200
 
 
-def test_an_explanation_past_its_deadline_is_abandoned_with_503(start_server: Callable[..., LiveServer]) -> None:
+def test_an_explanation_past_its_deadline_is_a_503_timeout(start_server: Callable[..., LiveServer]) -> None:
     server = start_server(explain_timeout_s=0.001)
     data = sample_path().read_bytes()
     with server.client() as http:
         begun = time.monotonic()
         response = http.post("/explain?method=lime&num_samples=3000", content=data, headers=JPEG)
         assert response.status_code == 503, response.text
+        assert response.json()["type"] == "urn:brainxai:problem:timeout"  # not "busy": the server was free
         assert "deadline" in response.json()["detail"] and response.headers["retry-after"]
         assert time.monotonic() - begun < 5
         assert 'brainxai_rejections_total{reason="timeout"}' in http.get("/metrics").text

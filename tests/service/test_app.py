@@ -38,4 +38,4 @@ def test_a_registered_toy_method_is_served_end_to_end(tiny_model_path: Path, toy
         assert too_strong.status_code == 422 and "strength" in too_strong.json()["detail"]
         state = app.state.brainxai
         plan = state.analyser.plan(AnalysisRequest(methods={"toy": {}}))
-        assert state.limiter_for(plan) is state.limiters["heavy"]
+        assert state.queue_for(plan) is state.queues["heavy"]

@@ -1,4 +1,4 @@
-"""The app state: the analyser only once ready, the limiter a plan's declared cost chooses, API keys."""
+"""The app state: the analyser only once ready, the queue a plan's declared cost chooses, API keys."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from mlcore import artifact
 from mlcore.errors import NotReady, Unauthorized
 from mlcore.runtimes import build_runtimes
 from service.analysis import Analyser, AnalysisRequest
+from service.app import work_queues
 from service.image import DecodeOptions
-from service.limits import Limiter
 from service.metrics import Metrics
 from service.settings import Settings
 from service.state import AppState, get_analyser, require_api_key, require_api_key_for_health
@@ -20,8 +20,8 @@ from service.state import AppState, get_analyser, require_api_key, require_api_k
 
 def _state(tiny_model_path: Path, **settings: object) -> AppState:
     metrics = Metrics()
-    limiters = {name: Limiter(name, 1, metrics.reject) for name in ("predict", "light", "heavy")}
-    return AppState(Settings(model_path=tiny_model_path, **settings), metrics, limiters)
+    config = Settings(model_path=tiny_model_path, **settings)
+    return AppState(config, metrics, work_queues(config, metrics))
 
 
 def test_the_analyser_is_handed_out_only_once_ready(tiny_model_path: Path) -> None:
@@ -37,17 +37,17 @@ def test_the_analyser_is_handed_out_only_once_ready(tiny_model_path: Path) -> No
     assert get_analyser(state) is state.analyser
 
 
-def test_the_limiter_follows_the_declared_cost_of_the_methods(tiny_model_path: Path) -> None:
+def test_the_queue_follows_the_declared_cost_of_the_methods(tiny_model_path: Path) -> None:
     state = _state(tiny_model_path)
     model = artifact.load(tiny_model_path)
     analyser = Analyser(model, build_runtimes(model, "torchscript"), decode_limits=DecodeOptions(10**6))
-    for methods, limiter in (
+    for methods, queue in (
         ({}, "predict"),
         ({"gradcam": {}}, "light"),
         ({"lime": {}}, "heavy"),
         ({"gradcam": {}, "occlusion": {}}, "heavy"),  # any heavy method makes the request heavy
     ):
-        assert state.limiter_for(analyser.plan(AnalysisRequest(methods=methods))) is state.limiters[limiter]
+        assert state.queue_for(analyser.plan(AnalysisRequest(methods=methods))) is state.queues[queue]
 
 
 def test_api_keys_are_required_when_configured(tiny_model_path: Path) -> None:
