@@ -24,7 +24,8 @@ lint: install
 	$(BIN)/lint-imports
 
 # Debian packages the tests use: chromium (the viewer's browser test), orthanc + orthanc-dicomweb (the PACS
-# bridge's round trip). Installed when missing and running as root (as CI does); otherwise those tests skip.
+# bridge's round trip). Installed when missing and running as root (as CI does), and a failed install stops
+# `make test` there, so that CI never passes by skipping them; without root those tests skip, and say why.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
@@ -34,7 +35,7 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || \
-	      echo "could not install$$missing: the tests that need them will be skipped"; \
+	      { echo "could not install$$missing (as root): stopping, the tests that need them would be skipped"; exit 1; }; \
 	  else echo "not root: cannot install$$missing; the tests that need them will be skipped"; fi; \
 	fi
 

@@ -11,16 +11,25 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from zlib_ng import zlib_ng
 
-# Anchor colours of a perceptually ordered map (dark purple → red → yellow), like "inferno".
+# matplotlib's "inferno" sampled at 16 equally spaced points (rounded to 8 bits); interpolated to 256 levels it
+# stays within 6 of matplotlib's own table (tests/mlcore/test_render.py compares them). The viewer uses the same 16.
 _ANCHORS = np.array(
     [
         [0, 0, 4],
-        [40, 11, 84],
-        [101, 21, 110],
-        [159, 42, 99],
-        [212, 72, 66],
-        [245, 125, 21],
-        [250, 193, 39],
+        [12, 8, 38],
+        [36, 12, 79],
+        [66, 10, 104],
+        [93, 18, 110],
+        [120, 28, 109],
+        [147, 38, 103],
+        [174, 48, 92],
+        [199, 62, 76],
+        [221, 81, 58],
+        [237, 105, 37],
+        [248, 133, 15],
+        [252, 165, 10],
+        [250, 198, 45],
+        [242, 230, 97],
         [252, 255, 164],
     ],
     dtype=np.float32,
@@ -111,14 +120,37 @@ def overlay_png(gray: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, cap
 
 
 def burn_in_banner(rgb: np.ndarray, text: str) -> np.ndarray:
-    """The image with ``text`` written in white on a black band added across its top (for DICOM captures)."""
+    """The image with ``text`` written in white on a black band added across its top (for DICOM captures).
+
+    The whole text is always legible: it wraps at word boundaries to the image's width, and the font
+    shrinks (to 6 px at the least) when a single word would not fit.
+    """
     height, width = rgb.shape[:2]
-    font = ImageFont.load_default(size=max(10, min(20, width // 28)))
-    band = int(font.getbbox(text)[3]) + 8
+    size = max(10, min(20, width // 28))
+    font = ImageFont.load_default(size=size)
+    while size > 6 and max(font.getlength(word) for word in text.split()) > width - 8:
+        size -= 1
+        font = ImageFont.load_default(size=size)
+    lines = _wrap(text, font, width - 8)
+    line_height = int(font.getbbox("Ag")[3]) + 2
+    band = line_height * len(lines) + 8
     canvas = Image.new("RGB", (width, height + band), (0, 0, 0))
     canvas.paste(Image.fromarray(rgb, mode="RGB"), (0, band))
-    ImageDraw.Draw(canvas).text((4, 4), text, fill=(255, 255, 255), font=font)
+    draw = ImageDraw.Draw(canvas)
+    for row, line in enumerate(lines):
+        draw.text((4, 4 + row * line_height), line, fill=(255, 255, 255), font=font)
     return np.asarray(canvas)
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> list[str]:
+    """``text`` cut into lines of whole words no wider than ``width`` (a longer word has a line of its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
 
 
 @functools.lru_cache(maxsize=8)

@@ -28,8 +28,10 @@ def orthanc_missing() -> str | None:
 class OrthancServer:
     """A throw-away Orthanc with DICOMweb on loopback ports, its storage in ``folder``."""
 
-    def __init__(self, folder: Path, http_port: int, dicom_port: int) -> None:
+    def __init__(self, folder: Path, http_port: int, dicom_port: int, users: dict[str, str] | None = None) -> None:
+        """``users``: HTTP basic users and passwords; with them, Orthanc refuses anonymous requests."""
         self.http_port = http_port
+        self.auth = next(iter(users.items())) if users else None
         config = {
             "Name": "brainxai-test",
             "HttpPort": http_port,
@@ -37,7 +39,8 @@ class OrthancServer:
             "StorageDirectory": str(folder / "storage"),
             "IndexDirectory": str(folder / "storage"),
             "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
+            "AuthenticationEnabled": bool(users),
+            "RegisteredUsers": users or {},
             "Plugins": [str(DICOMWEB_PLUGIN)],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         }
@@ -61,7 +64,7 @@ class OrthancServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"Orthanc exited with {self.process.returncode}; see {self.log.name}")
             try:
-                if httpx.get(f"{self.url}/system", timeout=1).is_success:
+                if httpx.get(f"{self.url}/system", timeout=1, auth=self.auth).is_success:
                     return self
             except httpx.HTTPError:
                 pass

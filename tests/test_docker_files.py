@@ -31,10 +31,43 @@ def test_image_requirements_are_pyprojects_with_the_torch_line_swapped() -> None
     assert not any(line.startswith(("torchvision", "imagehash")) for line in lines)
 
 
+def _instructions(text: str) -> list[list[tuple[str, str]]]:
+    """The Dockerfile's build stages, each a list of (INSTRUCTION, arguments): comments dropped, continuation
+    lines joined — so that a commented-out line never counts."""
+    logical, pending = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    stages: list[list[tuple[str, str]]] = [[]]
+    for line in logical:
+        instruction, _, arguments = line.partition(" ")
+        if instruction.upper() == "FROM":
+            stages.append([])
+        stages[-1].append((instruction.upper(), arguments.strip()))
+    return stages
+
+
 def test_dockerfile_runs_as_non_root_with_a_health_check_and_only_the_service() -> None:
-    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
-    assert "ARG BASE_IMAGE=python:3.11-slim" in dockerfile
-    assert "USER 10001:10001" in dockerfile and "HEALTHCHECK" in dockerfile and "/readyz" in dockerfile
-    assert "COPY training" not in dockerfile and "models/brainxai-cnn.pt" in dockerfile
-    ignored = (REPO_ROOT / ".dockerignore").read_text().splitlines()
-    assert ignored[ignored.index("*") + 1 :] and "!training/" not in ignored
+    preamble, *build_stages = _instructions((REPO_ROOT / "Dockerfile").read_text())
+    assert ("ARG", "BASE_IMAGE=python:3.11-slim") in preamble
+    final = build_stages[-1]
+    assert ("USER", "10001:10001") in final
+    assert [args for name, args in final if name == "CMD"] == ['["python", "-m", "service"]']
+    health = [args for name, args in final if name == "HEALTHCHECK"]
+    assert len(health) == 1 and "CMD" in health[0] and "/readyz" in health[0]
+    copied = [args.split()[-2] for stage in build_stages for name, args in stage if name == "COPY"]
+    assert not any(source.startswith(("training", "tests", "bench")) for source in copied), copied
+    assert "models/brainxai-cnn.pt" in copied
+    ignored = [line for line in (REPO_ROOT / ".dockerignore").read_text().splitlines() if not line.startswith("#")]
+    assert ignored[0] == "*" and "!training/" not in ignored and "!tests/" not in ignored
+
+
+def test_the_parser_ignores_comments_and_joins_continuations() -> None:
+    stages = _instructions("ARG A=1\n# USER root\nFROM x\nRUN a \\\n && b\n  # CMD no\nUSER 1\n")
+    assert stages == [[("ARG", "A=1")], [("FROM", "x"), ("RUN", "a  && b"), ("USER", "1")]]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
+import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
 
@@ -73,6 +78,74 @@ def test_the_bridge_round_trips_through_orthanc(
     with service.client() as client:
         missing = client.post(ANALYZE, json={**_uids(source), "sop_instance_uid": "1.2.3.4"})
     assert missing.status_code == 404 and "fetch" in missing.json()["detail"]
+
+
+def test_the_pacs_credentials_reach_a_pacs_that_requires_them(
+    tmp_path: Path, start_server: Callable[..., LiveServer]
+) -> None:
+    reason = orthanc_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    orthanc = OrthancServer(tmp_path, free_port(), free_port(), users={"radiology": "s3cret"}).start()
+    try:
+        source, _ = _mr()
+        session = requests.Session()
+        session.auth = ("radiology", "s3cret")
+        DICOMwebClient(orthanc.dicomweb, session=session).store_instances([source])
+        anonymous = start_server(dicomweb_url=orthanc.dicomweb)
+        with anonymous.client() as client:
+            refused = client.post(ANALYZE, json=_uids(source))
+        assert refused.status_code == 502 and "HTTP 401" in refused.json()["detail"]
+        wrong = start_server(dicomweb_url=orthanc.dicomweb, dicomweb_username="radiology", dicomweb_password="no")
+        with wrong.client() as client:
+            assert client.post(ANALYZE, json=_uids(source)).status_code == 502
+        service = start_server(dicomweb_url=orthanc.dicomweb, dicomweb_username="radiology", dicomweb_password="s3cret")
+        with service.client() as client:
+            response = client.post(ANALYZE, json=_uids(source))
+        assert response.status_code == 200, response.text
+        assert all(result["stored"] for result in response.json()["results"])
+    finally:
+        orthanc.stop()
+
+
+def test_the_bridge_needs_an_api_key_when_keys_are_set(start_server: Callable[..., LiveServer]) -> None:
+    source, data = _mr()
+    with FakePacs(data) as fake:
+        service = start_server(dicomweb_url=fake.url, api_keys=("k1",))
+        with service.client() as client:
+            refused = client.post(ANALYZE, json=_uids(source))
+            assert refused.status_code == 401 and not fake.stored  # nothing stored for a refused caller
+            accepted = client.post(ANALYZE, json=_uids(source), headers={"x-api-key": "k1"})
+        assert accepted.status_code == 200 and len(fake.stored) == 2
+
+
+def test_the_bridge_when_busy_and_past_its_deadline(
+    start_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, data = _mr()
+    with FakePacs(data) as fake:
+        service = start_server(dicomweb_url=fake.url, light_explain_concurrency=1, max_queue=0)
+        analyser = service.app.state.brainxai.analyser
+        original, started = analyser.analyse, threading.Event()
+
+        def slow(*args: Any, **kwargs: Any) -> Any:
+            started.set()
+            time.sleep(1.5)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(analyser, "analyse", slow)
+        with service.client() as client, ThreadPoolExecutor(1) as pool:
+            first = pool.submit(client.post, ANALYZE, json=_uids(source))
+            assert started.wait(10)
+            busy = client.post(ANALYZE, json=_uids(source))
+            assert busy.status_code == 503 and busy.json()["type"].endswith(":busy") and busy.headers["retry-after"]
+            assert first.result().status_code == 200
+        timed = start_server(dicomweb_url=fake.url, explain_timeout_s=0.001)
+        stored_before = len(fake.stored)
+        with timed.client() as client:
+            late = client.post(ANALYZE, json={**_uids(source), "methods": ["lime"]})
+        assert late.status_code == 503 and late.json()["type"].endswith(":timeout")
+        assert len(fake.stored) == stored_before  # nothing stored for an analysis that did not finish
 
 
 def test_a_pacs_that_is_down_is_a_502_naming_the_step(start_server: Callable[..., LiveServer]) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from mlcore.explainers import method_names
 from tests.helpers import CLASSES
 from tests.http.conftest import LiveServer
 from tests.images import mr_dicom_bytes, sample_path
@@ -26,6 +31,49 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+GRID = 24
+# Keep a copy of every panel's painted pixels (heatmap over the image).
+SNAPSHOT = """() => { window.painted = {}; for (const c of document.querySelectorAll('.panel canvas')) {
+    window.painted[c.parentElement.id] = c.getContext('2d').getImageData(0, 0, c.width, c.height).data.slice(); } }"""
+# The heat layer alone: |painted - base| summed over RGB, averaged over a grid×grid of blocks.
+HEAT_LAYER = """([method, grid]) => {
+    const c = document.querySelector(`#panel-${method} canvas`);
+    const base = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const painted = window.painted[`panel-${method}`];
+    const sums = new Array(grid * grid).fill(0), counts = new Array(grid * grid).fill(0);
+    for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+        const i = 4 * (y * c.width + x);
+        const b = Math.floor(y * grid / c.height) * grid + Math.floor(x * grid / c.width);
+        for (let k = 0; k < 3; k++) sums[b] += Math.abs(painted[i + k] - base[i + k]);
+        counts[b] += 1;
+    }
+    const rows = [];
+    for (let r = 0; r < grid; r++) {
+        rows.push(sums.slice(r * grid, (r + 1) * grid).map((s, k) => s / counts[r * grid + k]));
+    }
+    return rows;
+}"""
+
+
+def _server_map_on_grid(server: LiveServer, image: Path, upload: str, method: str) -> np.ndarray:
+    """The method's map as the server gives it (JSON), averaged over the same grid of blocks."""
+    content_type = "image/jpeg" if upload == "jpeg" else "application/dicom"
+    with server.client() as http:
+        answer = http.post(
+            f"/explain?method={method}",
+            content=image.read_bytes(),
+            headers={"content-type": content_type, "accept": "application/json"},
+        ).json()
+    heat = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["heatmap"]["png_base64"]))), np.float64)
+    rows = np.arange(heat.shape[0]) * GRID // heat.shape[0]
+    cols = np.arange(heat.shape[1]) * GRID // heat.shape[1]
+    grid = np.zeros((GRID, GRID))
+    np.add.at(grid, (rows[:, None], cols[None, :]), heat)
+    counts = np.zeros((GRID, GRID))
+    np.add.at(counts, (rows[:, None], cols[None, :]), 1)
+    return grid / counts
 
 
 def test_the_page_is_served(server: LiveServer) -> None:
@@ -57,19 +105,19 @@ def test_upload_shows_scores_and_all_heatmaps(server: LiveServer, tmp_path: Path
             page.wait_for_function(
                 "[...document.querySelectorAll('.panel')].every(p => p.dataset.state === 'done')", timeout=120_000
             )
-            for method in ("gradcam", "lime", "integrated_gradients", "occlusion"):
-                painted = page.evaluate(
-                    """(method) => { const c = document.querySelector(`#panel-${method} canvas`);
-                        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                        let lit = 0; for (let i = 0; i < d.length; i += 4) lit += d[i] + d[i + 1] + d[i + 2] > 0;
-                        return [c.width, lit]; }""",
-                    method,
-                )
-                assert painted[0] > 0 and painted[1] > 0, method
-            before = page.evaluate("document.querySelector('#panel-gradcam canvas').toDataURL()")
-            page.fill("#opacity", "0")
+            methods = [
+                panel.removeprefix("panel-") for panel in page.eval_on_selector_all(".panel", "ps => ps.map(p => p.id)")
+            ]
+            assert methods == method_names()  # the panels are the server's declared methods
+            page.evaluate(SNAPSHOT)
+            page.fill("#opacity", "0")  # the canvases now show the base image alone
             page.dispatch_event("#opacity", "input")
-            assert page.evaluate("document.querySelector('#panel-gradcam canvas').toDataURL()") != before
+            for method in methods:
+                layer = np.array(page.evaluate(HEAT_LAYER, [method, GRID]))
+                expected = _server_map_on_grid(server, image, upload, method)
+                assert layer.max() > 10, method  # something was painted over the base image
+                assert np.corrcoef(layer.ravel(), expected.ravel())[0, 1] > 0.5, method  # ... and it is the map
+                assert layer[expected == 0].max(initial=0) < 1, method  # nothing where the map is empty
             page.screenshot(path=str(tmp_path / f"viewer-{upload}.png"), full_page=True)
         finally:
             browser.close()

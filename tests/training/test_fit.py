@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +14,10 @@ import pytest
 import torch
 
 from mlcore.preprocessing import PreprocessSpec
+from tests.helpers import REPO_ROOT
 from training.augment import AugmentConfig
 from training.data import load_dataset
-from training.fit import Distributed, Trainer, lr_factor, predict_probabilities, train_one_epoch
+from training.fit import Distributed, Trainer, lr_factor, predict_probabilities, save_checkpoint, train_one_epoch
 from training.models import build_model
 
 
@@ -63,3 +67,29 @@ def test_schedule_warms_up_then_decays_to_zero() -> None:
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
     assert lr_factor(100, 100, 10) == pytest.approx(0.0)
+
+
+# A child that saves a checkpoint whose pickling hangs half-way (until it is killed).
+KILLED_SAVE = """
+import sys, time
+from pathlib import Path
+from training.fit import save_checkpoint
+
+class Stall:
+    def __reduce__(self):
+        print("writing", flush=True)
+        time.sleep(60)
+
+save_checkpoint(Path(sys.argv[1]), {"weights": bytes(1_000_000), "stall": Stall()})
+"""
+
+
+def test_a_kill_during_the_checkpoint_write_leaves_the_previous_one_loadable(tmp_path: Path) -> None:
+    last = tmp_path / "last.pt"
+    save_checkpoint(last, {"epoch": 7})
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    child = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(last)], stdout=subprocess.PIPE, env=env)
+    assert child.stdout is not None and child.stdout.readline().strip() == b"writing"
+    child.kill()
+    child.wait(10)
+    assert torch.load(last, weights_only=False) == {"epoch": 7}
