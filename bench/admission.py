@@ -9,8 +9,10 @@ Two phases against one service process on loopback (only the port and the log le
    (``BRAINXAI_MAX_WAIT_S``) plus the work, and /healthz, sampled every 50 ms by another process, should
    answer with p95 < 200 ms. Any other 5xx is a failure.
 
-The clients are asyncio + httpx in this process, on the same 2 cores as the service (as a real load
-generator on the same host would be). Writes ``docs/ADMISSION.json`` and prints a Markdown table.
+The clients are raw asyncio streams (keep-alive, reconnecting when a 503 closes the connection) in this
+process, on the same 2 cores as the service; they retry at once, ignoring Retry-After (the worst case).
+The service's own latency histogram gives the server-side p99 beside the clients' numbers.
+Writes ``docs/ADMISSION.json`` and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -30,8 +32,7 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.bench import REPO, Server, free_port, machine, make_inputs
+from bench import REPO, Server, free_port, machine, make_inputs  # bench/bench.py, beside this script
 from mlcore.cpu import cpu_info
 
 log = logging.getLogger("bench.admission")
@@ -45,22 +46,45 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-async def _client(http: httpx.AsyncClient, body: bytes, until: float, results: list[tuple[int, float]]) -> None:
+async def _post(host: str, port: int, request: bytes, conn: list[Any]) -> int:
+    """One POST over the client's connection (reopened when the server closed it); the status, -1 on failure."""
+    try:
+        if not conn:
+            conn.extend(await asyncio.open_connection(host, port))
+        reader, writer = conn
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        await reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            writer.close()
+            conn.clear()
+        return int(lines[0].split()[1])
+    except (OSError, asyncio.IncompleteReadError, ValueError):
+        conn.clear()
+        return -1
+
+
+async def _client(url: str, body: bytes, until: float, results: list[tuple[int, float]]) -> None:
+    """A keep-alive client on raw asyncio streams (an HTTP library's overhead would be counted as latency)."""
+    host, port = url.removeprefix("http://").split(":")
+    request = (
+        f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    conn: list[Any] = []
     while time.monotonic() < until:
         started = time.monotonic()
-        try:
-            status = (await http.post("/predict", content=body, headers={"content-type": "image/jpeg"})).status_code
-        except httpx.HTTPError:
-            status = -1  # connection-level failure
+        status = await _post(host, int(port), request, conn)
         results.append((status, (time.monotonic() - started) * 1000))
+    if conn:
+        conn[1].close()
 
 
 async def _load(url: str, body: bytes, clients: int, seconds: float) -> list[tuple[int, float]]:
     results: list[tuple[int, float]] = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
-        until = time.monotonic() + seconds
-        await asyncio.gather(*(_client(http, body, until, results) for _ in range(clients)))
+    until = time.monotonic() + seconds
+    await asyncio.gather(*(_client(url, body, until, results) for _ in range(clients)))
     return results
 
 
@@ -75,6 +99,26 @@ def _sample_health(url: str, seconds: float, out: Any) -> None:
             latencies.append((time.monotonic() - started) * 1000)
             time.sleep(0.05)
     out.put(latencies)
+
+
+def server_buckets(url: str) -> dict[str, dict[float, float]]:
+    """The service's own /predict latency histogram (cumulative counts by upper bound), by status."""
+    buckets: dict[str, dict[float, float]] = {}
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("brainxai_http_request_duration_seconds_bucket") and 'route="/predict"' in line:
+            labels = dict(part.split("=") for part in line[line.index("{") + 1 : line.index("}")].split(","))
+            bound = float(labels["le"].strip('"').replace("+Inf", "inf"))
+            buckets.setdefault(labels["status"].strip('"'), {})[bound] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def server_p99_ms(before: dict[str, dict[float, float]], after: dict[str, dict[float, float]], status: str) -> float:
+    """The upper bound (ms) of the histogram bucket holding the 99th percentile of one phase, server-side."""
+    counts = {bound: n - before.get(status, {}).get(bound, 0.0) for bound, n in after.get(status, {}).items()}
+    total = counts.get(float("inf"), 0.0)
+    if not total:
+        return float("nan")
+    return next(bound for bound, n in sorted(counts.items()) if n >= 0.99 * total) * 1000
 
 
 def summarise(results: list[tuple[int, float]], seconds: float) -> dict[str, Any]:
@@ -106,7 +150,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     try:
         log.info("steady: %d clients for %d s", args.steady, args.steady_seconds)
+        before = server_buckets(service.url)
         steady = summarise(asyncio.run(_load(service.url, body, args.steady, args.steady_seconds)), args.steady_seconds)
+        after = server_buckets(service.url)
+        steady["server_accepted_p99_ms_at_most"] = server_p99_ms(before, after, "200")
         log.info("burst: %d clients for %d s, /healthz sampled by another process", args.burst, args.burst_seconds)
         queue: Any = multiprocessing.get_context("spawn").Queue()
         sampler = multiprocessing.get_context("spawn").Process(
@@ -114,6 +161,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         sampler.start()
         burst = summarise(asyncio.run(_load(service.url, body, args.burst, args.burst_seconds)), args.burst_seconds)
+        before, after = after, server_buckets(service.url)
+        burst["server_accepted_p99_ms_at_most"] = server_p99_ms(before, after, "200")
+        burst["server_refused_p99_ms_at_most"] = server_p99_ms(before, after, "503")
         health = queue.get(timeout=args.burst_seconds + 60)
         sampler.join()
         burst["healthz_p50_ms"] = round(statistics.median(health), 1)
@@ -131,10 +181,14 @@ def markdown(results: dict[str, Any]) -> str:
     other_5xx -= steady["by_status"].get("503", 0) + burst["by_status"].get("503", 0)
     rows = [
         ("8 clients: every request answered 200", str(steady["by_status"]), set(steady["by_status"]) == {"200"}),
-        ("128 clients: 503s answered quickly (p99)", f"{burst['refused_p99_ms']} ms", burst["refused_p99_ms"] < 500),
         (
-            "128 clients: accepted p99 within the 2 s budget",
-            f"{burst['accepted_p99_ms']} ms",
+            "128 clients: 503s answered quickly (p99: clients / server bucket)",
+            f"{burst['refused_p99_ms']} ms / ≤ {burst['server_refused_p99_ms_at_most']:g} ms",
+            burst["refused_p99_ms"] < 500,
+        ),
+        (
+            "128 clients: accepted p99 within the 2 s budget (clients / server bucket)",
+            f"{burst['accepted_p99_ms']} ms / ≤ {burst['server_accepted_p99_ms_at_most']:g} ms",
             burst["accepted_p99_ms"] < 2000,
         ),
         ("/healthz p95 < 200 ms during the burst", f"{burst['healthz_p95_ms']} ms", burst["healthz_p95_ms"] < 200),
@@ -154,6 +208,7 @@ def main() -> int:
     parser.add_argument("--burst-seconds", type=int, default=30)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     results = run(args)
     (REPO / "docs" / "ADMISSION.json").write_text(json.dumps(results, indent=1) + "\n")
     sys.stdout.write(markdown(results))

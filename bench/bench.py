@@ -39,6 +39,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from mlcore import artifact
+from mlcore.cpu import cpu_info
 from mlcore.explainers import get_explainer, method_names
 from mlcore.preprocessing import PreprocessSpec, grayscale_from_pil, map_to_original, normalise, preprocess
 from mlcore.render import overlay_png
@@ -87,6 +88,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__.split("+")[0],
         "git_commit": commit.stdout.strip() or "unknown",
+        "cpu_flags": cpu_info()["flags"],
     }
 
 
@@ -340,7 +342,6 @@ def run(plan: Plan) -> dict[str, Any]:
         env = {
             "BRAINXAI_MODEL_PATH": str(MODEL),
             "BRAINXAI_PORT": str(port),
-            "BRAINXAI_PREDICT_CONCURRENCY": "64",
             "BRAINXAI_LOG_LEVEL": "WARNING",
             "BRAINXAI_EXPLAIN_TIMEOUT_S": "300",
             "BRAINXAI_EXPLAIN_CACHE_SIZE": "0",  # every request computes its explanation
@@ -416,6 +417,10 @@ def report(results: dict[str, Any], command: str) -> str:
         "",
         "Every number comes from one run; ratios compare numbers measured side by side in it. This machine is shared "
         "and noisy: compare ratios, not absolute times, across runs.",
+        "",
+        f"CPU flags: {', '.join(m.get('cpu_flags', [])) or 'not read'} (the int8 scheme follows them). "
+        "The service runs with its **default settings** except `BRAINXAI_EXPLAIN_CACHE_SIZE=0` (every explanation "
+        "is computed, none served from the cache) and `BRAINXAI_EXPLAIN_TIMEOUT_S=300` (none is cut short).",
         "",
         "## Goals",
         "",
@@ -583,8 +588,35 @@ def report(results: dict[str, Any], command: str) -> str:
         "at concurrency 1. Batching serialises the forwards that otherwise overlap with other requests' "
         "decoding and HTTP work on the second core; it was removed.",
         "",
+        *admission_section(),
     ]
     return "\n".join(lines)
+
+
+def admission_section() -> list[str]:
+    """The queue under concurrent clients (``python bench/admission.py`` writes docs/ADMISSION.json), if measured."""
+    path = REPO / "docs" / "ADMISSION.json"
+    if not path.is_file():
+        return []
+    from admission import markdown  # bench/admission.py, beside this script
+
+    measured = json.loads(path.read_text())
+    m, burst = measured["machine"], measured["burst"]
+    return [
+        "## Admission: waiting in line instead of refusing",
+        "",
+        f"Command: `python bench/admission.py` · {m['date']} · {m['cpu']} ({', '.join(measured['cpu']['flags'])}) · "
+        f"commit {m['git_commit']} · the service with its default settings (2 prediction workers, a line of 32, "
+        "a 2 s waiting budget). The clients run in the same process on the same 2 cores and retry at once, "
+        "ignoring Retry-After (the worst case); the server-side p99 is the upper bound of its histogram bucket.",
+        "",
+        markdown(measured),
+        f"During the burst the service answered {burst['per_second']} requests/s, of which "
+        f"{burst['by_status'].get('200', 0) / max(1, burst['requests']) * 100:.0f} % were accepted: the 503s are "
+        "answered from the request line, before the body is read (`LoadSheddingMiddleware`), so that refusing the "
+        "excess does not take the CPU from the admitted work.",
+        "",
+    ]
 
 
 def main() -> int:

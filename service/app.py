@@ -16,7 +16,7 @@ from service.analysis import Analyser
 from service.image import DecodeOptions
 from service.limits import WorkQueue
 from service.metrics import Metrics
-from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.middleware import BodyLimitMiddleware, LoadSheddingMiddleware, RequestContextMiddleware
 from service.problems import install_error_handlers
 from service.routes import dicomweb, explain, predict, system, viewer
 from service.settings import Settings
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.router)
     app.include_router(system.operations)
     app.include_router(viewer.router)
+    app.add_middleware(LoadSheddingMiddleware, queue_of=state.queue_for_request)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, metrics=metrics)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -69,16 +69,32 @@ class WorkQueue:
             return 0.0
         return math.ceil((len(self._waiting) + 1) / self.workers) * self.service_s
 
+    def refusal(self) -> str | None:
+        """Why a request arriving now would be refused at once (line full, or too long a wait), or None."""
+        if self.in_use < self.workers and not self._waiting:
+            return None
+        if len(self._waiting) >= self.max_queue:
+            return "full"
+        expected = self.expected_wait_s()
+        return f"expected wait {expected:.1f} s" if expected > self.max_wait_s else None
+
+    def shed(self, reason: str) -> Busy:
+        """Count a refusal made before the request was read, and the error that answers it."""
+        self._observer.on_reject(f"busy_{self.name}")
+        return Busy(
+            f"the {self.name} queue is busy ({reason}); retry shortly",
+            retry_after_s=max(1.0, math.ceil(self.expected_wait_s())),
+        )
+
     async def acquire(self) -> None:
         """Wait in line for a worker; :class:`Busy` when the line is full, too long, or was waited in too long."""
         if self.in_use < self.workers and not self._waiting:
             self.in_use += 1
             self._observer.on_wait(self.name, 0.0)
             return
-        expected = self.expected_wait_s()
-        if len(self._waiting) >= self.max_queue or expected > self.max_wait_s:
-            reason = "full" if len(self._waiting) >= self.max_queue else f"expected wait {expected:.1f} s"
-            self._refuse(f"the {self.name} queue is busy ({reason}); retry shortly", expected)
+        reason = self.refusal()
+        if reason is not None:
+            self._refuse(f"the {self.name} queue is busy ({reason}); retry shortly", self.expected_wait_s())
         ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(ticket)
         self._observer.on_depth(self.name, len(self._waiting))
@@ -86,8 +102,9 @@ class WorkQueue:
         try:
             await asyncio.wait_for(asyncio.shield(ticket), timeout=self.max_wait_s)
         except TimeoutError:
-            self._leave(ticket)
-            self._refuse(f"waited {self.max_wait_s:g} s for a {self.name} worker; not started", self.max_wait_s)
+            if self._leave(ticket):
+                self._refuse(f"waited {self.max_wait_s:g} s for a {self.name} worker; not started", self.max_wait_s)
+            # else a worker was handed to it just as it gave up: it takes it (refusing would lose the worker)
         except BaseException:  # the client went away: give the worker on to the next if it was handed over
             if not self._leave(ticket):
                 self.release()

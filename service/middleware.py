@@ -7,11 +7,13 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mlcore.errors import BrainxaiError, ImageTooLarge
+from mlcore.errors import BrainxaiError, Busy, ImageTooLarge
+from service.limits import WorkQueue
 from service.metrics import Metrics
 from service.problems import HTTP_PROBLEMS, PROBLEM_JSON, problem_body, problem_type, unexpected_problem
 
@@ -118,7 +120,36 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+class LoadSheddingMiddleware:
+    """Refuses model work whose queue is full (or would make it wait too long) before its body is read.
+
+    Under a burst of clients that retry at once, a refusal must cost next to nothing, or answering the
+    excess takes the CPU from the admitted work: this answers the 503 (with Retry-After and
+    ``Connection: close``, the body unread) from the request line alone. ``queue_of`` names the queue a
+    request would wait in, from its path and query (None: not model work, or not known before the body).
+    """
+
+    def __init__(self, app: ASGIApp, queue_of: Callable[[str, str], WorkQueue | None]) -> None:
+        self.app = app
+        self.queue_of = queue_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            queue = self.queue_of(scope["path"], scope.get("query_string", b"").decode("latin-1"))
+            reason = queue.refusal() if queue is not None else None
+            if queue is not None and reason is not None:
+                error = queue.shed(reason)
+                request_id = scope.get("state", {}).get("request_id")
+                body = problem_body(HTTP_PROBLEMS[Busy], error.message, instance=scope["path"], request_id=request_id)
+                retry = str(int(error.retry_after_s or 1)).encode()
+                await _send_json(send, 503, body, extra_headers=[(b"retry-after", retry)])
+                return
+        await self.app(scope, receive, send)
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -128,6 +159,7 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
                 (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(payload)).encode()),
                 (b"connection", b"close"),
+                *(extra_headers or []),
             ],
         }
     )

@@ -6,12 +6,13 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
+from urllib.parse import parse_qs
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from mlcore.errors import NotReady, Unauthorized
-from mlcore.explainers import explainer_class
+from mlcore.explainers import REGISTRY, explainer_class
 from service.analysis import Analyser, Plan
 from service.limits import WorkQueue, run_admitted
 from service.metrics import Metrics
@@ -38,6 +39,16 @@ class AppState:
         """The queue of the kind of work ``plan`` is."""
         costs = {explainer_class(method).cost for method in plan.parameters}
         return self.queues["heavy" if "heavy" in costs else "light" if costs else "predict"]
+
+    def queue_for_request(self, path: str, query: str) -> WorkQueue | None:
+        """The queue a request will wait in, told from its path and query alone (None when that is not enough)."""
+        if path == "/predict":
+            return self.queues["predict"]
+        if path == "/explain":
+            method = parse_qs(query).get("method", ["gradcam"])[0]
+            if method in REGISTRY:
+                return self.queues["heavy" if REGISTRY[method].cost == "heavy" else "light"]
+        return None
 
     async def run(self, plan: Plan, work: Callable[[], T], *, what: str) -> T:
         """Run ``work`` (an analysis of ``plan`` and its rendering) on a worker thread, admitted by its queue."""

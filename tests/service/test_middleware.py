@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from service.limits import WorkQueue
 from service.logs import FIELDS
 from service.metrics import Metrics
-from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.middleware import BodyLimitMiddleware, LoadSheddingMiddleware, RequestContextMiddleware
 
 
 async def _echo_app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -106,3 +107,25 @@ def test_a_streamed_body_over_the_limit_is_refused_while_it_arrives() -> None:
     status, _ = _status_and_headers(sent)
     body = json.loads(next(m for m in sent if m["type"] == "http.response.body")["body"])
     assert status == 413 and "exceeds the limit of 1,024 bytes" in body["detail"]
+
+
+def test_load_shedding_refuses_from_the_request_line_when_the_line_is_full() -> None:
+    metrics = Metrics()
+    queue = WorkQueue("predict", 1, max_queue=0, max_wait_s=1.0, observer=metrics.observer())
+    reads: list[int] = []
+
+    async def counting_app(scope: Scope, receive: Receive, send: Send) -> None:
+        reads.append(1)
+        await _echo_app(scope, receive, send)
+
+    app = LoadSheddingMiddleware(counting_app, lambda path, query: queue if path == "/predict" else None)
+    ok, _ = _status_and_headers(_call(app, [b"abc"]))
+    assert ok == 200 and reads == [1]
+    queue.in_use = 1  # the one worker is busy and no one may wait
+    sent = _call(app, [b"abc"])
+    status, headers = _status_and_headers(sent)
+    body = json.loads(next(m for m in sent if m["type"] == "http.response.body")["body"])
+    assert status == 503 and headers[b"retry-after"] == b"1" and headers[b"connection"] == b"close"
+    assert body["type"] == "urn:brainxai:problem:busy" and "full" in body["detail"]
+    assert reads == [1]  # the app (and the body) were never reached
+    assert metrics.rejections.labels("busy_predict")._value.get() == 1

@@ -64,3 +64,12 @@ def test_api_keys_are_required_when_configured(tiny_model_path: Path) -> None:
     protected = _state(tiny_model_path, api_keys=("k1",), protect_health=True)
     with pytest.raises(Unauthorized):
         require_api_key_for_health(protected)
+
+
+def test_the_queue_of_a_request_is_told_from_its_path_and_query(tiny_model_path: Path) -> None:
+    state = _state(tiny_model_path)
+    assert state.queue_for_request("/predict", "frame=1") is state.queues["predict"]
+    assert state.queue_for_request("/explain", "") is state.queues["light"]  # Grad-CAM by default
+    assert state.queue_for_request("/explain", "method=lime&num_samples=100") is state.queues["heavy"]
+    assert state.queue_for_request("/explain", "method=shap") is None  # the route will answer 422
+    assert state.queue_for_request("/v1/dicomweb/analyze", "") is None  # its methods are in the body
