@@ -26,11 +26,16 @@ def test_macs_agree_with_torchs_own_flop_counter(architecture: str, width: int, 
 
 
 def test_a_hand_counted_net() -> None:
-    """3×3 convolution 1→4 channels on 8×8 (padding 1): 8·8·4·9 = 2,304 MACs; linear 4→2: 8 MACs."""
+    """3×3 convolution 1→4 channels on 8×8 (padding 1): 8·8·4·9 = 2,304 MACs; a depthwise 3×3 (4 groups of one
+    channel, stride 2, padding 1) on the 8×8 result: 4·4·4·9 = 576; linear 4→2: 8 MACs."""
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2)
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 2),
     )
-    assert count_macs(net, 8) == 2304 + 8
+    assert count_macs(net, 8) == 2304 + 576 + 8
 
 
 def test_resnet18_takes_one_channel() -> None:
