@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 WORK=build/docker
 BASE_IMAGE=brainxai-base:bookworm
 IMAGE=brainxai:docker-test
+BALANCER_IMAGE=brainxai-balancer:docker-test
 CONTAINER=brainxai-docker-test
 PROJECT=brainxai-docker-test
 TORCH_REQUIREMENT=${TORCH_REQUIREMENT:-torch==2.13.0+cpu}
@@ -30,8 +31,9 @@ compose() {
 cleanup() {
     log "removing the test container, the compose project and the test image"
     docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
-    BRAINXAI_IMAGE=$IMAGE compose -p "$PROJECT" down --remove-orphans >/dev/null 2>&1 || true
-    docker image rm -f "$IMAGE" >/dev/null 2>&1 || true
+    BRAINXAI_IMAGE=$IMAGE BRAINXAI_BALANCER_IMAGE=$BALANCER_IMAGE compose -p "$PROJECT" down --remove-orphans \
+        >/dev/null 2>&1 || true
+    docker image rm -f "$IMAGE" "$BALANCER_IMAGE" >/dev/null 2>&1 || true
 }
 
 install_tools() {
@@ -152,10 +154,21 @@ done
 echo "  HEALTHCHECK: $health"
 docker rm -f "$CONTAINER" >/dev/null
 
-log "docker-compose.yml: two API replicas (prometheus and orthanc are left out: their images cannot be pulled here)"
-BRAINXAI_IMAGE=$IMAGE BRAINXAI_HOST_PORTS=18000-18001 compose -p "$PROJECT" up -d --no-build --scale api=2 api >/dev/null
-for port in 18000 18001; do
-    wait_ready "http://127.0.0.1:$port" 180 || { compose -p "$PROJECT" logs | tail -20; fail "replica on $port not ready"; }
-    check_service "http://127.0.0.1:$port"
+log "building $BALANCER_IMAGE (Debian's nginx on $BASE_IMAGE)"
+docker build --quiet -t "$BALANCER_IMAGE" -f docker/balancer/Dockerfile --build-arg BASE_IMAGE="$BASE_IMAGE" . >/dev/null
+
+log "docker-compose.yml: three API replicas behind the balancer on one port (prometheus and orthanc are left out)"
+export BRAINXAI_IMAGE=$IMAGE BRAINXAI_BALANCER_IMAGE=$BALANCER_IMAGE BRAINXAI_PUBLISHED_PORT=18000
+compose -p "$PROJECT" up -d --no-build --scale api=3 api balancer >/dev/null
+for _ in $(seq 180); do
+    [ "$(docker ps --filter "label=com.docker.compose.project=$PROJECT" --filter health=healthy -q | wc -l)" -ge 3 ] && break
+    sleep 1
 done
+wait_ready "http://127.0.0.1:18000" 60 || { compose -p "$PROJECT" logs | tail -20; fail "the balancer is not ready"; }
+check_service "http://127.0.0.1:18000"
+served=$(for _ in $(seq 30); do
+    curl -fsS -o /dev/null -D - -F "file=@$SAMPLE" http://127.0.0.1:18000/predict | tr -d '\r' | sed -n 's/^[Xx]-[Ss]erved-[Bb]y: //p'
+done | sort -u)
+echo "  30 predictions through one port reached: $(echo $served)"
+[ "$(echo "$served" | grep -c .)" -eq 3 ] || fail "the balancer did not reach all three replicas"
 log "passed"

@@ -9,6 +9,8 @@ import importlib.util
 import tomllib
 from types import ModuleType
 
+import yaml
+
 from tests.helpers import REPO_ROOT
 
 
@@ -71,3 +73,20 @@ def test_dockerfile_runs_as_non_root_with_a_health_check_and_only_the_service() 
 def test_the_parser_ignores_comments_and_joins_continuations() -> None:
     stages = _instructions("ARG A=1\n# USER root\nFROM x\nRUN a \\\n && b\n  # CMD no\nUSER 1\n")
     assert stages == [[("ARG", "A=1")], [("FROM", "x"), ("RUN", "a  && b"), ("USER", "1")]]
+
+
+def test_compose_serves_every_replica_behind_one_port() -> None:
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
+    assert "ports" not in compose["api"] and compose["api"]["expose"] == ["8000"]  # replicas are not published
+    balancer = compose["balancer"]
+    assert balancer["ports"] == ["${BRAINXAI_PUBLISHED_PORT:-8000}:8080"] and balancer["depends_on"] == ["api"]
+    assert balancer["build"]["dockerfile"] == "docker/balancer/Dockerfile" and balancer["read_only"] is True
+    conf = (REPO_ROOT / "docker" / "balancer" / "nginx.conf").read_text()
+    directives = [line.split("#")[0].strip() for line in conf.splitlines() if line.split("#")[0].strip()]
+    assert "resolver 127.0.0.11 valid=5s ipv6=off;" in directives  # re-resolves "api": every replica, also scaled
+    assert "set $api http://api:8000;" in directives and "proxy_pass $api;" in directives
+    assert "listen 8080;" in directives and "add_header X-Served-By $upstream_addr always;" in directives
+    (stage,) = _instructions((REPO_ROOT / "docker" / "balancer" / "Dockerfile").read_text())[1:]
+    assert ("USER", "10002:10002") in stage and ("COPY", "docker/balancer/nginx.conf /etc/nginx/nginx.conf") in stage
+    ignored = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    assert "!docker/balancer/nginx.conf" in ignored
