@@ -39,7 +39,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from mlcore import artifact
-from mlcore.cpu import cpu_info
+from mlcore.cpu import cpu_info, has_vnni
 from mlcore.explainers import get_explainer, method_names
 from mlcore.preprocessing import PreprocessSpec, grayscale_from_pil, map_to_original, normalise, preprocess
 from mlcore.render import overlay_png
@@ -588,9 +588,53 @@ def report(results: dict[str, Any], command: str) -> str:
         "at concurrency 1. Batching serialises the forwards that otherwise overlap with other requests' "
         "decoding and HTTP work on the second core; it was removed.",
         "",
+        *cpu_kinds_section(),
         *admission_section(),
+        *soak_section(),
     ]
     return "\n".join(lines)
+
+
+def cpu_kind() -> str:
+    """The kind of CPU for keeping results apart: ``avx512-vnni`` (VNNI int8) or ``avx2`` (no VNNI)."""
+    return "avx512-vnni" if has_vnni() else "avx2"
+
+
+def headline(results: dict[str, Any]) -> dict[str, float]:
+    """The numbers compared across CPU kinds."""
+    one = results["service_predict"]["jpeg"][0]
+    explain = results["service_explain"]
+    return {
+        "/predict p50 ms (512×512 JPEG, concurrency 1)": one["p50_ms"],
+        "/predict requests/s (best concurrency)": max(
+            r["throughput_per_s"] for r in results["service_predict"]["jpeg"]
+        ),
+        "/explain gradcam p50 ms": explain["gradcam"]["p50_ms"],
+        "/explain lime p50 ms (1,000 samples)": explain["lime"]["p50_ms"],
+        "int8 forward ms per image (batch 32)": results["in_process"]["int8_forward_batch32_ms_per_image"],
+        "service peak RSS MB": results["service_peak_rss_mb"],
+    }
+
+
+def cpu_kinds_section() -> list[str]:
+    """The headline numbers of the last full run on each CPU kind (docs/benchmarks/<kind>.json), side by side."""
+    runs = {path.stem: json.loads(path.read_text()) for path in sorted((REPO / "docs" / "benchmarks").glob("*.json"))}
+    if not runs:
+        return []
+    kinds = sorted(runs)
+    numbers = {kind: headline(runs[kind]) for kind in kinds}
+    lines = [
+        "## By CPU kind",
+        "",
+        "The last full run on each kind of CPU these machines have (`docs/benchmarks/<kind>.json`); a kind not "
+        "listed has not been measured yet.",
+        "",
+        "| measure | " + " | ".join(f"{kind} ({runs[kind]['machine']['date'][:10]})" for kind in kinds) + " |",
+        "|---" * (len(kinds) + 1) + "|",
+    ]
+    for measure in numbers[kinds[0]]:
+        lines.append(f"| {measure} | " + " | ".join(f"{numbers[kind][measure]:.1f}" for kind in kinds) + " |")
+    return [*lines, ""]
 
 
 def admission_section() -> list[str]:
@@ -619,6 +663,27 @@ def admission_section() -> list[str]:
     ]
 
 
+def soak_section() -> list[str]:
+    """The last soak (``make soak`` writes docs/SOAK.json), if there is one."""
+    path = REPO / "docs" / "SOAK.json"
+    if not path.is_file():
+        return []
+    from soak import markdown  # bench/soak.py, beside this script
+
+    measured = json.loads(path.read_text())
+    m = measured["machine"]
+    return [
+        "## Soak: mixed traffic, bounded",
+        "",
+        f"Command: `make soak` · {m['date']} · {m['cpu']} · commit {m['git_commit']} · the service with its default "
+        "settings; 4 clients sending JPEG/PNG/DICOM predictions, every explanation method (LIME with a new seed "
+        "each time, the others small and often answered from the cache) and bad inputs, plus a burst of 64 "
+        "concurrent predictions every 30 s; RSS baseline after a 60 s warm-up.",
+        "",
+        markdown(measured, measured["minutes"]),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs (under 2 minutes) for routine checks")
@@ -637,6 +702,10 @@ def main() -> int:
     results = run(QUICK if args.quick else FULL)
     results["command"] = command
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if not args.quick:  # the last full run of this CPU kind, for the side-by-side table
+        kind_file = REPO / "docs" / "benchmarks" / f"{cpu_kind()}.json"
+        kind_file.parent.mkdir(parents=True, exist_ok=True)
+        kind_file.write_text(json.dumps(results, indent=1) + "\n")
     args.out.write_text(report(results, command))
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     log.info("wrote %s", args.out)
