@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench import REPO, Server, free_port, machine, make_inputs  # bench/bench.py, beside this script
+from bench import REPO, default_service, machine, make_inputs  # bench/bench.py, beside this script
 from mlcore.cpu import cpu_info
 
 log = logging.getLogger("bench.admission")
@@ -138,16 +138,10 @@ def summarise(results: list[tuple[int, float]], seconds: float) -> dict[str, Any
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Both phases against a service with default settings."""
-    port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
         jpeg, _ = make_inputs(Path(scratch))
         body = jpeg.read_bytes()
-    service = Server(
-        [sys.executable, "-m", "service"],
-        {"BRAINXAI_PORT": str(port), "BRAINXAI_LOG_LEVEL": "WARNING"},
-        "/readyz",
-        port,
-    )
+    service = default_service()
     try:
         log.info("steady: %d clients for %d s", args.steady, args.steady_seconds)
         before = server_buckets(service.url)

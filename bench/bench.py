@@ -154,6 +154,13 @@ def free_port() -> int:
         return port
 
 
+def default_service() -> Server:
+    """``python -m service`` with its default settings on a free loopback port (logging warnings only)."""
+    port = free_port()
+    env = {"BRAINXAI_PORT": str(port), "BRAINXAI_LOG_LEVEL": "WARNING"}
+    return Server([sys.executable, "-m", "service"], env, "/readyz", port)
+
+
 class Server:
     """A server process on loopback; its peak RSS is read from /proc before it stops."""
 

@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from bench import REPO, Server, free_port, machine, make_inputs  # bench/bench.py, beside this script
+from bench import REPO, default_service, machine, make_inputs  # bench/bench.py, beside this script
 from mlcore.explainers import method_names
 
 log = logging.getLogger("bench.soak")
@@ -187,13 +187,7 @@ def main() -> int:
         jpeg, dicom = jpeg_path.read_bytes(), dicom_path.read_bytes()
     buffer = io.BytesIO()
     Image.open(io.BytesIO(jpeg)).save(buffer, format="PNG")
-    port = free_port()
-    service = Server(
-        [sys.executable, "-m", "service"],
-        {"BRAINXAI_PORT": str(port), "BRAINXAI_LOG_LEVEL": "WARNING"},
-        "/readyz",
-        port,
-    )
+    service = default_service()
     try:
         log.info("soak: %g min, %d clients, a burst of 64 every %g s", args.minutes, args.clients, args.burst_every)
         raw = soak(service.url, service.process.pid, (jpeg, buffer.getvalue(), dicom), args)

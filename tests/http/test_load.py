@@ -27,13 +27,21 @@ def _slow(original: Callable[..., object], seconds: float, started: threading.Ev
     return slowed
 
 
+def _slowed_server(
+    start_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch, seconds: float, **settings: Any
+) -> tuple[LiveServer, threading.Event]:
+    """A server whose every analysis first sleeps ``seconds``; the event is set when one has begun."""
+    server = start_server(**settings)
+    analyser = server.app.state.brainxai.analyser
+    started = threading.Event()
+    monkeypatch.setattr(analyser, "analyse", _slow(analyser.analyse, seconds, started))
+    return server, started
+
+
 def test_a_request_waits_in_line_for_a_busy_worker(
     start_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = start_server(predict_concurrency=1)
-    analyser = server.app.state.brainxai.analyser
-    started = threading.Event()
-    monkeypatch.setattr(analyser, "analyse", _slow(analyser.analyse, 1.0, started))
+    server, started = _slowed_server(start_server, monkeypatch, 1.0, predict_concurrency=1)
     data = sample_path().read_bytes()
     with server.client() as http, ThreadPoolExecutor(2) as pool:
         first = pool.submit(http.post, "/predict", content=data, headers=JPEG)
@@ -48,10 +56,7 @@ def test_a_request_waits_in_line_for_a_busy_worker(
 def test_a_full_line_is_refused_at_once_with_retry_after(
     start_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = start_server(predict_concurrency=1, max_queue=0)
-    analyser = server.app.state.brainxai.analyser
-    started = threading.Event()
-    monkeypatch.setattr(analyser, "analyse", _slow(analyser.analyse, 1.5, started))
+    server, started = _slowed_server(start_server, monkeypatch, 1.5, predict_concurrency=1, max_queue=0)
     data = sample_path().read_bytes()
     with server.client() as http, ThreadPoolExecutor(2) as pool:
         slow = pool.submit(http.post, "/predict", content=data, headers=JPEG)
@@ -70,10 +75,7 @@ def test_a_full_line_is_refused_at_once_with_retry_after(
 def test_an_expected_wait_beyond_the_budget_is_refused_at_once(
     start_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = start_server(predict_concurrency=1, max_wait_s=1.0)
-    analyser = server.app.state.brainxai.analyser
-    started = threading.Event()
-    monkeypatch.setattr(analyser, "analyse", _slow(analyser.analyse, 1.5, started))
+    server, started = _slowed_server(start_server, monkeypatch, 1.5, predict_concurrency=1, max_wait_s=1.0)
     data = sample_path().read_bytes()
     with server.client() as http, ThreadPoolExecutor(2) as pool:
         assert http.post("/predict", content=data, headers=JPEG).status_code == 200  # measures ~1.5 s of work
