@@ -84,7 +84,7 @@ def test_an_expected_wait_beyond_the_budget_is_refused_at_once(
         assert started.wait(10)
         begun = time.monotonic()
         rejected = http.post("/predict", content=data, headers=JPEG)  # would wait ~1.5 s > 1.0 s
-        assert rejected.status_code == 503 and time.monotonic() - begun < 0.5
+        assert rejected.status_code == 503 and time.monotonic() - begun < 1.0  # not the ~1.5 s it would wait
         assert "expected wait" in rejected.json()["detail"] and int(rejected.headers["retry-after"]) >= 2
         assert slow.result().status_code == 200
 

@@ -48,7 +48,7 @@ def test_a_full_line_is_refused_at_once_with_retry_after() -> None:
         begun = time.monotonic()
         with pytest.raises(Busy, match="full") as caught:
             await queue.acquire()
-        assert time.monotonic() - begun < 0.05 and caught.value.retry_after_s >= 1
+        assert time.monotonic() - begun < 0.5 and caught.value.retry_after_s >= 1  # not the 5 s it could wait
         for _ in range(3):
             queue.release(0.01)
             await asyncio.sleep(0)
