@@ -175,9 +175,8 @@ class Analyser:
 
     def warm_up(self) -> None:
         """One analysis of a blank image, so that the first request does not pay for lazy set-up."""
-        size = self.spec.size
-        blank = DecodedImage(pixels=np.zeros((size, size), np.float32), content_type="image/png")
-        self._predict(preprocess(blank.pixels, self.spec), self.plan(AnalysisRequest()))
+        blank = np.zeros((self.spec.size, self.spec.size), np.float32)
+        self._predict(preprocess(blank, self.spec), self.plan(AnalysisRequest()))
 
     def _predict(self, x: torch.Tensor, plan: Plan) -> tuple[Prediction, torch.Tensor | None]:
         """The one prediction; when a method needs gradients, from the artifact's backbone, whose features it reuses."""

@@ -79,12 +79,8 @@ class WorkQueue:
         return f"expected wait {expected:.1f} s" if expected > self.max_wait_s else None
 
     def shed(self, reason: str) -> Busy:
-        """Count a refusal made before the request was read, and the error that answers it."""
-        self._observer.on_reject(f"busy_{self.name}")
-        return Busy(
-            f"the {self.name} queue is busy ({reason}); retry shortly",
-            retry_after_s=max(1.0, math.ceil(self.expected_wait_s())),
-        )
+        """Count a refusal for ``reason`` (from :meth:`refusal`), and the error that answers it."""
+        return self._refusal_error(f"the {self.name} queue is busy ({reason}); retry shortly", self.expected_wait_s())
 
     async def acquire(self) -> None:
         """Wait in line for a worker; :class:`Busy` when the line is full, too long, or was waited in too long."""
@@ -94,7 +90,7 @@ class WorkQueue:
             return
         reason = self.refusal()
         if reason is not None:
-            self._refuse(f"the {self.name} queue is busy ({reason}); retry shortly", self.expected_wait_s())
+            raise self.shed(reason)
         ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(ticket)
         self._observer.on_depth(self.name, len(self._waiting))
@@ -103,7 +99,8 @@ class WorkQueue:
             await asyncio.wait_for(asyncio.shield(ticket), timeout=self.max_wait_s)
         except TimeoutError:
             if self._leave(ticket):
-                self._refuse(f"waited {self.max_wait_s:g} s for a {self.name} worker; not started", self.max_wait_s)
+                message = f"waited {self.max_wait_s:g} s for a {self.name} worker; not started"
+                raise self._refusal_error(message, self.max_wait_s) from None
             # else a worker was handed to it just as it gave up: it takes it (refusing would lose the worker)
         except BaseException:  # the client went away: give the worker on to the next if it was handed over
             if not self._leave(ticket):
@@ -133,9 +130,10 @@ class WorkQueue:
         self._observer.on_depth(self.name, len(self._waiting))
         return True
 
-    def _refuse(self, message: str, expected_s: float) -> None:
+    def _refusal_error(self, message: str, wait_s: float) -> Busy:
+        """Count one refusal; the error, with a Retry-After of the wait it would have had (at least 1 s)."""
         self._observer.on_reject(f"busy_{self.name}")
-        raise Busy(message, retry_after_s=max(1.0, math.ceil(expected_s)))
+        return Busy(message, retry_after_s=max(1.0, math.ceil(wait_s)))
 
 
 async def run_admitted(

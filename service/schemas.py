@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from mlcore.explainers import DEFAULT_METHOD
+
 
 class ModelRef(BaseModel):
     """Which model answered."""
@@ -120,7 +122,7 @@ class AnalyzeRequest(BaseModel):
     series_instance_uid: str = Field(pattern=UID_PATTERN, max_length=64)
     sop_instance_uid: str = Field(pattern=UID_PATTERN, max_length=64)
     methods: list[str] = Field(
-        default_factory=lambda: ["gradcam"],
+        default_factory=lambda: [DEFAULT_METHOD],
         max_length=8,
         description="explanation methods (GET /v1/methods) to store as Secondary Captures, each once; [] stores "
         "the report only",

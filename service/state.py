@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 from urllib.parse import parse_qs
@@ -12,7 +13,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from mlcore.errors import NotReady, Unauthorized
-from mlcore.explainers import REGISTRY, explainer_class
+from mlcore.explainers import DEFAULT_METHOD, REGISTRY, explainer_class
 from service.analysis import Analyser, Plan
 from service.limits import WorkQueue, run_admitted
 from service.metrics import Metrics
@@ -35,27 +36,34 @@ class AppState:
     analyser: Analyser | None = None
     ready: bool = False
 
+    def queue_of(self, methods: Iterable[str]) -> WorkQueue:
+        """The queue of work with these explanation methods: predict (none), heavy (any heavy one), else light."""
+        costs = {explainer_class(method).cost for method in methods}
+        return self.queues["heavy" if "heavy" in costs else "light" if costs else "predict"]
+
     def queue_for(self, plan: Plan) -> WorkQueue:
         """The queue of the kind of work ``plan`` is."""
-        costs = {explainer_class(method).cost for method in plan.parameters}
-        return self.queues["heavy" if "heavy" in costs else "light" if costs else "predict"]
+        return self.queue_of(plan.parameters)
 
     def queue_for_request(self, path: str, query: str) -> WorkQueue | None:
         """The queue a request will wait in, told from its path and query alone (None when that is not enough)."""
         if path == "/predict":
-            return self.queues["predict"]
+            return self.queue_of(())
         if path == "/explain":
-            method = parse_qs(query).get("method", ["gradcam"])[0]
+            method = parse_qs(query).get("method", [DEFAULT_METHOD])[0]
             if method in REGISTRY:
-                return self.queues["heavy" if REGISTRY[method].cost == "heavy" else "light"]
+                return self.queue_of((method,))
         return None
 
-    async def run(self, plan: Plan, work: Callable[[], T], *, what: str) -> T:
-        """Run ``work`` (an analysis of ``plan`` and its rendering) on a worker thread, admitted by its queue."""
+    async def run(self, plan: Plan, work: Callable[[float], T], *, what: str) -> T:
+        """Run ``work(deadline)`` (an analysis of ``plan`` and its rendering) on a worker thread, admitted by its
+        queue; ``deadline`` is the :func:`time.monotonic` instant the answer is due, ``explain_timeout_s`` after
+        the work starts."""
+        timeout_s = self.settings.explain_timeout_s
         return await run_admitted(
             self.queue_for(plan),
-            work,
-            timeout_s=self.settings.explain_timeout_s,
+            lambda: work(time.monotonic() + timeout_s),
+            timeout_s=timeout_s,
             what=what,
             on_timeout=lambda: self.metrics.reject("timeout"),
         )

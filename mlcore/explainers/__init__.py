@@ -18,6 +18,10 @@ for _module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 
+# The method /explain and the PACS bridge use when none is named: the cheapest one that points at the evidence.
+DEFAULT_METHOD = "gradcam"
+
+
 def method_names() -> list[str]:
     """The registered methods' names, in the order the API and viewer list them (light before heavy)."""
     return sorted(REGISTRY, key=lambda name: (REGISTRY[name].cost != "light", name))
@@ -41,6 +45,7 @@ def declarations() -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "DEFAULT_METHOD",
     "REGISTRY",
     "Backbone",
     "Explainer",

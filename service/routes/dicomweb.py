@@ -8,7 +8,6 @@ lost silently.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pydicom
@@ -88,8 +87,8 @@ async def analyze(request: Request, body: AnalyzeRequest, state: StateDep, analy
         pacs.fetch, body.study_instance_uid, body.series_instance_uid, body.sop_instance_uid
     )
 
-    def work() -> tuple[Analysis, list[tuple[pydicom.Dataset, str, str | None]]]:
-        analysis = analyser.analyse(dataset, plan, deadline=time.monotonic() + state.settings.explain_timeout_s)
+    def work(deadline: float) -> tuple[Analysis, list[tuple[pydicom.Dataset, str, str | None]]]:
+        analysis = analyser.analyse(dataset, plan, deadline=deadline)
         return analysis, results_of(analysis, analyser)
 
     analysis, results = await state.run(plan, work, what="the PACS analysis")

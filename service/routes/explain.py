@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from mlcore.explainers import DEFAULT_METHOD
 from mlcore.render import heatmap_summary
 from service.analysis import Analysis, AnalysisRequest
 from service.dicom import DICOM
@@ -57,7 +58,7 @@ def build_router() -> APIRouter:
         state: StateDep,
         analyser: AnalyserDep,
         *,
-        method: Annotated[Method, Query(description="explanation method")] = Method["gradcam"],  # type: ignore[valid-type]
+        method: Annotated[Method, Query(description="explanation method")] = Method[DEFAULT_METHOD],  # type: ignore[valid-type]
         target: Annotated[str | None, Query(description="class to explain (default: the predicted one)")] = None,
         opacity: Annotated[float, Query(ge=0, le=1, description="PNG: heatmap opacity over the image")] = 0.5,
         frame: FrameQuery = None,
@@ -72,8 +73,8 @@ def build_router() -> APIRouter:
         upload = await read_upload(request, state.settings.max_upload_bytes)
         model = analyser.model_ref()
 
-        def work() -> tuple[Analysis, bytes]:
-            analysis = analyser.analyse(upload, plan, deadline=time.monotonic() + state.settings.explain_timeout_s)
+        def work(deadline: float) -> tuple[Analysis, bytes]:
+            analysis = analyser.analyse(upload, plan, deadline=deadline)
             body = explanation_bytes(analysis, analysis.explanations[0], answer_with, model=model, opacity=opacity)
             return analysis, body
 

@@ -47,8 +47,8 @@ async def predict(
     upload = await read_upload(request, state.settings.max_upload_bytes)
     model = analyser.model_ref()
 
-    def work() -> tuple[Analysis, bytes | None]:
-        analysis = analyser.analyse(upload, plan, deadline=time.monotonic() + state.settings.explain_timeout_s)
+    def work(deadline: float) -> tuple[Analysis, bytes | None]:
+        analysis = analyser.analyse(upload, plan, deadline=deadline)
         return analysis, report_bytes(analysis, model) if answer_with == DICOM else None
 
     analysis, report = await state.run(plan, work, what="the prediction")
