@@ -26,6 +26,7 @@ from torch import nn
 
 from mlcore.errors import ArtifactError
 from mlcore.files import atomic_write
+from mlcore.reliability import Reliability
 
 # The shipped model: what the service serves and the CLI reads unless told otherwise.
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "brainxai-cnn.pt"
@@ -34,6 +35,8 @@ MANIFEST_FILE = "brainxai_manifest.json"
 # Optional: a few training images at the model's size (uint8, N×S×S, before normalisation) that set the
 # activation ranges of the int8 forward used by LIME and Occlusion (mlcore/onnx_forward.py).
 CALIBRATION_FILE = "brainxai_calibration.npy"
+# Optional: the input check's detector arrays (mlcore/reliability.py); its scalars are the manifest's "reliability".
+RELIABILITY_FILE = "brainxai_reliability.npz"
 REQUIRED_KEYS = (
     "format_version",
     "name",
@@ -80,10 +83,12 @@ class _Exported(nn.Module):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A loaded artifact: the scripted module, its manifest, the file's sha256 and its calibration images.
+    """A loaded artifact: the scripted module, its manifest, the file's sha256, its calibration images and its
+    input check.
 
     ``calibration``: uint8 N×S×S images in [0, 255] (intensity × 255 after padding and resizing, before
-    normalisation), or None for an artifact without them.
+    normalisation), or None for an artifact without them. ``reliability``: the detector and temperature fitted
+    for these weights (:mod:`mlcore.reliability`), or None for an artifact without them.
     """
 
     module: torch.jit.ScriptModule
@@ -91,6 +96,7 @@ class LoadedModel:
     sha256: str
     path: Path
     calibration: np.ndarray | None = None
+    reliability: Reliability | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -115,17 +121,40 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def weights_sha256(module: torch.jit.ScriptModule | nn.Module) -> str:
+    """The hex sha256 of a module's parameters and buffers (names, shapes, values): what "the same weights" means."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save(
-    scripted: torch.jit.ScriptModule, manifest: dict[str, Any], path: Path, calibration: np.ndarray | None = None
+    scripted: torch.jit.ScriptModule,
+    manifest: dict[str, Any],
+    path: Path,
+    *,
+    calibration: np.ndarray | None = None,
+    reliability: Reliability | None = None,
 ) -> str:
     """Write the artifact atomically (temp file + rename) and return its sha256.
 
     The manifest must carry every key of :data:`REQUIRED_KEYS`; ``format_version`` is set here.
     ``calibration`` (optional): uint8 N×S×S images stored beside the manifest (see :class:`LoadedModel`).
+    ``reliability`` (optional): its arrays are stored beside the manifest, whose ``reliability`` section must
+    describe it (:meth:`Reliability.manifest_section`); it must have been fitted for ``scripted``'s weights.
     """
     manifest = {**manifest, "format_version": FORMAT_VERSION}
     _check_manifest(manifest, path)
     extra: dict[str, str | bytes] = {MANIFEST_FILE: json.dumps(manifest, indent=2)}
+    if reliability is not None:
+        if manifest.get("reliability", {}).get("weights_sha256") != reliability.weights_sha256:
+            raise ArtifactError(f"{path}: the manifest's reliability section does not describe the detector given")
+        _check_weights(reliability, scripted, path)
+        extra[RELIABILITY_FILE] = reliability.to_bytes()
+    elif "reliability" in manifest:
+        raise ArtifactError(f"{path}: the manifest has a reliability section but no detector was given")
     if calibration is not None:
         _check_calibration(calibration, int(manifest["input"]["size"]), path)
         buffer = io.BytesIO()
@@ -154,7 +183,7 @@ def load(path: str | Path) -> LoadedModel:
         raise ArtifactError(f"model file is empty: {path}")
     if not zipfile.is_zipfile(path):
         raise ArtifactError(f"{path} is not a brainxai model: not a TorchScript archive (foreign or truncated file)")
-    extra: dict[str, Any] = {MANIFEST_FILE: "", CALIBRATION_FILE: ""}
+    extra: dict[str, Any] = {MANIFEST_FILE: "", CALIBRATION_FILE: "", RELIABILITY_FILE: ""}
     try:
         with _torchscript_quiet():
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
@@ -178,7 +207,36 @@ def load(path: str | Path) -> LoadedModel:
     module.eval()
     _check_output_shape(module, manifest, path)
     calibration = _read_calibration(extra[CALIBRATION_FILE], int(manifest["input"]["size"]), path)
-    return LoadedModel(module=module, manifest=manifest, sha256=file_sha256(path), path=path, calibration=calibration)
+    reliability = _read_reliability(manifest, extra[RELIABILITY_FILE], module, path)
+    return LoadedModel(
+        module=module,
+        manifest=manifest,
+        sha256=file_sha256(path),
+        path=path,
+        calibration=calibration,
+        reliability=reliability,
+    )
+
+
+def _read_reliability(
+    manifest: dict[str, Any], raw: bytes, module: torch.jit.ScriptModule, path: Path
+) -> Reliability | None:
+    section = manifest.get("reliability")
+    if section is None and not raw:
+        return None
+    if section is None or not raw:
+        raise ArtifactError(f"{path}: the input check is incomplete (manifest section or arrays missing)")
+    reliability = Reliability.from_artifact(section, raw, str(path))
+    _check_weights(reliability, module, path)
+    return reliability
+
+
+def _check_weights(reliability: Reliability, module: torch.jit.ScriptModule, path: Path) -> None:
+    if reliability.weights_sha256 != weights_sha256(module):
+        raise ArtifactError(
+            f"{path}: the input check and temperature were fitted for other weights; "
+            "run python -m training fit-ood on this model"
+        )
 
 
 def _read_calibration(raw: bytes, size: int, path: Path) -> np.ndarray | None:

@@ -10,7 +10,8 @@ training CLI (``training/__main__.py``) to a one-line message and exit code 2. :
     ├── TrainingError            a training configuration cannot work (training)
     ├── ImageError               an image cannot be read or is not a usable 2D image
     │   ├── ImageTooLarge        over a size limit (bytes or pixels)
-    │   └── UnsupportedImageType a content type no decoder reads
+    │   ├── UnsupportedImageType a content type no decoder reads
+    │   └── OutOfDistribution    not like the brain MRI slices the model knows: refused, no answer
     ├── NotDicom                 a DICOM answer was asked for a non-DICOM input
     ├── ParameterError           a bad method, target or method parameter
     ├── DeadlineExceeded         model work ran past its deadline and was stopped
@@ -74,6 +75,21 @@ class ImageTooLarge(ImageError):
 
 class UnsupportedImageType(ImageError):
     """No decoder reads this content type."""
+
+
+class OutOfDistribution(ImageError):
+    """The input check refused the image: it is not like the brain MRI slices the model was trained on."""
+
+    def __init__(self, message: str, check: Any) -> None:
+        # check: the mlcore.reliability.InputCheck; its score, threshold and reason travel in ``extra``.
+        super().__init__(message)
+        self.check = check
+        self.extra = {
+            "score": check.score,
+            "threshold": check.threshold,
+            "reason": check.reason,
+            "input_check": check.as_dict(),
+        }
 
 
 class NotDicom(BrainxaiError):

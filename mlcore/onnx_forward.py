@@ -5,7 +5,8 @@ fast as TorchScript on a CPU, and its int8 form about 3× (docs/BENCHMARKS.md). 
 the one TorchScript file: the conversions happen in memory when the service starts, and each is
 checked on probe inputs before it is used, else ``None`` is returned and the caller keeps TorchScript.
 
-- :func:`onnx_forward`: float32, logits equal to TorchScript's within ``1e-4`` — for predictions.
+- :func:`onnx_forward`: float32, logits (and the penultimate features the input check scores) equal to
+  TorchScript's within ``1e-4`` — for predictions.
 - :func:`int8_forward`: weights and activations in int8 (static quantization, activation ranges set
   on the artifact's calibration images and LIME-like perturbations of them); probabilities within
   :data:`INT8_TOLERANCE` of TorchScript's on average — for LIME and Occlusion, whose maps it leaves
@@ -23,11 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from mlcore.artifact import LoadedModel
 from mlcore.cpu import Int8Scheme, cpu_info, int8_scheme
 from mlcore.preprocessing import PreprocessSpec, normalise
 from mlcore.quantize import quantize_in_child
+from mlcore.reliability import pooled_features
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +49,41 @@ class OnnxForward:
         self.check: dict[str, object] = {}  # how it was checked against TorchScript at start (int8: the scheme too)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.evidence(x)[0]
+
+    def evidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits, and the penultimate features when the session was exported with them (else None)."""
         batch = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
-        (logits,) = self._session.run(None, {self._input_name: batch})  # type: ignore[attr-defined]
-        return torch.from_numpy(logits)
+        outputs = self._session.run(None, {self._input_name: batch})  # type: ignore[attr-defined]
+        return torch.from_numpy(outputs[0]), torch.from_numpy(outputs[1]) if len(outputs) > 1 else None
 
 
-def _to_onnx(module: torch.jit.ScriptModule, size: int, folder: Path) -> Path:
+class _WithFeatures(nn.Module):
+    """The artifact's forward that also returns the penultimate features (one pass, two outputs)."""
+
+    def __init__(self, module: torch.jit.ScriptModule) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.module.features(x)
+        return self.module.classify(features), pooled_features(features)
+
+
+def _to_onnx(module: torch.jit.ScriptModule, size: int, folder: Path, *, with_features: bool = False) -> Path:
     path = folder / "model.onnx"
+    outputs = ["logits", "features"] if with_features else ["logits"]
+    # Tracing cannot enter a TorchScript module's methods from a Python wrapper: script the wrapper (in eval mode).
+    exported = torch.jit.script(_WithFeatures(module).eval()) if with_features else module
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module,
+            exported,
             (torch.zeros(1, 1, size, size),),
             path,
             input_names=["x"],
-            output_names=["logits"],
-            dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+            output_names=outputs,
+            dynamic_axes={"x": {0: "batch"}, **{name: {0: "batch"} for name in outputs}},
             opset_version=17,
             dynamo=False,
         )
@@ -83,7 +105,9 @@ def _session(model: bytes | str, threads: int) -> object:
 def onnx_forward(
     module: torch.jit.ScriptModule, size: int, threads: int = 0, tolerance: float = TOLERANCE
 ) -> OnnxForward | None:
-    """The artifact converted to ONNX Runtime, or None (logged) when that is unavailable or not exact enough."""
+    """The artifact converted to ONNX Runtime, or None (logged) when that is unavailable or not exact enough.
+
+    Its :meth:`OnnxForward.evidence` gives the penultimate features too, checked like the logits."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -92,16 +116,21 @@ def onnx_forward(
     probe = torch.randn(4, 1, size, size, generator=torch.Generator().manual_seed(0))
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            forward = OnnxForward(_session(_to_onnx(module, size, Path(scratch)).read_bytes(), threads), "x")
+            exported = _to_onnx(module, size, Path(scratch), with_features=True)
+            forward = OnnxForward(_session(exported.read_bytes(), threads), "x")
     except Exception as exc:  # the exporter and the runtime raise many types; any of them means "not this way"
         log.warning("ONNX conversion failed (%s: %s): the forward pass stays on TorchScript", type(exc).__name__, exc)
         return None
     with torch.inference_mode():
-        gap = float((forward(probe) - module(probe)).abs().max())
+        logits, features = forward.evidence(probe)
+        expected = module.features(probe)
+        gap = float((logits - module.classify(expected)).abs().max())
+        if features is not None:
+            gap = max(gap, float((features - pooled_features(expected)).abs().max()))
     if not gap <= tolerance:
         log.warning("ONNX Runtime differs from TorchScript by %.2e (> %.0e): staying on TorchScript", gap, tolerance)
         return None
-    log.info("forward pass on ONNX Runtime (max |logit difference| from TorchScript %.1e)", gap)
+    log.info("forward pass on ONNX Runtime (max |logit or feature difference| from TorchScript %.1e)", gap)
     return forward
 
 

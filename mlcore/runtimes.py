@@ -23,6 +23,7 @@ import torch
 from mlcore.artifact import LoadedModel
 from mlcore.explainers import Explainer, Forward, explainer_class, method_names
 from mlcore.onnx_forward import int8_forward_for, onnx_forward
+from mlcore.reliability import pooled_features
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,16 @@ class Runtimes:
     module: torch.jit.ScriptModule
     predict: Forward
     perturb: Forward
+
+    def evidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One prediction's logits and penultimate features (for the input check), on the predict runtime."""
+        evidence = getattr(self.predict, "evidence", None)  # ONNX Runtime gives both outputs of one run
+        if evidence is not None:
+            logits, features = evidence(x)
+            if features is not None:
+                return logits, features
+        feature_maps = self.module.features(x)
+        return self.module.classify(feature_maps), pooled_features(feature_maps)
 
     def for_method(self, method: type[Explainer] | Explainer) -> Forward:
         """The runtime an explanation method is run on: the artifact for gradients, else the perturbation one."""

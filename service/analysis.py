@@ -2,8 +2,13 @@
 
 One straight line of steps, each a function of its own module::
 
-    source (upload bytes | DICOM dataset) → decode → preprocess → ONE prediction
-        → each asked method's map (on the runtime its declaration needs) → maps at the original size
+    source (upload bytes | DICOM dataset) → decode → preprocess → ONE prediction (calibrated probabilities,
+        penultimate features) → the input check (refused: stop here) → each asked method's map (on the runtime
+        its declaration needs) → maps at the original size
+
+An input the check finds out of distribution raises :class:`~mlcore.errors.OutOfDistribution` under the
+``reject`` policy, and always when the answer would be DICOM (no report or capture is made of it); under
+``flag`` the analysis goes on and carries the check.
 
 The HTTP routes (``/predict``, ``/explain``), the DICOMweb bridge and any later entry point build an
 :class:`AnalysisRequest`, call :meth:`Analyser.plan` (parameters checked before any work) and
@@ -15,22 +20,23 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pydicom
 import torch
 
 from mlcore.artifact import LoadedModel
-from mlcore.errors import ParameterError
+from mlcore.errors import OutOfDistribution, ParameterError
 from mlcore.explainers import explainer_class
 from mlcore.explainers.base import normalise_map
 from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
+from mlcore.reliability import InputCheck, check_input, pooled_features, probabilities
 from mlcore.runtimes import Runtimes
 from service.decoding import decode
-from service.dicom import decode_dataset
+from service.dicom import body_part_note, decode_dataset
 from service.dicom_out import dicom_source
 from service.explanation_cache import ExplanationCache, cache_key
 from service.image import DecodedImage, DecodeOptions
@@ -38,6 +44,7 @@ from service.schemas import ModelRef
 from service.upload import Upload
 
 Source = Upload | pydicom.Dataset
+OodPolicy = Literal["reject", "flag"]
 
 
 @dataclass(frozen=True)
@@ -60,11 +67,13 @@ class Plan:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Class probabilities for one image, in the model's class order, and the time spent."""
+    """Calibrated class probabilities for one image, in the model's class order, its input check and the time
+    spent."""
 
     probabilities: dict[str, float]
     label: str
     inference_ms: float
+    input_check: InputCheck
 
 
 @dataclass(frozen=True)
@@ -105,9 +114,13 @@ class Analyser:
         decode_limits: DecodeOptions,
         cache_size: int = 0,
         caps: Mapping[str, Mapping[str, float]] | None = None,
+        ood_policy: OodPolicy = "reject",
+        on_check: Callable[[InputCheck, str], None] | None = None,
     ) -> None:
         """``caps``: this server's upper bounds of method parameters (method → parameter → maximum),
-        below the declared ones; ``cache_size``: explanations kept for identical requests."""
+        below the declared ones; ``cache_size``: explanations kept for identical requests; ``ood_policy``: what
+        an out-of-distribution input gets; ``on_check``: told each input check and its outcome (accepted,
+        flagged or refused), for metrics."""
         self.model = model
         self.runtimes = runtimes
         self.spec = PreprocessSpec.from_manifest(model.manifest)
@@ -115,6 +128,8 @@ class Analyser:
         self._decode_limits = decode_limits
         self._cache: ExplanationCache[tuple[Explanation, Prediction]] = ExplanationCache(cache_size)
         self._caps = caps or {}
+        self.ood_policy = ood_policy
+        self._on_check = on_check
 
     def model_ref(self) -> ModelRef:
         """Name, version and sha256 of the served model."""
@@ -160,7 +175,8 @@ class Analyser:
         if found and len(found) == len(hits):
             prediction, features = found[0][1], None
         else:
-            prediction, features = self._predict(x, plan)
+            prediction, features = self._predict(image, x, plan)
+        self._enforce(prediction.input_check, plan)
         target = self._target_index(plan.request.target, prediction)
         explanations = []
         for method, params in plan.parameters.items():
@@ -175,25 +191,37 @@ class Analyser:
 
     def warm_up(self) -> None:
         """One analysis of a blank image, so that the first request does not pay for lazy set-up."""
-        blank = np.zeros((self.spec.size, self.spec.size), np.float32)
-        self._predict(preprocess(blank, self.spec), self.plan(AnalysisRequest()))
+        blank = DecodedImage(np.zeros((self.spec.size, self.spec.size), np.float32), "image/png")
+        self._predict(blank, preprocess(blank.pixels, self.spec), self.plan(AnalysisRequest()))
 
-    def _predict(self, x: torch.Tensor, plan: Plan) -> tuple[Prediction, torch.Tensor | None]:
-        """The one prediction; when a method needs gradients, from the artifact's backbone, whose features it reuses."""
+    def _predict(self, image: DecodedImage, x: torch.Tensor, plan: Plan) -> tuple[Prediction, torch.Tensor | None]:
+        """The one prediction and its input check; when a method needs gradients, from the artifact's backbone,
+        whose feature maps it reuses."""
         started = time.perf_counter()
         needs_backbone = any(explainer_class(method).runtime == "gradients" for method in plan.parameters)
-        features = None
+        feature_maps = None
         if needs_backbone:
             with torch.no_grad():
-                features = self.runtimes.module.features(x)
-                logits = self.runtimes.module.classify(features)
+                feature_maps = self.runtimes.module.features(x)
+                logits = self.runtimes.module.classify(feature_maps)
+                pooled = pooled_features(feature_maps)
         else:
             with torch.inference_mode():
-                logits = self.runtimes.predict(x)
-        probs = torch.softmax(logits.detach(), dim=1)[0].tolist()
-        probabilities = {name: float(p) for name, p in zip(self.classes, probs, strict=True)}
-        label = max(probabilities, key=probabilities.__getitem__)
-        return Prediction(probabilities, label, (time.perf_counter() - started) * 1000), features
+                logits, pooled = self.runtimes.evidence(x)
+        probs = probabilities(logits, self.model.reliability)[0].tolist()
+        by_class = {name: float(p) for name, p in zip(self.classes, probs, strict=True)}
+        label = max(by_class, key=by_class.__getitem__)
+        note = body_part_note(image.dicom) if image.dicom is not None else None
+        check = check_input(image.pixels, image.colour, pooled[0].numpy(), self.model.reliability, note=note)
+        return Prediction(by_class, label, (time.perf_counter() - started) * 1000, check), feature_maps
+
+    def _enforce(self, check: InputCheck, plan: Plan) -> None:
+        """Refuse an out-of-distribution input under the reject policy, or when the answer would be DICOM."""
+        refused = not check.in_distribution and (self.ood_policy == "reject" or plan.request.dicom_result)
+        if self._on_check is not None:
+            self._on_check(check, "accepted" if check.in_distribution else "refused" if refused else "flagged")
+        if refused:
+            raise OutOfDistribution(f"not answered: {check.reason}", check)
 
     def _explain(
         self,

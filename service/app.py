@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.analyser = await run_in_threadpool(load_analyser, settings)
+        state.analyser = await run_in_threadpool(load_analyser, settings, state.metrics)
         state.ready = True
         yield
         state.ready = False
@@ -85,8 +85,9 @@ def work_queues(settings: Settings, metrics: Metrics) -> dict[str, WorkQueue]:
     }
 
 
-def load_analyser(settings: Settings) -> Analyser:
-    """Load the artifact, build its runtimes for this CPU, and warm up: what the service serves."""
+def load_analyser(settings: Settings, metrics: Metrics | None = None) -> Analyser:
+    """Load the artifact, build its runtimes for this CPU, and warm up: what the service serves (its input checks
+    counted in ``metrics``)."""
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     model = artifact.load(settings.model_path)
@@ -97,6 +98,8 @@ def load_analyser(settings: Settings) -> Analyser:
         decode_limits=DecodeOptions(max_pixels=settings.max_image_pixels, allow_non_mr=settings.allow_non_mr),
         cache_size=settings.explain_cache_size,
         caps={"lime": {"num_samples": settings.lime_max_samples}},
+        ood_policy=settings.ood_policy,
+        on_check=metrics.input_check if metrics is not None else None,
     )
     analyser.warm_up()
     manifest = model.manifest

@@ -11,16 +11,30 @@ import io
 import struct
 from collections.abc import Callable
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mlcore.errors import ImageError, ImageTooLarge, RequestError, UnsupportedImageType
 from mlcore.preprocessing import grayscale_from_pil
+from mlcore.reliability import colour_fraction
 from service.dicom import DICOM, decode_dicom
 from service.image import DecodedImage, DecodeOptions, check_frame, check_size
 
 PNG, JPEG = "image/png", "image/jpeg"
 ALIASES = {"image/jpg": JPEG, "image/pjpeg": JPEG, "image/x-png": PNG, "application/dicom+octet-stream": DICOM}
 GENERIC = {"", "application/octet-stream", "binary/octet-stream"}
+COLOUR_MODES = {"RGB", "RGBA", "RGBX", "RGBa", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV"}
+# The colour share is measured on a copy at most this many pixels wide and high: enough to tell, cheap on 40 MP.
+COLOUR_PROBE = 256
+
+
+def colour_of(image: Image.Image) -> float:
+    """The share of coloured pixels of a loaded Pillow image (0 for grey modes), on a reduced copy."""
+    if image.mode not in COLOUR_MODES:
+        return 0.0
+    probe = image.convert("RGB")
+    probe.thumbnail((COLOUR_PROBE, COLOUR_PROBE))
+    return colour_fraction(np.asarray(probe, dtype=np.float32) / 255.0)
 
 
 def sniff(data: bytes) -> str | None:
@@ -51,13 +65,14 @@ def decode_pillow(data: bytes, expected_format: str, options: DecodeOptions) -> 
     try:
         image.load()
         pixels = grayscale_from_pil(image)
+        colour = colour_of(image)
     except ImageError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
         raise ImageError(f"the {expected_format} image is truncated or corrupt: {exc}") from exc
     source = {"format": expected_format.lower(), "mode": image.mode, "width": image.width, "height": image.height}
     content_type = PNG if expected_format == "PNG" else JPEG
-    return DecodedImage(pixels=pixels, content_type=content_type, source=source)
+    return DecodedImage(pixels=pixels, content_type=content_type, source=source, colour=colour)
 
 
 DECODERS: dict[str, Callable[[bytes, DecodeOptions], DecodedImage]] = {

@@ -10,6 +10,7 @@ give one frame (default the middle one).
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pydicom
@@ -48,6 +49,35 @@ def to_display(values: np.ndarray, dataset: pydicom.Dataset) -> np.ndarray:
         low, high = float(looked_up.min()), float(looked_up.max())
         return (looked_up - low) / (high - low) if high > low else np.zeros_like(looked_up)
     return _percentile_window(values)
+
+
+# BodyPartExamined values and description words of the head; and body parts that are not the head, for descriptions.
+HEAD_WORDS = ("HEAD", "BRAIN", "SKULL", "NEURO", "CRAN", "CEREB", "PITUIT", "SELLA", "ORBIT")
+OTHER_BODY_PARTS = (
+    "SHOULDER", "KNEE", "SPINE", "CHEST", "THORAX", "LUNG", "CARDIAC", "HEART", "BREAST", "ABDOMEN", "LIVER",
+    "KIDNEY", "PELVIS", "PROSTATE", "HIP", "ANKLE", "FOOT", "HAND", "WRIST", "ELBOW", "ARM", "LEG", "WHOLE BODY",
+)  # fmt: skip
+
+
+def body_part_note(dataset: pydicom.Dataset) -> str | None:
+    """What the DICOM tags say when they name a body part that is not the head or brain, else None.
+
+    A note only: many files lack these tags or fill them loosely, so the image content decides (the input check).
+    A BodyPartExamined that is not the head counts; else a study or series description naming another body part
+    and not the head.
+    """
+    part = str(dataset.get("BodyPartExamined", "") or "").strip()
+    if part:
+        if any(word in part.upper() for word in HEAD_WORDS):
+            return None
+        return f"the DICOM tags name another body part than the head (BodyPartExamined {part!r})"
+    for tag in ("StudyDescription", "SeriesDescription"):
+        words = set(re.findall(r"[A-Z]+", str(dataset.get(tag, "") or "").upper()))
+        text = " ".join(sorted(words))
+        other = any(set(part.split()) <= words for part in OTHER_BODY_PARTS)
+        if other and not any(word in text for word in HEAD_WORDS):
+            return f"the DICOM tags name another body part than the head ({tag} {str(dataset.get(tag))!r})"
+    return None
 
 
 def decode_dicom(data: bytes, options: DecodeOptions) -> DecodedImage:

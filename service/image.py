@@ -25,13 +25,15 @@ class DecodedImage:
     """A decoded upload: grayscale pixels in [0, 1] and facts about the source (never patient data).
 
     ``dicom`` is the input's DICOM header (pixel data dropped) when it was DICOM: DICOM results
-    are made from it, in the same study.
+    are made from it, in the same study. ``colour``: the share of coloured pixels before the conversion to
+    grey (:func:`mlcore.reliability.colour_fraction`), 0 for a grey source.
     """
 
     pixels: np.ndarray
     content_type: str
     source: dict[str, Any] = field(default_factory=dict)
     dicom: pydicom.Dataset | None = None
+    colour: float = 0.0
 
     @property
     def height(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from mlcore.reliability import InputCheck
 from service.limits import QueueObserver
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -51,6 +52,18 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+
+        self.input_checks = Counter(
+            "brainxai_input_checks_total",
+            "Input checks by outcome (accepted, flagged, refused) and kind of refusal (colour, uniform, content; "
+            "none when accepted)",
+            ["outcome", "reason"],
+            registry=self.registry,
+        )
+
+    def input_check(self, check: InputCheck, outcome: str) -> None:
+        """Count one input check: its outcome and, when not accepted, what kind of input it was."""
+        self.input_checks.labels(outcome, check.kind or "none").inc()
 
     def reject(self, reason: str) -> None:
         """Count one rejection (busy, timeout, too large, unauthorised)."""

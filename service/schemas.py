@@ -26,11 +26,28 @@ class Timing(BaseModel):
     explain_ms: float | None = None
 
 
+class InputCheck(BaseModel):
+    """Whether the image is like the brain MRI slices the model was trained on (docs/RELIABILITY.md)."""
+
+    in_distribution: bool = Field(description="false: the answer (flag policy) should not be trusted")
+    score: float | None = Field(
+        description="distance of the image's features to the training images' (higher: less alike); null when "
+        "the model has no detector"
+    )
+    threshold: float | None = Field(description="scores above it are out of distribution")
+    reason: str | None = Field(
+        description="why it is out of distribution, or a note (DICOM tags naming another body part)"
+    )
+
+
 class PredictResponse(BaseModel):
     """A classification of one image."""
 
     label: str = Field(description="the most probable class")
-    probabilities: dict[str, float] = Field(description="probability of every class, summing to 1")
+    probabilities: dict[str, float] = Field(
+        description="calibrated probability of every class (temperature scaling), summing to 1"
+    )
+    input_check: InputCheck
     model: ModelRef
     request_id: str
     timing: Timing
@@ -66,6 +83,7 @@ class ExplainResponse(BaseModel):
     label: str = Field(description="the predicted class")
     probabilities: dict[str, float]
     target: str = Field(description="the class explained")
+    input_check: InputCheck
     method: str
     parameters: dict[str, Any]
     heatmap: Heatmap
@@ -90,6 +108,10 @@ class Problem(BaseModel):
     detail: str
     instance: str
     request_id: str | None = None
+    reason: str | None = Field(None, description="out-of-distribution: why the image was refused")
+    score: float | None = Field(None, description="out-of-distribution: the input check's score")
+    threshold: float | None = Field(None, description="out-of-distribution: the input check's threshold")
+    input_check: InputCheck | None = Field(None, description="out-of-distribution: the whole input check")
 
 
 IMAGE_BODY: dict[str, Any] = {
@@ -145,6 +167,7 @@ class AnalyzeResponse(BaseModel):
 
     label: str
     probabilities: dict[str, float]
+    input_check: InputCheck
     study_instance_uid: str
     results: list[StoredResult]
     model: ModelRef

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="larger uploads get 413")
     max_image_pixels: int = Field(40_000_000, ge=4096, description="decoded images above this get 413")
+    ood_policy: Literal["reject", "flag"] = Field(
+        "reject",
+        description="what an input the input check finds out of distribution gets: reject (422, problem type "
+        "out-of-distribution, no class) or flag (the answer as usual, with input_check.in_distribution false); DICOM "
+        "results are never made of it",
+    )
     allow_non_mr: bool = Field(False, description="accept DICOM of modalities other than MR (the model knows MR)")
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="comma-separated keys; when set, model routes need X-API-Key or a Bearer token"

@@ -15,7 +15,9 @@ from mlcore import artifact
 from mlcore.explainers import REGISTRY
 from mlcore.explainers.base import Cost, Explainer, Forward, Parameter, Runtime
 from tests.helpers import CLASSES, tiny_config
+from training.export import export
 from training.fit import fit
+from training.fit_ood import fit_reliability
 from training.models import build_model
 from training.synth import write_phantoms
 
@@ -34,6 +36,23 @@ def tiny_run(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     out = tmp_path_factory.mktemp("run")
     fit(tiny_config(synth_root, out, epochs=4))
     return out
+
+
+@pytest.fixture(scope="session")
+def ood_model_path(tiny_run: Path, synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny phantom-trained run exported with its input check and temperature (``fit-ood``; a false-refusal
+    target of 10 %, since its validation side has 16 images)."""
+    path = tmp_path_factory.mktemp("ood-model") / "tiny-ood.pt"
+    export(tiny_run / "best.pt", path, name="tiny-ood", version="0.0.1")
+    fit_reliability(path, synth_root, tiny_run / "split.json", false_refusal=0.1, show_progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def held_aside_phantoms(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Phantoms of another seed than the tiny run's: brain-like images no model of the tests has seen."""
+    root = write_phantoms(tmp_path_factory.mktemp("held"), n_per_class=6, seed=99, size=64, show_progress=False)
+    return sorted(root.glob("*/*.png"))
 
 
 @pytest.fixture(scope="session")

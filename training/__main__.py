@@ -1,4 +1,4 @@
-"""``python -m training <command>``: fit, evaluate, export, calibrate, synth, explain-eval, card."""
+"""``python -m training <command>``: fit, evaluate, export, calibrate, fit-ood, ood-set, synth, explain-eval, card."""
 
 from __future__ import annotations
 
@@ -73,13 +73,26 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--subset", choices=["val", "train"], default="val")
     parser.add_argument("--out", type=Path, default=Path("runs/evaluation"), help="default: %(default)s")
+    parser.add_argument(
+        "--ood",
+        type=Path,
+        default=None,
+        help="an out-of-distribution folder <dir>/<group>/<image> (python -m training ood-set): measure the "
+        "input check against it",
+    )
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
     from training.evaluate import evaluate_artifact
 
     evaluate_artifact(
-        args.model, args.data, args.split, subset=args.subset, out_dir=args.out, show_progress=sys.stderr.isatty()
+        args.model,
+        args.data,
+        args.split,
+        subset=args.subset,
+        out_dir=args.out,
+        ood_dir=args.ood,
+        show_progress=sys.stderr.isatty(),
     )
 
 
@@ -122,6 +135,55 @@ def _run_calibrate(args: argparse.Namespace) -> None:
 
     split = args.split or args.model.with_suffix(".split.json")
     add_calibration(args.model, args.data, split, per_class=args.per_class, seed=args.seed)
+
+
+def _add_fit_ood(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "fit-ood",
+        help="fit the input check (out-of-distribution detector) and the temperature of an artifact, weights unchanged",
+    )
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
+    parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
+    parser.add_argument(
+        "--split", type=Path, default=None, help="the model's split.json (default: <model>.split.json beside it)"
+    )
+    parser.add_argument(
+        "--false-refusal",
+        type=float,
+        default=0.01,
+        help="share of brain MRI slices like the validation ones the check may refuse (default: %(default)s)",
+    )
+    parser.add_argument("--version", default=None, help="the model's new version (default: unchanged)")
+
+
+def _run_fit_ood(args: argparse.Namespace) -> None:
+    from training.fit_ood import fit_reliability
+
+    if not 0 < args.false_refusal < 0.5:
+        raise ParameterError(f"--false-refusal must be between 0 and 0.5, got {args.false_refusal}")
+    split = args.split or args.model.with_suffix(".split.json")
+    fit_reliability(
+        args.model,
+        args.data,
+        split,
+        false_refusal=args.false_refusal,
+        version=args.version,
+        show_progress=sys.stderr.isatty(),
+    )
+
+
+def _add_ood_set(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "ood-set", help="assemble an out-of-distribution image set from installed sample data and generators"
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/ood-set"), help="default: %(default)s")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _run_ood_set(args: argparse.Namespace) -> None:
+    from training.ood_set import write_ood_set
+
+    write_ood_set(args.out, seed=args.seed)
 
 
 def _add_synth(commands: argparse._SubParsersAction) -> None:
@@ -262,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_evaluate(commands)
     _add_export(commands)
     _add_calibrate(commands)
+    _add_fit_ood(commands)
+    _add_ood_set(commands)
     _add_synth(commands)
     _add_explain_eval(commands)
     _add_card(commands)
@@ -273,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             "evaluate": _run_evaluate,
             "export": _run_export,
             "calibrate": _run_calibrate,
+            "fit-ood": _run_fit_ood,
+            "ood-set": _run_ood_set,
             "synth": _run_synth,
             "explain-eval": _run_explain_eval,
             "card": _run_card,

@@ -55,6 +55,6 @@ def add_calibration(model_path: Path, data_root: Path, split_file: Path, *, per_
             "images": names,
         },
     }
-    digest = artifact.save(loaded.module, manifest, model_path, calibration=images)
+    digest = artifact.save(loaded.module, manifest, model_path, calibration=images, reliability=loaded.reliability)
     log.info("stored %d calibration images in %s (sha256 %s)", len(images), model_path, digest[:12])
     return digest

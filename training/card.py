@@ -57,13 +57,17 @@ Confusion matrix (rows: true class, columns: predicted):
 {confusion}
 
 Figures: `docs/evaluation/confusion_matrix.png`, `docs/evaluation/reliability.png`; the per-epoch
-curve is `docs/evaluation/history.json`.
+curve is `docs/evaluation/history.json`. The ECE and NLL above are of the probabilities at export (T = 1).
+
+## Knowing when not to answer
+{reliability_section}
 
 ## Reproduce
 ```bash
 {fit_command}
-{export_command}{calibrate_command}
-python -m training evaluate --split models/brainxai-cnn.split.json --out docs/evaluation
+{export_command}{calibrate_command}{fit_ood_command}
+python -m training ood-set --out runs/ood-set
+python -m training evaluate --split models/brainxai-cnn.split.json --ood runs/ood-set --out docs/evaluation
 python -m training card
 ```
 Trained with the code at git commit `{fit_git_commit}`, exported at `{git_commit}`; torch {torch}.
@@ -135,6 +139,8 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         boxes_line=_boxes_line(m.get("training", {})),
         calibration_line=_calibration_line(m.get("calibration")),
         calibrate_command="\npython -m training calibrate" if m.get("calibration") else "",
+        fit_ood_command=f"\n{m['reliability']['command']}" if m.get("reliability") else "",
+        reliability_section=_reliability_section(m.get("reliability")),
     ) + (notes.read_text() if notes is not None and notes.is_file() else "")
 
 
@@ -145,6 +151,25 @@ def _boxes_line(training: dict[str, Any]) -> str:
         f"Tumour boxes (`{training['boxes']}`) of the **training** images only were used as weak supervision: a "
         f"localisation loss (weight {training['localisation_weight']}) asks the class evidence of the true class to "
         "lie inside the box. Boxes of validation images were only used to score the explanations."
+    )
+
+
+def _reliability_section(reliability: dict[str, Any] | None) -> str:
+    if not reliability:
+        return "No input check: every image is answered as if it were a brain MRI slice (run `fit-ood`)."
+    calibration = reliability["calibration"]
+    return (
+        "- **Input check** (`docs/RELIABILITY.md`): squared Mahalanobis distance of the image's penultimate "
+        "features (L2-normalised) to the nearest class mean, with one shared Ledoit-Wolf covariance fitted on the "
+        "training side; "
+        f"threshold **{reliability['threshold']:.2f}** set on the validation side alone for at most "
+        f"{reliability['false_refusal_target']:.0%} false refusals ({reliability['threshold_rule']}). Colour and "
+        "uniform images are refused before the model. The service answers a refused image 422 `out-of-distribution` "
+        "(or flags it, `BRAINXAI_OOD_POLICY=flag`).\n"
+        f"- **Calibration**: probabilities are softmax(logits / T) with T = **{reliability['temperature']:.3f}** "
+        f"({calibration['method']}): ECE {calibration['ece_before']:.4f} → **{calibration['ece_after']:.4f}**, "
+        f"Brier {calibration['brier_before']:.4f} → **{calibration['brier_after']:.4f}** on the {calibration['n']} "
+        "validation images (in-sample for T's one parameter; a cross-fitted estimate is in `docs/RELIABILITY.md`)."
     )
 
 

@@ -15,8 +15,10 @@ from tqdm import tqdm
 from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.preprocessing import PreprocessSpec, preprocess
+from mlcore.reliability import Reliability, pooled_features, probabilities
 from training.data import discover, read_gray
-from training.metrics import classification_metrics
+from training.metrics import brier_score, classification_metrics, expected_calibration_error
+from training.ood_eval import input_check_markdown, input_check_report
 from training.report import markdown_report, plot_confusion_matrix, plot_reliability
 
 log = logging.getLogger(__name__)
@@ -42,17 +44,48 @@ def select_files(root: Path, split_file: Path | None, subset: str) -> tuple[list
     return classes, chosen
 
 
+def model_outputs(
+    model: artifact.LoadedModel,
+    files: list[tuple[Path, int]],
+    *,
+    batch_size: int = 32,
+    show_progress: bool = True,
+    desc: str = "evaluate",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (N, C) and penultimate features (N, D) of image files, each through
+    :func:`mlcore.preprocessing.preprocess` and the artifact's ``features``/``classify``."""
+    spec = PreprocessSpec.from_manifest(model.manifest)
+    logits: list[torch.Tensor] = []
+    pooled: list[torch.Tensor] = []
+    for start in tqdm(range(0, len(files), batch_size), desc=desc, unit="batch", disable=not show_progress):
+        batch = torch.cat([preprocess(read_gray(path), spec) for path, _ in files[start : start + batch_size]])
+        with torch.inference_mode():
+            feature_maps = model.module.features(batch)
+            logits.append(model.module.classify(feature_maps))
+            pooled.append(pooled_features(feature_maps))
+    return torch.cat(logits).numpy(), torch.cat(pooled).numpy()
+
+
 def predict_files(
     model: artifact.LoadedModel, files: list[tuple[Path, int]], batch_size: int = 32, show_progress: bool = True
 ) -> np.ndarray:
-    """Class probabilities (N, C) for image files, each through :func:`mlcore.preprocessing.preprocess`."""
-    spec = PreprocessSpec.from_manifest(model.manifest)
-    outputs: list[torch.Tensor] = []
-    for start in tqdm(range(0, len(files), batch_size), desc="evaluate", unit="batch", disable=not show_progress):
-        batch = torch.cat([preprocess(read_gray(path), spec) for path, _ in files[start : start + batch_size]])
-        with torch.inference_mode():
-            outputs.append(torch.softmax(model.module(batch), dim=1))
-    return torch.cat(outputs).numpy()
+    """Class probabilities (N, C) for image files, calibrated as the service gives them (the artifact's
+    temperature, if it has one)."""
+    logits, _ = model_outputs(model, files, batch_size=batch_size, show_progress=show_progress)
+    return probabilities(torch.from_numpy(logits), model.reliability).numpy()
+
+
+def calibration_summary(logits: np.ndarray, labels: np.ndarray, reliability: Reliability | None) -> dict[str, Any]:
+    """ECE (15 bins) and Brier score of the probabilities before and after the artifact's temperature."""
+    before = probabilities(torch.from_numpy(logits), None).numpy()
+    after = probabilities(torch.from_numpy(logits), reliability).numpy()
+    return {
+        "temperature": reliability.temperature if reliability else 1.0,
+        "ece_before": expected_calibration_error(before, labels),
+        "ece_after": expected_calibration_error(after, labels),
+        "brier_before": brier_score(before, labels),
+        "brier_after": brier_score(after, labels),
+    }
 
 
 def evaluate_artifact(
@@ -62,29 +95,62 @@ def evaluate_artifact(
     *,
     subset: str,
     out_dir: Path,
+    ood_dir: Path | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate the artifact and write ``metrics.json``, ``report.md`` and two PNG figures to ``out_dir``."""
+    """Evaluate the artifact and write ``metrics.json``, ``report.md`` and PNG figures to ``out_dir``.
+
+    Probabilities are the calibrated ones the service gives; the calibration section compares them with the
+    uncalibrated ones. With ``ood_dir``, the input check is measured too (:mod:`training.ood_eval`).
+    """
     model = artifact.load(model_path)
     classes, files = select_files(data_root, split_file, subset)
     if classes != model.classes:
         raise DatasetError(f"the model's classes {model.classes} differ from the data's {classes}")
-    probs = predict_files(model, files, show_progress=show_progress)
+    logits, _ = model_outputs(model, files, show_progress=show_progress)
+    probs = probabilities(torch.from_numpy(logits), model.reliability).numpy()
     labels = np.array([label for _, label in files])
     metrics = classification_metrics(probs, labels, classes)
+    metrics["calibration"] = calibration_summary(logits, labels, model.reliability)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     plot_confusion_matrix(metrics["confusion_matrix"], classes, out_dir / "confusion_matrix.png")
+    uncalibrated = probabilities(torch.from_numpy(logits), None).numpy()
+    plot_reliability(uncalibrated, labels, metrics["calibration"]["ece_before"], out_dir / "reliability_before.png")
     plot_reliability(probs, labels, metrics["ece"], out_dir / "reliability.png")
     what = f"the {subset} side of {split_file}" if split_file else "every image"
     shown_root = os.path.relpath(data_root) if data_root.is_absolute() else data_root
     source = f"Model `{model_path.name}` (sha256 `{model.sha256[:12]}`) on {what} under `{shown_root}`."
-    (out_dir / "report.md").write_text(markdown_report(metrics, "Evaluation", source))
+    report = markdown_report(metrics, "Evaluation", source) + calibration_markdown(metrics["calibration"])
+    if ood_dir is not None:
+        metrics["input_check"] = input_check_report(model, files, ood_dir, show_progress=show_progress)
+        report += input_check_markdown(metrics["input_check"], ood_dir)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out_dir / "report.md").write_text(report)
     log.info(
-        "accuracy %.4f, macro-F1 %.4f on %d images; report in %s",
+        "accuracy %.4f, macro-F1 %.4f, ECE %.4f on %d images; report in %s",
         metrics["accuracy"],
         metrics["macro_f1"],
+        metrics["ece"],
         metrics["n"],
         out_dir,
     )
     return metrics
+
+
+def calibration_markdown(calibration: dict[str, Any]) -> str:
+    """The calibration section of the report: ECE and Brier score before and after the temperature."""
+    return "\n".join(
+        [
+            "",
+            "## Calibration",
+            "",
+            f"Temperature T = {calibration['temperature']:.3f} (probabilities are softmax(logits / T)).",
+            "",
+            "| | ECE (15 bins) | Brier score | diagram |",
+            "|---|---:|---:|---|",
+            f"| before (T = 1) | {calibration['ece_before']:.4f} | {calibration['brier_before']:.4f} | "
+            "`reliability_before.png` |",
+            f"| after | {calibration['ece_after']:.4f} | {calibration['brier_after']:.4f} | `reliability.png` |",
+            "",
+        ]
+    )

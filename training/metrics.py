@@ -33,6 +33,13 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
     )
 
 
+def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The multi-class Brier score: mean over images of the squared distance between probabilities and the one-hot
+    label (0 is perfect, 2 the worst)."""
+    one_hot = np.eye(probs.shape[1])[labels]
+    return float(((probs - one_hot) ** 2).sum(axis=1).mean())
+
+
 def classification_metrics(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict[str, Any]:
     """All metrics of one evaluation as a JSON-ready dict.
 

@@ -19,7 +19,7 @@ from service.analysis import Analyser, Analysis, AnalysisRequest
 from service.dicom_out import dicom_source, secondary_capture, structured_report
 from service.pacs import Pacs
 from service.problems import problem_responses
-from service.schemas import AnalyzeRequest, AnalyzeResponse, StoredResult
+from service.schemas import AnalyzeRequest, AnalyzeResponse, InputCheck, StoredResult
 from service.settings import Settings
 from service.state import AnalyserDep, StateDep, require_api_key
 
@@ -95,6 +95,7 @@ async def analyze(request: Request, body: AnalyzeRequest, state: StateDep, analy
     return AnalyzeResponse(
         label=analysis.prediction.label,
         probabilities=analysis.prediction.probabilities,
+        input_check=InputCheck(**analysis.prediction.input_check.as_dict()),
         study_instance_uid=body.study_instance_uid,
         results=await store_all(pacs, results),
         model=analyser.model_ref(),

@@ -21,7 +21,7 @@ from service.method_params import method_enum, method_parameters_dependency
 from service.problems import problem_responses
 from service.results import JSON, PNG, explanation_bytes
 from service.routes.common import FrameQuery, negotiate, timing
-from service.schemas import IMAGE_BODY, ExplainResponse, Heatmap, HeatmapSummary, ModelRef
+from service.schemas import IMAGE_BODY, ExplainResponse, Heatmap, HeatmapSummary, InputCheck, ModelRef
 from service.state import AnalyserDep, StateDep, require_api_key
 from service.upload import read_upload
 
@@ -85,6 +85,7 @@ def build_router() -> APIRouter:
             "X-Explained-Target": result.target,
             "X-Predicted-Label": analysis.prediction.label,
             "X-Explanation-Cache": "hit" if result.cached else "miss",
+            "X-In-Distribution": str(analysis.prediction.input_check.in_distribution).lower(),
         }
         if answer_with != JSON:
             return Response(body, media_type=answer_with, headers=headers)
@@ -103,6 +104,7 @@ def json_answer(
         label=analysis.prediction.label,
         probabilities=analysis.prediction.probabilities,
         target=result.target,
+        input_check=InputCheck(**analysis.prediction.input_check.as_dict()),
         method=result.method,
         parameters=result.parameters,
         heatmap=Heatmap(png_base64=base64.b64encode(raw_map).decode(), summary=summary),

@@ -13,7 +13,7 @@ from service.dicom import DICOM
 from service.problems import problem_responses
 from service.results import JSON, report_bytes
 from service.routes.common import FrameQuery, negotiate, timing
-from service.schemas import IMAGE_BODY, PredictResponse
+from service.schemas import IMAGE_BODY, InputCheck, PredictResponse
 from service.state import AnalyserDep, StateDep, require_api_key
 from service.upload import read_upload
 
@@ -58,6 +58,7 @@ async def predict(
     return PredictResponse(
         label=analysis.prediction.label,
         probabilities=analysis.prediction.probabilities,
+        input_check=InputCheck(**analysis.prediction.input_check.as_dict()),
         model=model,
         request_id=request.state.request_id,
         timing=timing(analysis, started),

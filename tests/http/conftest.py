@@ -72,6 +72,22 @@ def start_server(tiny_model_path: Path) -> Iterator[Callable[..., LiveServer]]:
 
 
 @pytest.fixture(scope="session")
+def start_ood_server(
+    start_server: Callable[..., LiveServer], ood_model_path: Path
+) -> Iterator[Callable[..., LiveServer]]:
+    """Start (once per set of overrides) a server of the phantom-trained model with its input check."""
+    started: dict[tuple[tuple[str, Any], ...], LiveServer] = {}
+
+    def start(**overrides: Any) -> LiveServer:
+        key = tuple(sorted(overrides.items()))
+        if key not in started:
+            started[key] = start_server(model_path=ood_model_path, **overrides)
+        return started[key]
+
+    yield start
+
+
+@pytest.fixture(scope="session")
 def server(start_server: Callable[..., LiveServer]) -> LiveServer:
     """A server with default settings."""
     return start_server()

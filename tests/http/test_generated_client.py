@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import base64
 import importlib
+import io
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from service.openapi import SPEC_PATH
 from tests.helpers import CLASSES
@@ -18,7 +22,9 @@ from tests.images import sample_path
 
 
 @pytest.mark.slow
-def test_a_generated_python_client_works_against_a_live_server(server: LiveServer, tmp_path: Path) -> None:
+def test_a_generated_python_client_works_against_a_live_server(
+    server: LiveServer, start_ood_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
     bin_dir = Path(sys.executable).parent  # the generator formats its output with ruff from the same venv
     result = subprocess.run(
         [
@@ -52,6 +58,17 @@ def test_a_generated_python_client_works_against_a_live_server(server: LiveServe
         prediction = predict.sync(client=client, body=body)
         assert prediction.label in CLASSES
         assert abs(sum(prediction.probabilities.additional_properties.values()) - 1) < 1e-5
+        assert isinstance(prediction.input_check.in_distribution, bool)
+        noise = (np.random.default_rng(0).random((96, 96)) * 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(noise).save(buffer, format="PNG")
+        noise_body = models.PredictFilesBody(
+            file=types.File(payload=buffer.getvalue(), file_name="noise.png", mime_type="image/png")
+        )
+        ood_client = client_module.Client(base_url=start_ood_server().url, raise_on_unexpected_status=True)
+        refused = predict.sync(client=ood_client, body=noise_body)  # the 422 is documented: the SDK parses it
+        assert isinstance(refused, models.Problem) and refused.type_.endswith("out-of-distribution")
+        assert refused.reason and refused.input_check and refused.input_check.in_distribution is False
         explain_body = models.ExplainFilesBody(file=types.File(payload=data, file_name="scan.jpg"))
         json_client = client.with_headers({"Accept": "application/json"})  # SDKs take the JSON form
         explanation = explain.sync(client=json_client, body=explain_body, method=models.Method.LIME, num_samples=100)

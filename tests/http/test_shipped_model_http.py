@@ -48,3 +48,33 @@ def test_explain_target_selects_the_class_and_every_class_has_its_own_map(shippe
     for index, one in enumerate(CLASSES):
         for other in CLASSES[index + 1 :]:
             assert np.mean(np.abs(maps[one].astype(int) - maps[other].astype(int))) > 2, (one, other)
+
+
+def test_the_shipped_input_check_accepts_the_samples_and_refuses_other_images(shipped_server: LiveServer) -> None:
+    """The committed brain samples are answered; an abdominal MR (DICOM), a photograph and noise are not."""
+    from skimage import data as other_images
+
+    from tests.images import pydicom_file_bytes
+
+    dicom = {"content-type": "application/dicom"}
+    noise = (np.random.default_rng(0).random((128, 128)) * 255).astype(np.uint8)
+    others = {
+        "abdominal MR": (pydicom_file_bytes("examples_overlay.dcm"), dicom),
+        "photograph": (_png(other_images.camera()), {"content-type": "image/png"}),
+        "noise": (_png(noise), {"content-type": "image/png"}),
+    }
+    with shipped_server.client() as http:
+        for path in sorted(SAMPLES.glob("*/*.jpg")):
+            check = http.post("/predict", content=path.read_bytes(), headers=JPEG).json()["input_check"]
+            assert check["in_distribution"] and check["score"] <= check["threshold"], (path.name, check)
+        for name, (body, headers) in others.items():
+            answer = http.post("/predict", content=body, headers=headers)
+            assert answer.status_code == 422 and answer.json()["type"].endswith("out-of-distribution"), name
+        refused = http.post("/predict", content=others["abdominal MR"][0], headers=dicom).json()
+        assert "BodyPartExamined 'ABDOMEN'" in refused["reason"]
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -119,5 +120,30 @@ def test_upload_shows_scores_and_all_heatmaps(server: LiveServer, tmp_path: Path
                 assert np.corrcoef(layer.ravel(), expected.ravel())[0, 1] > 0.5, method  # ... and it is the map
                 assert layer[expected == 0].max(initial=0) < 1, method  # nothing where the map is empty
             page.screenshot(path=str(tmp_path / f"viewer-{upload}.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_a_refusal_or_a_flag_is_shown_before_any_heatmap(
+    start_ood_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    noise = tmp_path / "noise.png"
+    Image.fromarray((np.random.default_rng(0).random((96, 96)) * 255).astype(np.uint8)).save(noise)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page()
+            page.goto(start_ood_server().url + "/")
+            page.set_input_files("#file", str(noise))
+            page.wait_for_selector("#check[data-state='refused']", timeout=30_000)
+            assert "Not answered" in page.inner_text("#check")
+            assert page.locator(".panel").count() == 0 and page.locator("#scores .bar").count() == 0
+            page.goto(start_ood_server(ood_policy="flag").url + "/")
+            page.set_input_files("#file", str(noise))
+            page.wait_for_selector("#check[data-state='flagged']", timeout=30_000)
+            page.wait_for_selector("#scores .bar", timeout=30_000)
+            assert "should not be trusted" in page.inner_text("#check")
         finally:
             browser.close()

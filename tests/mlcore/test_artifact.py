@@ -13,6 +13,7 @@ import torch
 
 from mlcore import artifact
 from mlcore.errors import ArtifactError
+from mlcore.reliability import Reliability
 from training.models import build_model
 
 
@@ -147,3 +148,62 @@ def test_calibration_images_round_trip_and_bad_ones_are_refused(
     for bad in (images.astype(np.float32), images[:, :16], images[0], images[:0]):
         with pytest.raises(ArtifactError, match="calibration images must be uint8"):
             artifact.save(loaded.module, loaded.manifest, tmp_path / "bad.pt", calibration=bad)
+
+
+def _detector_for(module: torch.jit.ScriptModule, dims: int = 48) -> Reliability:
+    """A detector over ``dims`` features (the test model's width 8 × 6), fitted "for" ``module``'s weights."""
+    rng = np.random.default_rng(0)
+    return Reliability(rng.normal(size=(4, dims)), np.eye(dims), 12.5, 0.7, artifact.weights_sha256(module))
+
+
+def test_the_input_check_round_trips_and_keeps_module_and_calibration(
+    saved: tuple[Path, torch.nn.Module], tmp_path: Path
+) -> None:
+    path, _ = saved
+    loaded = artifact.load(path)
+    assert loaded.reliability is None
+    detector = _detector_for(loaded.module)
+    images = np.zeros((2, 32, 32), np.uint8)
+    manifest = {**loaded.manifest, "reliability": detector.manifest_section()}
+    fitted = tmp_path / "fitted.pt"
+    artifact.save(loaded.module, manifest, fitted, calibration=images, reliability=detector)
+    again = artifact.load(fitted)
+    assert again.reliability is not None and again.reliability.threshold == 12.5
+    assert again.reliability.temperature == 0.7
+    np.testing.assert_array_equal(again.reliability.means, detector.means)
+    np.testing.assert_array_equal(again.calibration, images)
+    assert artifact.weights_sha256(again.module) == artifact.weights_sha256(loaded.module)
+
+
+def test_an_input_check_fitted_for_other_weights_is_refused(
+    saved: tuple[Path, torch.nn.Module], tmp_path: Path
+) -> None:
+    path, _ = saved
+    loaded = artifact.load(path)
+    torch.manual_seed(1)
+    other = build_model("brainxai_cnn", 4, width=8, dropout=0.0).eval()
+    other_module = artifact.script(other.backbone, other.head)
+    detector = _detector_for(loaded.module)
+    manifest = {**loaded.manifest, "reliability": detector.manifest_section()}
+    with pytest.raises(ArtifactError, match="fitted for other weights"):
+        artifact.save(other_module, manifest, tmp_path / "refused.pt", reliability=detector)
+    with pytest.raises(ArtifactError, match="no detector was given"):
+        artifact.save(loaded.module, manifest, tmp_path / "refused.pt")
+    # A file put together by other means (another model's weights under this detector) fails to load.
+    extra = {
+        artifact.MANIFEST_FILE: json.dumps({**manifest, "format_version": artifact.FORMAT_VERSION}),
+        artifact.RELIABILITY_FILE: detector.to_bytes(),
+    }
+    forged = tmp_path / "forged.pt"
+    torch.jit.save(other_module, str(forged), _extra_files=extra)
+    with pytest.raises(ArtifactError, match="fitted for other weights"):
+        artifact.load(forged)
+
+
+def test_weights_sha256_changes_with_any_weight() -> None:
+    torch.manual_seed(0)
+    model = build_model("brainxai_cnn", 4, width=8, dropout=0.0).eval()
+    before = artifact.weights_sha256(model)
+    with torch.no_grad():
+        model.head[-1].bias[0] += 1e-6
+    assert artifact.weights_sha256(model) != before

@@ -23,6 +23,7 @@ from mlcore.onnx_forward import (
     onnx_forward,
 )
 from mlcore.preprocessing import PreprocessSpec, preprocess
+from mlcore.reliability import pooled_features
 from tests.helpers import SAMPLES
 from training.data import read_gray
 from training.models import build_model
@@ -42,6 +43,12 @@ def test_onnx_forward_equals_torchscript_on_new_inputs() -> None:
     with torch.inference_mode():
         assert float((forward(x) - module(x)).abs().max()) <= TOLERANCE
     assert forward(x[:1]).shape == (1, 4)
+    logits, features = forward.evidence(x)  # the penultimate features come from the same run
+    with torch.inference_mode():
+        expected = pooled_features(module.features(x))
+    assert features is not None and features.shape == expected.shape == (7, 48)
+    assert float((features - expected).abs().max()) <= TOLERANCE
+    assert torch.equal(logits, forward(x))
 
 
 def test_forward_only_explanations_agree_across_runtimes() -> None:

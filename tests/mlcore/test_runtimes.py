@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from mlcore import artifact
 from mlcore.explainers import explainer_class, method_names
+from mlcore.reliability import pooled_features
 from mlcore.runtimes import build_runtimes, runtime_name
 
 
@@ -31,3 +34,15 @@ def test_torchscript_everywhere_when_asked(tiny_model_path: Path) -> None:
     runtimes = build_runtimes(model, "torchscript", "int8")
     assert runtimes.predict is runtimes.perturb is runtimes.module is model.module
     assert set(runtimes.describe().values()) == {"torchscript-fp32"}
+
+
+def test_evidence_gives_logits_and_penultimate_features_on_either_engine(tiny_model_path: Path) -> None:
+    model = artifact.load(tiny_model_path)
+    x = torch.randn(3, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        maps = model.module.features(x)
+        expected = (model.module.classify(maps), pooled_features(maps))
+        for engine in ("onnx", "torchscript"):
+            logits, features = build_runtimes(model, engine, "fp32").evidence(x)  # type: ignore[arg-type]
+            assert torch.allclose(logits, expected[0], atol=1e-4), engine
+            assert torch.allclose(features, expected[1], atol=1e-4), engine

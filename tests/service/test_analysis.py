@@ -14,14 +14,16 @@ from captum.attr import LayerGradCam
 from PIL import Image
 
 from mlcore import artifact
-from mlcore.errors import DeadlineExceeded, NotDicom, ParameterError
+from mlcore.errors import DeadlineExceeded, NotDicom, OutOfDistribution, ParameterError
 from mlcore.explainers.base import normalise_map
 from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
+from mlcore.reliability import pooled_features
 from mlcore.runtimes import Runtimes
 from service.analysis import Analyser, AnalysisRequest
 from service.image import DecodeOptions
 from service.upload import Upload
 from tests.helpers import CLASSES
+from tests.images import pydicom_testdata
 from training.models import build_model
 
 
@@ -40,6 +42,13 @@ class _Counting:
         self.calls += 1
         self.images += len(x)
         return self.module(x)
+
+    def evidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and penultimate features in one run, as the ONNX Runtime predict forward gives them."""
+        self.calls += 1
+        self.images += len(x)
+        maps = self.module.features(x)
+        return self.module.classify(maps), pooled_features(maps)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         self.backbone_images += len(x)
@@ -163,3 +172,59 @@ def test_heavy_methods_stop_at_their_deadline(
     with pytest.raises(DeadlineExceeded):
         analyser.analyse(_png(), plan, deadline=time.monotonic() + 0.25)
     assert perturb.calls + backbone.calls <= 4 < batches  # it stopped at the first check past the deadline
+
+
+def _policy_analyser(path: Path, policy: str) -> tuple[Analyser, _Counting, list[tuple[bool, str]]]:
+    model = artifact.load(path)
+    perturb = _Counting(model.module)
+    runtimes = Runtimes(module=model.module, predict=model.module, perturb=perturb)  # type: ignore[arg-type]
+    seen: list[tuple[bool, str]] = []
+    analyser = Analyser(
+        model,
+        runtimes,
+        decode_limits=DecodeOptions(max_pixels=10_000_000, allow_non_mr=True),
+        ood_policy=policy,  # type: ignore[arg-type]
+        on_check=lambda check, outcome: seen.append((check.in_distribution, outcome)),
+    )
+    return analyser, perturb, seen
+
+
+def test_the_reject_policy_stops_before_any_explanation_work(ood_model_path: Path) -> None:
+    analyser, perturb, seen = _policy_analyser(ood_model_path, "reject")
+    plan = analyser.plan(AnalysisRequest(methods={"lime": {"num_samples": 64}}))
+    with pytest.raises(OutOfDistribution) as refused:
+        analyser.analyse(_png(shape=(96, 96)), plan)
+    assert refused.value.check.kind == "content" and refused.value.extra["reason"] == refused.value.check.reason
+    assert perturb.images == 0 and seen == [(False, "refused")]
+
+
+def test_the_flag_policy_answers_with_the_check_except_for_a_dicom_result(
+    ood_model_path: Path, held_aside_phantoms: list[Path]
+) -> None:
+    analyser, _, seen = _policy_analyser(ood_model_path, "flag")
+    flagged = analyser.analyse(_png(shape=(96, 96)), analyser.plan(AnalysisRequest()))
+    assert not flagged.prediction.input_check.in_distribution and seen == [(False, "flagged")]
+    dicom = pydicom_testdata("MR_small.dcm")
+    dicom.PixelData = (np.random.default_rng(0).random((64, 64)) * 4000).astype(np.int16).tobytes()
+    with pytest.raises(OutOfDistribution):
+        analyser.analyse(dicom, analyser.plan(AnalysisRequest(dicom_result=True)))
+    accepted = [
+        analyser.analyse(Upload(path.read_bytes(), "image/png"), analyser.plan(AnalysisRequest()))
+        for path in held_aside_phantoms
+    ]
+    assert sum(a.prediction.input_check.in_distribution for a in accepted) >= 0.8 * len(accepted)
+
+
+def test_probabilities_are_calibrated_by_the_artifact_temperature(
+    ood_model_path: Path, held_aside_phantoms: list[Path]
+) -> None:
+    analyser, *_ = _policy_analyser(ood_model_path, "flag")
+    model = artifact.load(ood_model_path)
+    assert model.reliability is not None and model.reliability.temperature != 1.0
+    image = Upload(held_aside_phantoms[0].read_bytes(), "image/png")
+    analysis = analyser.analyse(image, analyser.plan(AnalysisRequest()))
+    x = preprocess(analysis.image.pixels, PreprocessSpec.from_manifest(model.manifest))
+    with torch.inference_mode():
+        expected = torch.softmax(model.module(x) / model.reliability.temperature, dim=1)[0]
+    got = torch.tensor([analysis.prediction.probabilities[name] for name in model.classes])
+    assert torch.allclose(got, expected.float(), atol=1e-5)

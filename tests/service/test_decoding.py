@@ -53,3 +53,16 @@ def test_the_pixel_limit_is_checked_before_decoding() -> None:
     big = encode(Image.new("L", (2000, 1000)), "PNG")
     with pytest.raises(ImageTooLarge, match="2000×1000"):
         decode(big, "image/png", OPTIONS)
+
+
+def test_the_colour_share_is_measured_before_the_conversion_to_grey() -> None:
+    gray = (phantom_gray() * 255).astype(np.uint8)
+    as_rgb = Image.fromarray(gray, "L").convert("RGB")
+    coloured = np.asarray(as_rgb).copy()
+    coloured[: coloured.shape[0] // 2, :, 0] = 255  # the top half turned red
+    options = DecodeOptions(max_pixels=10_000_000)
+    assert decode(encode(Image.fromarray(gray, "L"), "PNG"), "image/png", options).colour == 0.0
+    assert decode(encode(as_rgb, "JPEG"), "image/jpeg", options).colour == 0.0  # grey stored as RGB JPEG
+    red = decode(encode(Image.fromarray(coloured, "RGB"), "PNG"), "image/png", options)
+    assert 0.3 < red.colour <= 0.5
+    assert decode(mr_dicom_bytes(), "application/dicom", options).colour == 0.0

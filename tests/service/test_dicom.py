@@ -11,7 +11,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGBaseline8Bit
 
 from mlcore.errors import ImageError, ImageTooLarge
-from service.dicom import decode_dicom
+from service.dicom import body_part_note, decode_dicom
 from service.image import DecodeOptions
 from tests.images import dicom_bytes, multiframe_mr, pydicom_file_bytes, pydicom_testdata
 
@@ -84,3 +84,30 @@ def test_non_mr_colour_and_oversized_are_refused() -> None:
         decode_dicom(pydicom_file_bytes("MR_small.dcm"), DecodeOptions(max_pixels=4096 - 1))
     with pytest.raises(ImageError, match=r"cannot be decoded|not a readable"):
         decode_dicom(pydicom_file_bytes("MR_truncated.dcm"), OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("tags", "named"),
+    [
+        ({"BodyPartExamined": "SHOULDER"}, "BodyPartExamined 'SHOULDER'"),
+        ({"BodyPartExamined": "ABDOMEN", "StudyDescription": "brain"}, "BodyPartExamined 'ABDOMEN'"),
+        ({"StudyDescription": "MRI knee left"}, "StudyDescription 'MRI knee left'"),
+        ({"SeriesDescription": "T2 whole body"}, "SeriesDescription 'T2 whole body'"),
+        ({"BodyPartExamined": "HEAD"}, None),
+        ({"BodyPartExamined": "BRAIN", "SeriesDescription": "knee"}, None),  # the coded body part counts first
+        ({"StudyDescription": "MR brain w/o contrast"}, None),
+        ({"StudyDescription": "pharmacology protocol 7"}, None),  # no body part named ("arm" is inside a word)
+        ({}, None),
+    ],
+)
+def test_body_part_note_names_another_body_part_only(tags: dict[str, str], named: str | None) -> None:
+    dataset = pydicom_testdata("MR_small.dcm")
+    for tag in ("BodyPartExamined", "StudyDescription", "SeriesDescription"):
+        dataset.pop(tag, None)
+    for tag, value in tags.items():
+        setattr(dataset, tag, value)
+    note = body_part_note(dataset)
+    if named is None:
+        assert note is None
+    else:
+        assert note is not None and named in note and "another body part than the head" in note

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from mlcore.errors import NotDicom
+from mlcore.reliability import InputCheck
 from service.analysis import Analysis, Explanation, Prediction
 from service.decoding import decode
 from service.image import DecodedImage, DecodeOptions
@@ -23,7 +24,7 @@ MODEL = ModelRef(name="tiny", version="0.0.0", sha256="0" * 64)
 def _analysis(image: DecodedImage) -> Analysis:
     heatmap = np.zeros(image.pixels.shape, np.float32)
     heatmap[2:6, 3:7] = 1.0
-    prediction = Prediction({"glioma": 0.7, "notumor": 0.3}, "glioma", 1.0)
+    prediction = Prediction({"glioma": 0.7, "notumor": 0.3}, "glioma", 1.0, InputCheck(True, 1.0, 2.0))
     return Analysis(image, prediction, (Explanation(heatmap, "gradcam", "glioma", {}, 2.0),), 0.5)
 
 

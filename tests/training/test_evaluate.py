@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
+from skimage import data as samples
 
 from mlcore import artifact
 from training.__main__ import main
@@ -36,3 +39,40 @@ def test_evaluate_reproduces_the_validation_metrics_of_fit(
     for name in ("confusion_matrix.png", "reliability.png", "report.md"):
         assert (tmp_path / name).stat().st_size > 0
     assert "macro-F1" in (tmp_path / "report.md").read_text()
+
+
+def _ood_folder(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    images = {
+        "synthetic/noise.png": (rng.random((80, 80)) * 255).astype(np.uint8),
+        "synthetic/blank.png": np.zeros((80, 80), np.uint8),
+        "photographs/camera.png": samples.camera(),
+        "photographs/astronaut.png": samples.astronaut(),
+    }
+    for name, pixels in images.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(root / name)
+    return root
+
+
+def test_evaluate_reports_calibration_and_the_input_check_against_an_ood_folder(
+    tiny_run: Path, ood_model_path: Path, synth_root: Path, tmp_path: Path
+) -> None:
+    ood = _ood_folder(tmp_path / "ood")
+    args = ["evaluate", "--model", str(ood_model_path), "--data", str(synth_root)]
+    assert main([*args, "--split", str(tiny_run / "split.json"), "--out", str(tmp_path / "e"), "--ood", str(ood)]) == 0
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    model = artifact.load(ood_model_path)
+    assert model.reliability is not None
+    calibration = metrics["calibration"]
+    assert calibration["temperature"] == model.reliability.temperature
+    assert calibration["ece_after"] == pytest.approx(metrics["ece"])
+    stored = model.manifest["reliability"]["calibration"]  # fitted on the same validation side
+    assert calibration["ece_before"] == pytest.approx(stored["ece_before"], abs=1e-4)
+    check = metrics["input_check"]
+    assert check["ood"] == {"n": 4, "caught": 1.0} and check["missed"] == []
+    assert set(check["groups"]) == {"synthetic", "photographs"} and check["auroc"] > 0.9
+    assert check["in_distribution"]["n"] == 16 and check["in_distribution"]["false_refusal_rate"] <= 0.25
+    report = (tmp_path / "e" / "report.md").read_text()
+    assert "## Calibration" in report and "## Input check" in report
+    assert (tmp_path / "e" / "reliability_before.png").stat().st_size > 0

@@ -1,0 +1,177 @@
+"""Knowing when not to answer, and how sure an answer is: the input check and the calibrated probabilities.
+
+Two parts, both fitted on an existing artifact without changing its weights (``python -m training fit-ood``)
+and stored inside it:
+
+- **The detector**: class-conditional Gaussians with one shared covariance (Ledoit-Wolf shrinkage) over the
+  model's *penultimate features* — the backbone's feature maps averaged over space, L2-normalised — fitted on
+  the training side of the split. An image's score is its squared Mahalanobis distance to the nearest class
+  mean; above the threshold it is *out of distribution*. The threshold comes from the validation side only
+  (conformal: the ⌈(n+1)(1−α)⌉-th smallest of n validation scores, so that at most α of brain MRI slices
+  like them are refused). Measured against energy, softmax confidence and k-nearest-neighbour scores in
+  ``docs/RELIABILITY.md``.
+- **The temperature**: logits / T before the softmax, T fitted on the validation side by minimum NLL.
+
+Cheap checks come first and need no model: a colour image is not an MRI slice, a (nearly) uniform one has
+no anatomy. :func:`check_input` combines them into the :class:`InputCheck` every answer carries.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlcore.errors import ArtifactError
+
+FORMAT_VERSION = 1
+DETECTOR = "mahalanobis-l2"
+# A pixel is coloured when its channels differ by more than this (of 1); JPEG chroma noise of a grey image stays
+# well under it. An image with more than COLOUR_LIMIT of such pixels is a colour image.
+COLOUR_PIXEL = 0.1
+COLOUR_LIMIT = 0.01
+# Below this spread of intensities (0.5th to 99.5th percentile, of 1) an image has no anatomy to classify.
+MIN_CONTRAST = 0.05
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """The fitted detector and temperature of one artifact's weights.
+
+    ``means``: C×D class means of the normalised penultimate features; ``precision``: the D×D inverse of
+    their shared covariance; ``threshold``: the highest score still in distribution; ``temperature``: the
+    logit divisor; ``weights_sha256``: the weights they were fitted for (:func:`mlcore.artifact.weights_sha256`).
+    """
+
+    means: np.ndarray
+    precision: np.ndarray
+    threshold: float
+    temperature: float
+    weights_sha256: str
+    false_refusal_target: float = 0.01
+
+    def scores(self, pooled: np.ndarray) -> np.ndarray:
+        """Scores of N×D penultimate features (not yet normalised): squared distance to the nearest class mean."""
+        features = normalised(np.asarray(pooled, dtype=np.float64))
+        distances = [np.einsum("nd,de,ne->n", features - mean, self.precision, features - mean) for mean in self.means]
+        return np.min(np.stack(distances, axis=1), axis=1)
+
+    def to_bytes(self) -> bytes:
+        """The arrays as an ``.npz`` (the scalars travel in the manifest, see :meth:`manifest_section`)."""
+        buffer = io.BytesIO()
+        np.savez(buffer, means=self.means.astype(np.float64), precision=self.precision.astype(np.float64))
+        return buffer.getvalue()
+
+    def manifest_section(self, **described: Any) -> dict[str, Any]:
+        """The manifest's ``reliability`` section: what the loader needs, plus ``described`` facts for people."""
+        return {
+            **described,
+            "format_version": FORMAT_VERSION,
+            "detector": DETECTOR,
+            "threshold": self.threshold,
+            "temperature": self.temperature,
+            "false_refusal_target": self.false_refusal_target,
+            "weights_sha256": self.weights_sha256,
+        }
+
+    @classmethod
+    def from_artifact(cls, section: dict[str, Any], raw: bytes, where: str) -> Reliability:
+        """Rebuild from the manifest section and the stored arrays; :class:`ArtifactError` saying what is wrong."""
+        if section.get("format_version") != FORMAT_VERSION or section.get("detector") != DETECTOR:
+            raise ArtifactError(
+                f"{where}: reliability section of format {section.get('format_version')} / detector "
+                f"{section.get('detector')!r} is not supported (this code reads {FORMAT_VERSION} / {DETECTOR}); "
+                "run python -m training fit-ood again"
+            )
+        try:
+            arrays = np.load(io.BytesIO(raw), allow_pickle=False)
+            means, precision = arrays["means"], arrays["precision"]
+        except (ValueError, KeyError, OSError) as exc:
+            raise ArtifactError(f"{where}: the reliability arrays cannot be read: {exc}") from exc
+        if means.ndim != 2 or precision.shape != (means.shape[1], means.shape[1]):
+            raise ArtifactError(f"{where}: reliability arrays of shapes {means.shape} and {precision.shape} disagree")
+        return cls(
+            means=means,
+            precision=precision,
+            threshold=float(section["threshold"]),
+            temperature=float(section["temperature"]),
+            weights_sha256=str(section["weights_sha256"]),
+            false_refusal_target=float(section.get("false_refusal_target", 0.01)),
+        )
+
+
+@dataclass(frozen=True)
+class InputCheck:
+    """Whether an input is like what the model knows: ``score`` against ``threshold`` (None without a
+    detector), and ``reason`` — why it was refused, or a note (e.g. DICOM tags naming another body part)."""
+
+    in_distribution: bool
+    score: float | None
+    threshold: float | None
+    reason: str | None = None
+    kind: str | None = None  # the refusal's kind for metrics: colour, uniform, content; None when accepted
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form every answer carries."""
+        return {
+            "in_distribution": self.in_distribution,
+            "score": self.score,
+            "threshold": self.threshold,
+            "reason": self.reason,
+        }
+
+
+def normalised(features: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (an all-zero row stays zero)."""
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return features / np.maximum(norms, 1e-12)
+
+
+def pooled_features(feature_maps: torch.Tensor) -> torch.Tensor:
+    """The penultimate features: N×C×H×W backbone maps averaged over space (what the head's pooling does)."""
+    return feature_maps.mean(dim=(2, 3))
+
+
+def probabilities(logits: torch.Tensor, reliability: Reliability | None) -> torch.Tensor:
+    """Class probabilities: softmax of logits / T (T = 1 without a fitted temperature)."""
+    temperature = reliability.temperature if reliability is not None else 1.0
+    return torch.softmax(logits.detach() / temperature, dim=1)
+
+
+def colour_fraction(rgb: np.ndarray) -> float:
+    """The fraction of pixels of an H×W×3 image in [0, 1] whose channels differ by more than :data:`COLOUR_PIXEL`."""
+    spread = rgb.max(axis=2) - rgb.min(axis=2)
+    return float((spread > COLOUR_PIXEL).mean())
+
+
+def cheap_check(gray: np.ndarray, colour: float) -> tuple[str, str] | None:
+    """(kind, reason) when an image cannot be a brain MRI slice without asking the model, else None."""
+    if colour > COLOUR_LIMIT:
+        return "colour", f"a colour image ({colour:.0%} of pixels coloured); MRI slices are greyscale"
+    low, high = np.percentile(gray, [0.5, 99.5])
+    if high - low < MIN_CONTRAST:
+        return "uniform", "the image is (nearly) uniform: there is no anatomy to classify"
+    return None
+
+
+def check_input(
+    gray: np.ndarray, colour: float, pooled: np.ndarray, reliability: Reliability | None, *, note: str | None = None
+) -> InputCheck:
+    """The input check of one image: the cheap checks, then the detector's score of its penultimate features.
+
+    ``note`` (e.g. DICOM tags naming another body part) is added to the reason; the content decides.
+    """
+    score = threshold = None
+    if reliability is not None:
+        score = round(float(reliability.scores(pooled[None])[0]), 3)
+        threshold = round(reliability.threshold, 3)
+    refused = cheap_check(gray, colour)
+    if refused is None and score is not None and threshold is not None and not score <= threshold:
+        refused = "content", "the image is unlike the brain MRI slices the model was trained on"
+    if refused is None:
+        return InputCheck(True, score, threshold, note)
+    kind, reason = refused
+    return InputCheck(False, score, threshold, f"{reason}; {note}" if note else reason, kind)

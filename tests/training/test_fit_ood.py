@@ -1,0 +1,110 @@
+"""fit-ood: the detector, threshold and temperature fitted on an existing artifact (training/fit_ood.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from skimage import data as samples
+
+from mlcore import artifact
+from mlcore.errors import DatasetError
+from mlcore.preprocessing import PreprocessSpec, preprocess
+from mlcore.reliability import InputCheck, check_input, pooled_features
+from training.__main__ import main
+from training.calibrate import add_calibration
+from training.data import read_gray
+from training.fit_ood import conformal_threshold, fit_gaussians, fit_reliability, fit_temperature
+
+
+def _check(model: artifact.LoadedModel, gray: np.ndarray) -> InputCheck:
+    spec = PreprocessSpec.from_manifest(model.manifest)
+    with torch.inference_mode():
+        maps = model.module.features(preprocess(gray.astype(np.float32), spec))
+    return check_input(gray.astype(np.float32), 0.0, pooled_features(maps)[0].numpy(), model.reliability)
+
+
+def _not_brains() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:96, 0:96]
+    return {
+        "uniform noise": rng.random((96, 96)),
+        "gaussian noise": np.clip(rng.normal(0.5, 0.2, (96, 96)), 0, 1),
+        "photograph (camera)": samples.camera() / 255.0,
+        "photograph (coins)": samples.coins() / 255.0,
+        "photograph (moon)": samples.moon() / 255.0,
+        "document page": samples.page() / 255.0,
+        "checkerboard": samples.checkerboard() / 255.0,
+        "a square": ((abs(xx - 48) < 30) & (abs(yy - 48) < 30)) * 0.8,
+        "stripes": (np.sin(xx / 2) > 0) * 1.0,
+    }
+
+
+def test_a_phantom_trained_model_refuses_what_is_not_a_phantom_and_accepts_held_aside_phantoms(
+    ood_model_path: Path, held_aside_phantoms: list[Path]
+) -> None:
+    model = artifact.load(ood_model_path)
+    assert model.reliability is not None
+    accepted = [_check(model, read_gray(path)).in_distribution for path in held_aside_phantoms]
+    # The threshold targets 10 % false refusals on phantoms like the validation ones (16 of them: a loose bound).
+    assert np.mean(accepted) >= 0.8, accepted
+    for name, image in _not_brains().items():
+        check = _check(model, image)
+        assert not check.in_distribution, (name, check)
+        assert check.kind == "content" and check.score is not None and check.score > model.reliability.threshold
+
+
+def test_fit_ood_keeps_weights_and_calibration_images_and_describes_itself(
+    exported: Path, synth_root: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.pt"
+    path.write_bytes(exported.read_bytes())
+    add_calibration(path, synth_root, tiny_run / "split.json", per_class=2)
+    before = artifact.load(path)
+    fit_reliability(path, synth_root, tiny_run / "split.json", false_refusal=0.1, show_progress=False)
+    fitted = artifact.load(path)
+    assert artifact.weights_sha256(fitted.module) == artifact.weights_sha256(before.module)
+    np.testing.assert_array_equal(fitted.calibration, before.calibration)
+    section = fitted.manifest["reliability"]
+    assert fitted.reliability is not None and section["threshold"] == fitted.reliability.threshold
+    assert section["false_refusal_target"] == 0.1 and section["detector"] == "mahalanobis-l2"
+    assert set(section["calibration"]) >= {"ece_before", "ece_after", "brier_before", "brier_after", "n"}
+    assert section["calibration"]["n"] == 16 and 0 < section["temperature"] < 100
+    # The int8 calibration step keeps the input check too.
+    add_calibration(path, synth_root, tiny_run / "split.json", per_class=1)
+    again = artifact.load(path).reliability
+    assert again is not None and again.threshold == fitted.reliability.threshold
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_labels() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (20000, 4))
+    probs = torch.softmax(torch.as_tensor(logits) / 2.0, dim=1).numpy()
+    labels = np.array([rng.choice(4, p=row) for row in probs])
+    assert fit_temperature(logits, labels) == pytest.approx(2.0, rel=0.05)
+
+
+def test_the_conformal_threshold_is_the_ceil_n_plus_1_quantile() -> None:
+    scores = np.arange(1, 100, dtype=float)[::-1]  # 99 scores 1..99, unsorted
+    assert conformal_threshold(scores, 0.01) == 99.0  # rank ceil(100 × 0.99) = 99
+    assert conformal_threshold(scores, 0.1) == 90.0  # rank ceil(100 × 0.9) = 90
+    with pytest.raises(DatasetError, match="too few"):
+        conformal_threshold(scores[:50], 0.01)  # rank 51 × 0.99 → 51 > 50
+
+
+def test_fit_gaussians_needs_every_class_and_gives_normalised_means() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.random((40, 6)) * 10
+    labels = np.arange(40) % 2
+    means, precision = fit_gaussians(features, labels, 2)
+    assert means.shape == (2, 6) and precision.shape == (6, 6)
+    assert np.all(np.linalg.norm(means, axis=1) <= 1 + 1e-9)
+    with pytest.raises(DatasetError, match="every class"):
+        fit_gaussians(features, labels, 3)
+
+
+def test_the_cli_refuses_a_false_refusal_rate_out_of_range(tmp_path: Path) -> None:
+    assert main(["fit-ood", "--model", str(tmp_path / "none.pt"), "--false-refusal", "0.7"]) == 2
+    assert main(["fit-ood", "--model", str(tmp_path / "none.pt")]) == 2  # no such model: one line, exit 2

@@ -1,0 +1,127 @@
+"""Fit the input check and the temperature of an existing artifact, weights unchanged (``python -m training fit-ood``).
+
+The detector's Gaussians come from the *train* side of the model's split; the threshold and the temperature from
+the *validation* side only (in-distribution data the weights never trained on) — never from out-of-distribution
+examples. The method is described in :mod:`mlcore.reliability` and measured in ``docs/RELIABILITY.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.covariance import LedoitWolf
+
+from mlcore import artifact
+from mlcore.errors import DatasetError
+from mlcore.reliability import Reliability, normalised
+from training.evaluate import model_outputs, select_files
+from training.metrics import brier_score, expected_calibration_error
+
+log = logging.getLogger(__name__)
+
+
+def fit_gaussians(pooled: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class means and the inverse of the shared, Ledoit-Wolf-shrunk covariance of L2-normalised features."""
+    features = normalised(np.asarray(pooled, dtype=np.float64))
+    missing = [c for c in range(n_classes) if not (labels == c).any()]
+    if missing:
+        raise DatasetError(f"no training images of class index {missing}: the detector needs every class")
+    means = np.stack([features[labels == c].mean(axis=0) for c in range(n_classes)])
+    covariance = LedoitWolf().fit(features - means[labels]).covariance_
+    return means, np.linalg.inv(covariance)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The T > 0 that minimises the negative log-likelihood of softmax(logits / T) (L-BFGS on log T)."""
+    z = torch.as_tensor(logits, dtype=torch.float64)
+    y = torch.as_tensor(labels, dtype=torch.long)
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return float(log_t.detach().exp())
+
+
+def conformal_threshold(scores: np.ndarray, false_refusal: float) -> float:
+    """The ⌈(n+1)(1−α)⌉-th smallest of n in-distribution scores: a new one like them exceeds it with chance ≤ α."""
+    ordered = np.sort(np.asarray(scores, dtype=np.float64))
+    rank = math.ceil((len(ordered) + 1) * (1 - false_refusal))
+    if rank > len(ordered):
+        raise DatasetError(
+            f"{len(ordered)} validation images are too few for a false-refusal rate of {false_refusal:.2%}"
+        )
+    return float(ordered[rank - 1])
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of logits / temperature."""
+    return torch.softmax(torch.as_tensor(logits, dtype=torch.float64) / temperature, dim=1).numpy()
+
+
+def fit_reliability(
+    model_path: Path,
+    data_root: Path,
+    split_file: Path,
+    *,
+    false_refusal: float = 0.01,
+    version: str | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Fit the detector (train side) and the threshold and temperature (validation side), store them in
+    ``model_path`` (module, weights and calibration images unchanged; the manifest's version becomes ``version``
+    when given) and return the manifest section."""
+    model = artifact.load(model_path)
+    classes, train = select_files(data_root, split_file, "train")
+    _, val = select_files(data_root, split_file, "val")
+    if classes != model.classes:
+        raise DatasetError(f"the model's classes {model.classes} differ from the data's {classes}")
+    _, train_pooled = model_outputs(model, train, show_progress=show_progress, desc="train features")
+    val_logits, val_pooled = model_outputs(model, val, show_progress=show_progress, desc="validation features")
+    train_labels = np.array([label for _, label in train])
+    val_labels = np.array([label for _, label in val])
+    means, precision = fit_gaussians(train_pooled, train_labels, len(classes))
+    unfitted = Reliability(means, precision, math.inf, 1.0, artifact.weights_sha256(model.module), false_refusal)
+    threshold = conformal_threshold(unfitted.scores(val_pooled), false_refusal)
+    temperature = fit_temperature(val_logits, val_labels)
+    before, after = softmax(val_logits), softmax(val_logits, temperature)
+    reliability = Reliability(means, precision, threshold, temperature, unfitted.weights_sha256, false_refusal)
+    section = reliability.manifest_section(
+        features="the backbone's feature maps averaged over space, L2-normalised",
+        gaussians=f"class means and a shared Ledoit-Wolf covariance, from {len(train)} train-side images",
+        threshold_rule=f"conformal: the ceil((n+1)(1-a))-th smallest of n = {len(val)} validation scores, a = "
+        f"{false_refusal}",
+        calibration={
+            "method": "temperature scaling, minimum NLL on the validation side",
+            "n": len(val),
+            "ece_before": round(expected_calibration_error(before, val_labels), 4),
+            "ece_after": round(expected_calibration_error(after, val_labels), 4),
+            "brier_before": round(brier_score(before, val_labels), 4),
+            "brier_after": round(brier_score(after, val_labels), 4),
+        },
+        command=shlex.join(["python", "-m", "training", *sys.argv[1:]]),
+    )
+    manifest = {**model.manifest, "reliability": section, "version": version or model.manifest["version"]}
+    digest = artifact.save(model.module, manifest, model_path, calibration=model.calibration, reliability=reliability)
+    log.info(
+        "input check stored in %s (sha256 %s): threshold %.2f, temperature %.3f, ECE %.4f -> %.4f",
+        model_path,
+        digest[:12],
+        threshold,
+        temperature,
+        section["calibration"]["ece_before"],
+        section["calibration"]["ece_after"],
+    )
+    return section

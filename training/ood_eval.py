@@ -1,0 +1,141 @@
+"""Measure the input check: brain MRI slices of the validation side against an out-of-distribution folder.
+
+Every image goes the way the service takes it — :func:`service.decoding.decode` (grey pixels and the colour
+share), :func:`mlcore.preprocessing.preprocess`, the artifact's features, :func:`mlcore.reliability.check_input` —
+so the numbers are the service's. The OOD folder is ``<dir>/<group>/<image>`` (``python -m training ood-set``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+from mlcore import artifact
+from mlcore.errors import DatasetError, ImageError
+from mlcore.preprocessing import PreprocessSpec, preprocess
+from mlcore.reliability import check_input, pooled_features
+from service.decoding import decode
+from service.image import DecodeOptions
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm"}
+
+
+@dataclass(frozen=True)
+class CheckedImages:
+    """The input check of some images: score (NaN without a detector), accepted, predicted class index."""
+
+    scores: np.ndarray
+    accepted: np.ndarray
+    predicted: np.ndarray
+    kinds: list[str | None]
+
+
+def check_files(model: artifact.LoadedModel, paths: list[Path], *, show_progress: bool = True) -> CheckedImages:
+    """Decode, predict and check each file as the service does (DICOM of any modality is let through)."""
+    spec = PreprocessSpec.from_manifest(model.manifest)
+    options = DecodeOptions(max_pixels=40_000_000, allow_non_mr=True)
+    scores, accepted, predicted, kinds = [], [], [], []
+    for path in tqdm(paths, desc="input check", unit="image", disable=not show_progress):
+        try:
+            image = decode(path.read_bytes(), None, options)
+        except ImageError as exc:
+            raise DatasetError(f"{path}: {exc}") from exc
+        with torch.inference_mode():
+            feature_maps = model.module.features(preprocess(image.pixels, spec))
+            logits = model.module.classify(feature_maps)
+        check = check_input(image.pixels, image.colour, pooled_features(feature_maps)[0].numpy(), model.reliability)
+        scores.append(np.nan if check.score is None else check.score)
+        accepted.append(check.in_distribution)
+        predicted.append(int(logits.argmax()))
+        kinds.append(check.kind)
+    return CheckedImages(np.array(scores), np.array(accepted, bool), np.array(predicted), kinds)
+
+
+def ood_files(folder: Path) -> list[tuple[Path, str]]:
+    """The images of an OOD folder with their group (the sub-folder's name), sorted."""
+    found = sorted(
+        (path, path.parent.name)
+        for path in folder.glob("*/*")
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+    )
+    if not found:
+        raise DatasetError(f"no images under {folder}/<group>/ (python -m training ood-set --out {folder})")
+    return found
+
+
+def input_check_report(
+    model: artifact.LoadedModel, in_files: list[tuple[Path, int]], ood_dir: Path, *, show_progress: bool = True
+) -> dict[str, Any]:
+    """False refusals and selective accuracy on ``in_files``, caught share per OOD group, and the score's AUROC."""
+    if model.reliability is None:
+        log.warning("the model has no input check (python -m training fit-ood): only the cheap checks are measured")
+    inside = check_files(model, [path for path, _ in in_files], show_progress=show_progress)
+    labels = np.array([label for _, label in in_files])
+    outside_files = ood_files(ood_dir)
+    outside = check_files(model, [path for path, _ in outside_files], show_progress=show_progress)
+    groups = np.array([group for _, group in outside_files])
+    answered = inside.accepted
+    report: dict[str, Any] = {
+        "threshold": model.reliability.threshold if model.reliability else None,
+        "in_distribution": {
+            "n": len(in_files),
+            "false_refusal_rate": float(1 - answered.mean()),
+            "accuracy": float((inside.predicted == labels).mean()),
+            "selective_accuracy": float((inside.predicted[answered] == labels[answered]).mean())
+            if answered.any()
+            else None,
+            "coverage": float(answered.mean()),
+        },
+        "ood": {"n": len(outside_files), "caught": float((~outside.accepted).mean())},
+        "groups": {},
+        "missed": [
+            str(path.relative_to(ood_dir))
+            for (path, _), answered_anyway in zip(outside_files, outside.accepted, strict=True)
+            if answered_anyway
+        ],
+    }
+    if model.reliability is not None:
+        truth = np.r_[np.zeros(len(inside.scores)), np.ones(len(outside.scores))]
+        report["auroc"] = float(roc_auc_score(truth, np.r_[inside.scores, outside.scores]))
+    for group in sorted(set(groups)):
+        members = groups == group
+        by_score = outside.scores[members] > report["threshold"] if report["threshold"] is not None else None
+        report["groups"][group] = {
+            "n": int(members.sum()),
+            "caught": float((~outside.accepted[members]).mean()),
+            "caught_by_score_alone": float(by_score.mean()) if by_score is not None else None,
+        }
+    return report
+
+
+def input_check_markdown(report: dict[str, Any], ood_dir: Path) -> str:
+    """The input-check section of the evaluation report."""
+    inside, ood = report["in_distribution"], report["ood"]
+    lines = [
+        "## Input check (out-of-distribution detector)",
+        "",
+        f"Threshold {report['threshold']:.2f}; out-of-distribution images from `{ood_dir}` (groups below).",
+        "",
+        f"- brain MRI slices refused (false refusals): {inside['false_refusal_rate']:.2%} of {inside['n']}",
+        f"- accuracy on all of them {inside['accuracy']:.4f}; on those answered (selective accuracy) "
+        f"{inside['selective_accuracy']:.4f} at coverage {inside['coverage']:.2%}",
+        f"- out-of-distribution images refused: {ood['caught']:.2%} of {ood['n']}",
+    ]
+    if "auroc" in report:
+        lines.append(f"- AUROC of the score (brain MRI vs out-of-distribution): {report['auroc']:.4f}")
+    lines += ["", "| group | images | refused | refused by the score alone |", "|---|---:|---:|---:|"]
+    for group, row in report["groups"].items():
+        alone = f"{row['caught_by_score_alone']:.0%}" if row["caught_by_score_alone"] is not None else "—"
+        lines.append(f"| {group} | {row['n']} | {row['caught']:.0%} | {alone} |")
+    missed = ", ".join(f"`{name}`" for name in report["missed"]) or "none"
+    lines += ["", f"Answered although out of distribution: {missed}.", ""]
+    return "\n".join(lines)
