@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from mlcore.artifact import LoadedModel
 from mlcore.cpu import Int8Scheme, cpu_info, int8_scheme
@@ -47,6 +46,7 @@ class OnnxForward:
         self._input_name = input_name
         self.precision = precision
         self.check: dict[str, object] = {}  # how it was checked against TorchScript at start (int8: the scheme too)
+        self.gives_features = True  # False when its second output did not match TorchScript's pooled features
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.evidence(x)[0]
@@ -55,39 +55,43 @@ class OnnxForward:
         """Logits, and the penultimate features when the session was exported with them (else None)."""
         batch = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
         outputs = self._session.run(None, {self._input_name: batch})  # type: ignore[attr-defined]
-        return torch.from_numpy(outputs[0]), torch.from_numpy(outputs[1]) if len(outputs) > 1 else None
-
-
-class _WithFeatures(nn.Module):
-    """The artifact's forward that also returns the penultimate features (one pass, two outputs)."""
-
-    def __init__(self, module: torch.jit.ScriptModule) -> None:
-        super().__init__()
-        self.module = module
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.module.features(x)
-        return self.module.classify(features), pooled_features(features)
+        features = torch.from_numpy(outputs[1]) if len(outputs) > 1 and self.gives_features else None
+        return torch.from_numpy(outputs[0]), features
 
 
 def _to_onnx(module: torch.jit.ScriptModule, size: int, folder: Path, *, with_features: bool = False) -> Path:
     path = folder / "model.onnx"
-    outputs = ["logits", "features"] if with_features else ["logits"]
-    # Tracing cannot enter a TorchScript module's methods from a Python wrapper: script the wrapper (in eval mode).
-    exported = torch.jit.script(_WithFeatures(module).eval()) if with_features else module
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            exported,
+            module,
             (torch.zeros(1, 1, size, size),),
             path,
             input_names=["x"],
-            output_names=outputs,
-            dynamic_axes={"x": {0: "batch"}, **{name: {0: "batch"} for name in outputs}},
+            output_names=["logits"],
+            dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
             opset_version=17,
             dynamo=False,
         )
+    if with_features:
+        _expose_penultimate(path)
     return path
+
+
+def _expose_penultimate(path: Path) -> None:
+    """Add the head's input — the pooled features its last Gemm (the linear layer) classifies — as a second output.
+
+    The graph and its cost stay as they are; the caller checks the output against TorchScript's pooled features
+    (a head of another shape would fail that check and lose only the second output)."""
+    import onnx
+
+    graph = onnx.load(str(path))
+    linears = [node for node in graph.graph.node if node.op_type == "Gemm"]
+    if not linears:
+        return
+    output = onnx.helper.make_tensor_value_info(linears[-1].input[0], onnx.TensorProto.FLOAT, ["batch", None])
+    graph.graph.output.append(output)
+    onnx.save(graph, str(path))
 
 
 def _session(model: bytes | str, threads: int) -> object:
@@ -125,8 +129,10 @@ def onnx_forward(
         logits, features = forward.evidence(probe)
         expected = module.features(probe)
         gap = float((logits - module.classify(expected)).abs().max())
-        if features is not None:
-            gap = max(gap, float((features - pooled_features(expected)).abs().max()))
+        pooled = pooled_features(expected)
+    if features is None or features.shape != pooled.shape or not float((features - pooled).abs().max()) <= tolerance:
+        log.info("ONNX Runtime gives no usable penultimate features: the input check reads them from TorchScript")
+        forward.gives_features = False
     if not gap <= tolerance:
         log.warning("ONNX Runtime differs from TorchScript by %.2e (> %.0e): staying on TorchScript", gap, tolerance)
         return None

@@ -140,3 +140,16 @@ def test_int8_is_refused_when_it_misses_the_tolerance_and_absent_without_calibra
     }
     artifact.save(module, manifest, tmp_path / "plain.pt")
     assert int8_forward_for(artifact.load(tmp_path / "plain.pt")) is None
+
+
+def test_a_head_of_another_shape_keeps_onnx_for_logits_but_not_for_features() -> None:
+    torch.manual_seed(2)
+    model = build_model("brainxai_cnn", 4, width=8, dropout=0.0).eval()
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(48, 8), nn.ReLU(), nn.Linear(8, 4)).eval()
+    module = artifact.script(model.backbone, head)
+    forward = onnx_forward(module, 48)
+    assert forward is not None and not forward.gives_features  # its last Gemm reads the hidden layer, not the pool
+    x = torch.randn(2, 1, 48, 48)
+    logits, features = forward.evidence(x)
+    with torch.inference_mode():
+        assert features is None and float((logits - module(x)).abs().max()) <= TOLERANCE
