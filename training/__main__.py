@@ -236,6 +236,13 @@ def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--counterfactual",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also remove each tumour off the midline three ways (and insert tumours into no-tumour brains), with "
+        "controls, and report the answers (default: on)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("runs/explanations"),
@@ -247,6 +254,7 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     import json
     import shlex
 
+    from training.counterfactual_eval import counterfactual_markdown
     from training.explain_eval import evaluate_explanations, load_cases, summarise
     from training.explain_report import figure, markdown, pick_figure_cases
 
@@ -265,17 +273,29 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
         precision=args.precision,
     )
     summary = summarise(rows)
+    counterfactual = counterfactuals(args, cases, split) if args.counterfactual else None
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "explanations.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+    result = {"summary": summary, "rows": rows, "counterfactual": counterfactual}
+    (args.out / "explanations.json").write_text(json.dumps(result, indent=1))
     command = shlex.join(["python", "-m", "training", *sys.argv[1:]])
     header = (
         f"Command: `{command}`\n\n{len(cases)} images with a tumour box"
         + (f" from the validation side of `{split}`" if split else "")
         + f"; model `{args.model}`."
     )
-    (args.out / "EXPLANATIONS.md").write_text(markdown(summary, header, methods))
+    extra = counterfactual_markdown(counterfactual["summary"]) if counterfactual else ""
+    (args.out / "EXPLANATIONS.md").write_text(markdown(summary, header, methods) + "\n" + extra)
     figure(args.model, pick_figure_cases(rows, cases), methods, params, out=args.out / "explanations.png")
     log.info("wrote %s", args.out)
+
+
+def counterfactuals(args: argparse.Namespace, cases: list[Any], split: Path | None) -> dict[str, Any]:
+    """The counterfactual rows and their summary for the explain-eval cases (no-tumour donors: the same split side)."""
+    from training.counterfactual_eval import counterfactual_rows, donor_files, summarise_counterfactuals
+
+    donors = donor_files(args.data, split)
+    rows = counterfactual_rows(args.model, cases, donors, seed=args.seed, show_progress=sys.stderr.isatty())
+    return {"summary": summarise_counterfactuals(rows), "rows": rows}
 
 
 def method_parameters(methods: list[str], given: list[str], *, seed: int) -> dict[str, dict[str, Any]]:
@@ -294,6 +314,32 @@ def method_parameters(methods: list[str], given: list[str], *, seed: int) -> dic
     for method, values in params.items():
         params[method] = get_explainer(method).resolve(values)
     return params
+
+
+def _add_shortcut(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "shortcut", help="how well the image outside the tumour tells tumour from no tumour (the dataset's shortcut)"
+    )
+    parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
+    parser.add_argument(
+        "--boxes", type=Path, default=None, help="boxes CSV (default: tumor-boxes.csv beside the dataset root)"
+    )
+    parser.add_argument(
+        "--split",
+        type=Path,
+        default=DEFAULT_MODEL.with_suffix(".split.json"),
+        help="train side to fit, validation side to score (default: the shipped model's split)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/shortcut"), help="default: %(default)s")
+
+
+def _run_shortcut(args: argparse.Namespace) -> None:
+    from training.shortcut import shortcut_report, write_shortcut_report
+
+    boxes = args.boxes or args.data.parent / "tumor-boxes.csv"
+    report = shortcut_report(args.data, boxes, args.split, seed=args.seed, show_progress=sys.stderr.isatty())
+    write_shortcut_report(report, args.out)
 
 
 def _add_card(commands: argparse._SubParsersAction) -> None:
@@ -328,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_ood_set(commands)
     _add_synth(commands)
     _add_explain_eval(commands)
+    _add_shortcut(commands)
     _add_card(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -341,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             "ood-set": _run_ood_set,
             "synth": _run_synth,
             "explain-eval": _run_explain_eval,
+            "shortcut": _run_shortcut,
             "card": _run_card,
         }[args.command](args)
     except BrainxaiError as exc:

@@ -31,6 +31,7 @@ from mlcore.preprocessing import PreprocessSpec, fit_to_square, map_to_original,
 from mlcore.runtimes import Precision, Runtimes, build_runtimes
 from training.data import read_gray
 from training.explanation_metrics import (
+    blurred,
     box_from_fractions,
     centre_prior,
     deletion_insertion,
@@ -180,11 +181,13 @@ def evaluate_explanations(
         maps["centre_prior"] = (centre_prior(size), 0.0, None, None)
         maps["random"] = (random_map(size, rng), 0.0, None, None)
         probability = _probability_fn(models.runtimes.predict, models.spec, target)
+        smooth = blurred(fitted)
         box = box_from_fractions(case.box, gray.shape)
         tolerance = round(tolerance_fraction * max(gray.shape))
         for name, (square, seconds, sanity_correlation, samples) in maps.items():
             original = map_to_original(square, *gray.shape)
             deletion, insertion = deletion_insertion(probability, fitted, square, background=0.0)
+            deletion_blur, insertion_blur = deletion_insertion(probability, fitted, square, background=smooth)
             rows.append(
                 {
                     "path": case.relative,
@@ -195,6 +198,8 @@ def evaluate_explanations(
                     "energy_in_box": energy_in_box(original, box),
                     "deletion_auc": deletion,
                     "insertion_auc": insertion,
+                    "deletion_auc_blur": deletion_blur,
+                    "insertion_auc_blur": insertion_blur,
                     "randomisation_rank_correlation": sanity_correlation,
                     "seconds": seconds,
                     "samples": samples,
@@ -210,6 +215,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
         "energy_in_box",
         "deletion_auc",
         "insertion_auc",
+        "deletion_auc_blur",
+        "insertion_auc_blur",
         "randomisation_rank_correlation",
         "seconds",
         "samples",

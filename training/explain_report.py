@@ -21,8 +21,10 @@ from training.explanation_metrics import box_from_fractions
 COLUMNS = (
     ("pointing_game", "pointing game ↑"),
     ("energy_in_box", "energy in box ↑"),
-    ("deletion_auc", "deletion AUC ↓"),
-    ("insertion_auc", "insertion AUC ↑"),
+    ("deletion_auc", "deletion AUC, black fill ↓"),
+    ("insertion_auc", "insertion AUC, black fill ↑"),
+    ("deletion_auc_blur", "deletion AUC, blur fill ↓"),
+    ("insertion_auc_blur", "insertion AUC, blur fill ↑"),
     ("randomisation_rank_correlation", "rank corr. with randomised model ↓"),
     ("seconds", "s / image"),
     ("samples", "model samples (LIME)"),

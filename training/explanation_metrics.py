@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 from scipy.stats import spearmanr
 
 Box = tuple[int, int, int, int]
@@ -54,7 +55,7 @@ def deletion_insertion(
     image: np.ndarray,
     heatmap: np.ndarray,
     *,
-    background: float,
+    background: float | np.ndarray,
     steps: int = 20,
 ) -> tuple[float, float]:
     """Deletion and insertion AUC of the target's probability along the map's pixel order.
@@ -62,19 +63,28 @@ def deletion_insertion(
     Deletion replaces the most relevant pixels first with ``background`` (lower AUC = more
     faithful); insertion starts from the background and restores the most relevant pixels first
     (higher = more faithful). ``probability`` maps a (B, H, W) stack of images to (B,) probabilities.
+    ``background``: a value (black fill), or an image of the same shape — e.g. the image blurred
+    (:func:`blurred`), a fill that does not make an out-of-distribution artefact of its own.
     """
     order = np.argsort(-heatmap, axis=None, kind="stable")
     counts = np.linspace(0, order.size, steps + 1).round().astype(int)
     deleted, inserted = [], []
     flat_image = image.ravel()
+    flat_background = np.broadcast_to(np.asarray(background, dtype=image.dtype), image.shape).ravel()
     for count in counts:
         chosen = np.zeros(order.size, dtype=bool)
         chosen[order[:count]] = True
-        deleted.append(np.where(chosen, background, flat_image).reshape(image.shape))
-        inserted.append(np.where(chosen, flat_image, background).reshape(image.shape))
+        deleted.append(np.where(chosen, flat_background, flat_image).reshape(image.shape))
+        inserted.append(np.where(chosen, flat_image, flat_background).reshape(image.shape))
     scores = probability(np.stack(deleted + inserted))
     deletion, insertion = scores[: steps + 1], scores[steps + 1 :]
     return float(np.trapezoid(deletion, dx=1 / steps)), float(np.trapezoid(insertion, dx=1 / steps))
+
+
+def blurred(image: np.ndarray, sigma_fraction: float = 0.05) -> np.ndarray:
+    """The image under a Gaussian blur of ``sigma_fraction`` × its side: the deletion fill that keeps the image's
+    own intensities and only removes detail (no black holes the model never saw)."""
+    return gaussian_filter(image.astype(np.float64), sigma_fraction * max(image.shape)).astype(image.dtype)
 
 
 def rank_correlation(first: np.ndarray, second: np.ndarray) -> float:

@@ -27,10 +27,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from mlcore import artifact
 from mlcore.errors import DatasetError, TrainingError
 from mlcore.files import atomic_write, atomic_write_text
 from mlcore.preprocessing import PreprocessSpec, normalise
 from training.augment import AugmentConfig, augment_batch
+from training.counterfactual import REMOVALS, CounterfactualTraining, counterfactual_batch
 from training.data import Dataset, load_dataset
 from training.dedup import find_duplicate_groups
 from training.localisation import (
@@ -47,6 +49,8 @@ from training.provenance import git_commit
 from training.split import groups_on_both_sides, stratified_group_split
 
 log = logging.getLogger(__name__)
+
+NO_TUMOUR = "notumor"
 
 CHECKPOINT_VERSION = 1
 
@@ -78,6 +82,9 @@ class FitConfig:
     localisation_weight: float = 0.3
     skip_bad: bool = False
     device: str = "auto"
+    init_from: str = ""
+    counterfactual: float = 0.0
+    counterfactual_methods: str = "donor,inpaint"
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,8 @@ class Trainer:
     dist_info: Distributed
     amp: bool = False
     boxes: BoxSupervision | None = None
+    counterfactual: CounterfactualTraining | None = None
+    donors: torch.Tensor | None = None  # no-tumour training images lending their tissue to counterfactuals
 
     @property
     def scored(self) -> nn.Module:
@@ -201,9 +210,15 @@ def _batch_loss(
     """The loss of one augmented batch (classification + weighted localisation) and its localisation part."""
     device, boxes = trainer.dist_info.device, trainer.boxes
     masks = boxes.masks[index] if boxes is not None else None
-    batch, masks = augment_batch(images[index], trainer.augment, generator, masks)
+    batch, target, boxed = images[index], labels[index], boxes.has_box[index] if boxes is not None else None
+    if trainer.counterfactual is not None and masks is not None and boxed is not None and trainer.donors is not None:
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        batch, target, boxed = counterfactual_batch(
+            batch, target, (masks, boxed), trainer.donors, config=trainer.counterfactual, rng=rng
+        )
+    batch, masks = augment_batch(batch, trainer.augment, generator, masks)
     batch = normalise(batch, trainer.spec).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-    target = labels[index].to(device, non_blocking=True)
+    target = target.to(device, non_blocking=True)
     with _autocast(device, trainer.amp):
         logits, features = trainer.model(batch, return_features=True)
         loss = trainer.criterion(logits, target)
@@ -211,7 +226,7 @@ def _batch_loss(
         return loss, 0.0
     # Kept in the graph even when no image of the batch has a box, so DDP ranks stay in step.
     classifier = last_linear(_unwrap(trainer.model).get_submodule("head"))
-    boxed = boxes.has_box[index].to(device)
+    boxed = boxed.to(device) if boxed is not None else boxes.has_box[index].to(device)
     with _autocast(device, trainer.amp):
         evidence = class_evidence_map(features[boxed], classifier, target[boxed])
     localisation = localisation_loss(evidence, masks.to(device)[boxed]) if bool(boxed.any()) else features.sum() * 0.0
@@ -307,6 +322,8 @@ def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info
     mean, std = float(train_images.mean()), float(train_images.std())
     spec = PreprocessSpec(size=config.image_size, mean=round(mean, 6), std=round(std, 6))
     model: nn.Module = build_model(config.architecture, len(data.classes), config.width, config.dropout)
+    if config.init_from:
+        model.load_state_dict(initial_weights(Path(config.init_from), data.classes))
     model = model.to(dist_info.device).to(memory_format=torch.channels_last)
     ema = None
     if config.ema_decay > 0:
@@ -335,7 +352,37 @@ def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info
         dist_info=dist_info,
         amp=config.amp,
         boxes=box_supervision(config, data, train),
+        **counterfactual_training(config, data, train),
     )
+
+
+def initial_weights(artifact_path: Path, classes: list[str]) -> dict[str, torch.Tensor]:
+    """The weights of an artifact to start from (fine-tuning); its classes must be the data's."""
+    loaded = artifact.load(artifact_path)
+    if loaded.classes != classes:
+        raise TrainingError(f"{artifact_path} classifies {loaded.classes}, the data holds {classes}")
+    log.info("starting from the weights of %s %s", loaded.manifest["name"], loaded.manifest["version"])
+    return {name: tensor.clone() for name, tensor in loaded.module.state_dict().items()}
+
+
+def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray) -> dict[str, Any]:
+    """The trainer's counterfactual augmentation and its no-tumour donors (train side), or nothing when off."""
+    if config.counterfactual <= 0:
+        return {}
+    if not config.boxes or config.localisation_weight <= 0:
+        raise TrainingError("counterfactual augmentation needs the tumour boxes (--boxes, --localisation-weight > 0)")
+    if NO_TUMOUR not in data.classes:
+        raise TrainingError(f"counterfactual augmentation needs a {NO_TUMOUR!r} class")
+    methods = tuple(method for method in config.counterfactual_methods.split(",") if method)
+    unknown = [method for method in methods if method not in REMOVALS]
+    if unknown or not methods:
+        raise TrainingError(f"--counterfactual-methods {config.counterfactual_methods!r}: choose from {REMOVALS}")
+    notumor = data.classes.index(NO_TUMOUR)
+    donors = data.images[train][torch.from_numpy(data.labels[train] == notumor)]
+    log.info(
+        "counterfactual augmentation: %.0f %% removals by %s, as many controls", 100 * config.counterfactual, methods
+    )
+    return {"counterfactual": CounterfactualTraining(config.counterfactual, methods, notumor), "donors": donors}
 
 
 def resume_state(trainer: Trainer, config: FitConfig, last: Path) -> RunState:

@@ -37,6 +37,10 @@ def test_explain_eval_writes_the_report_json_and_figure(
     val = set(json.loads((tiny_run / "split.json").read_text())["val"])
     assert rows and all(row["path"] in val for row in rows)
     assert (out / "explanations.png").stat().st_size > 0
+    assert "deletion AUC, blur fill" in report and "answered notumor" in report
+    counterfactual = json.loads((out / "explanations.json").read_text())["counterfactual"]
+    assert set(counterfactual["summary"]) >= {"insert"}  # removals only where a box lies off the midline
+    assert all(row["path"] in val for row in counterfactual["rows"])
 
 
 def test_a_bad_method_parameter_is_a_one_line_error(exported: Path, synth_root: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from mlcore.errors import DatasetError
 from training.explain_eval import load_cases
 from training.explanation_metrics import (
+    blurred,
     box_from_fractions,
     centre_prior,
     deletion_insertion,
@@ -79,3 +80,21 @@ def test_evaluation_uses_only_validation_images(synth_root: Path, tmp_path: Path
     split.write_text(json.dumps({"train": [], "val": ["Training/notumor/none.png"]}))
     with pytest.raises(DatasetError, match="no image with a box"):
         load_cases(synth_root, boxes, split, per_class=None, seed=0)
+
+
+def test_deletion_with_an_image_background_fills_from_it() -> None:
+    image = np.zeros((8, 8))
+    image[2:4, 2:4] = 1.0
+    heatmap = image.copy()
+    seen: list[np.ndarray] = []
+
+    def probability(stack: np.ndarray) -> np.ndarray:
+        seen.append(stack)
+        return stack[:, 2:4, 2:4].mean(axis=(1, 2))
+
+    smooth = blurred(image, 0.1)
+    assert 0 < smooth[2:4, 2:4].mean() < 1 and smooth.sum() == pytest.approx(image.sum(), rel=0.05)
+    deletion, insertion = deletion_insertion(probability, image, heatmap, background=smooth, steps=4)
+    fully_deleted = seen[0][4]
+    assert np.allclose(fully_deleted, smooth)  # the last deletion step is the blurred image, not black
+    assert deletion < insertion

@@ -93,3 +93,46 @@ def test_a_kill_during_the_checkpoint_write_leaves_the_previous_one_loadable(tmp
     child.kill()
     child.wait(10)
     assert torch.load(last, weights_only=False) == {"epoch": 7}
+
+
+def test_counterfactual_batches_relabel_removals_and_keep_controls() -> None:
+    from training.counterfactual import CounterfactualTraining, counterfactual_batch
+
+    size, notumor = 64, 2
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    brain = ((np.hypot(xx - 0.5, yy - 0.5) < 0.45) * 0.4).astype(np.float32)
+    images = torch.from_numpy(np.stack([brain] * 8))[:, None].clone()
+    masks = torch.zeros(8, 1, size, size, dtype=torch.uint8)
+    masks[:4, :, 20:30, 10:20] = 1  # four tumours off the midline
+    images[:4, :, 20:30, 10:20] = 0.95
+    labels = torch.tensor([0, 1, 0, 1, 2, 2, 2, 2])
+    config = CounterfactualTraining(fraction=1.0, methods=("inpaint",), notumor=notumor)
+    donors = torch.from_numpy(brain[None, None]).clone()
+    edited, new_labels, keep_box = counterfactual_batch(
+        images, labels, (masks, masks.flatten(1).any(1)), donors, config=config, rng=np.random.default_rng(0)
+    )
+    assert new_labels[:4].tolist() == [notumor] * 4 and not keep_box[:4].any()  # every tumour removed
+    assert float(edited[:4, 0, 20:30, 10:20].mean()) < 0.6
+    assert new_labels[4:].tolist() == labels[4:].tolist()  # the no-tumour images got controls, labels kept
+    assert not torch.equal(edited[4:], images[4:]) and torch.equal(labels, torch.tensor([0, 1, 0, 1, 2, 2, 2, 2]))
+
+
+def test_fine_tuning_starts_from_an_artifact_and_counterfactuals_need_boxes(
+    synth_root: Path, exported: Path, tmp_path: Path
+) -> None:
+    from mlcore import artifact
+    from mlcore.errors import TrainingError
+    from tests.helpers import tiny_config
+    from training.fit import fit, initial_weights
+
+    weights = initial_weights(exported, ["glioma", "meningioma", "notumor", "pituitary"])
+    assert all(torch.equal(weights[k], v) for k, v in artifact.load(exported).module.state_dict().items())
+    with pytest.raises(TrainingError, match="classifies"):
+        initial_weights(exported, ["a", "b", "c", "d"])
+    with pytest.raises(TrainingError, match="needs the tumour boxes"):
+        fit(tiny_config(synth_root, tmp_path / "no-boxes", epochs=1, counterfactual=0.3))
+    boxes = str(synth_root.parent / "tumor-boxes.csv")
+    metrics = fit(
+        tiny_config(synth_root, tmp_path / "tuned", epochs=1, boxes=boxes, counterfactual=0.5, init_from=str(exported))
+    )
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and (tmp_path / "tuned" / "best.pt").is_file()

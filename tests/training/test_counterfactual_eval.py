@@ -1,0 +1,53 @@
+"""Counterfactual evaluation (training/counterfactual_eval.py): boxes on the model's square, rows and summaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mlcore.errors import DatasetError
+from training.counterfactual_eval import counterfactual_rows, donor_files, square_box, summarise_counterfactuals
+from training.explain_eval import load_cases
+
+
+def test_square_box_follows_the_padding_and_the_resize() -> None:
+    # A 100 (high) × 50 (wide) image padded to 100 × 100 (25 columns each side), then resized to 200.
+    assert square_box((0.5, 0.5, 1.0, 1.0), (100, 50), 200) == (50, 0, 150, 200)
+    assert square_box((0.25, 0.1, 0.5, 0.2), (100, 50), 200) == (50, 0, 100, 40)
+
+
+def test_the_summary_counts_answers_drops_and_controls() -> None:
+    rows = [
+        {"method": "mirror", "label": "glioma", "original": "glioma", "removed": "notumor", "control": "glioma",
+         "p_true": 0.9, "p_true_removed": 0.1, "p_true_control": 0.9, "p_notumor_removed": 0.8},
+        {"method": "mirror", "label": "glioma", "original": "glioma", "removed": "glioma", "control": "notumor",
+         "p_true": 0.9, "p_true_removed": 0.7, "p_true_control": 0.3, "p_notumor_removed": 0.2},
+    ]  # fmt: skip
+    entry = summarise_counterfactuals(rows)["mirror"]["all"]
+    assert entry["n"] == 2 and entry["answered_notumor"] == 0.5 and entry["answered_true_class"] == 0.5
+    assert entry["p_true_drop"] == pytest.approx(0.5) and entry["control_changed"] == 0.5
+    assert summarise_counterfactuals(rows)["mirror"]["glioma"] == entry
+
+
+def test_rows_for_the_tiny_model_on_phantoms(exported: Path, synth_root: Path, tiny_run: Path, tmp_path: Path) -> None:
+    split = tiny_run / "split.json"
+    cases = load_cases(synth_root, synth_root.parent / "tumor-boxes.csv", split, per_class=None, seed=0)
+    rows = counterfactual_rows(exported, cases, donor_files(synth_root, split), show_progress=False)
+    inserted = [row for row in rows if row["method"] == "insert"]
+    assert len(inserted) == len(cases)  # one insertion per tumour case
+    for row in rows:
+        assert row["method"] in {"mirror", "inpaint", "donor", "insert"}
+        assert 0 <= row["p_true"] <= 1 and 0 <= row["p_notumor_removed"] <= 1
+    removed = {(row["path"], row["method"]) for row in rows if row["method"] != "insert"}
+    assert all(method in {"mirror", "inpaint", "donor"} for _, method in removed)
+
+
+def test_donors_need_a_no_tumour_class(tmp_path: Path) -> None:
+    for label in ("glioma", "pituitary"):
+        (tmp_path / label).mkdir()
+        Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / label / "a.png")
+    with pytest.raises(DatasetError, match="notumor"):
+        donor_files(tmp_path, None)
