@@ -85,6 +85,7 @@ class FitConfig:
     init_from: str = ""
     counterfactual: float = 0.0
     counterfactual_methods: str = "donor,inpaint"
+    select: str = "best"
 
 
 @dataclass(frozen=True)
@@ -464,6 +465,8 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
     Writes ``split.json``, ``last.pt`` (every epoch), ``best.pt`` and ``history.json`` under
     ``config.out``. With ``resume``, continues from ``last.pt`` of the same configuration.
     """
+    if config.select not in ("best", "last"):
+        raise TrainingError(f"--select {config.select!r}: best (by validation macro-F1) or last (the final epoch)")
     dist_info = setup_distributed(config.device)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -487,7 +490,8 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
         state.epoch += 1
         row = {"epoch": state.epoch, **row}
         score = (round(metrics["macro_f1"], 6), -metrics["nll"])
-        improved = score > state.best_score
+        # "last": a fixed schedule (fine-tuning towards what validation accuracy does not measure) keeps its last epoch.
+        improved = score > state.best_score or config.select == "last"
         if improved:
             state.best_score, state.best_epoch = score, state.epoch
         state.history.append(row)

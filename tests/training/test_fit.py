@@ -132,7 +132,10 @@ def test_fine_tuning_starts_from_an_artifact_and_counterfactuals_need_boxes(
     with pytest.raises(TrainingError, match="needs the tumour boxes"):
         fit(tiny_config(synth_root, tmp_path / "no-boxes", epochs=1, counterfactual=0.3))
     boxes = str(synth_root.parent / "tumor-boxes.csv")
-    metrics = fit(
-        tiny_config(synth_root, tmp_path / "tuned", epochs=1, boxes=boxes, counterfactual=0.5, init_from=str(exported))
-    )
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and (tmp_path / "tuned" / "best.pt").is_file()
+    options = {"boxes": boxes, "counterfactual": 0.5, "init_from": str(exported), "select": "last"}
+    tuned = tiny_config(synth_root, tmp_path / "tuned", epochs=2, **options)
+    metrics = fit(tuned)
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert torch.load(tmp_path / "tuned" / "best.pt", weights_only=False)["epoch"] == 2  # the last epoch, not the best
+    with pytest.raises(TrainingError, match="--select"):
+        fit(tiny_config(synth_root, tmp_path / "bad", epochs=1, select="worst"))
