@@ -28,7 +28,8 @@ operations = APIRouter(tags=["system"], dependencies=[Depends(require_api_key_fo
 )
 async def get_model(analyser: AnalyserDep) -> dict[str, Any]:
     """Classes, input, preprocessing, architecture, cost, data, validation metrics, provenance; the runtime of each
-    kind of work, this server's CPU and the int8 forward's start-up check (scheme chosen for the CPU, numbers)."""
+    kind of work, this server's CPU, the int8 forward's start-up check (scheme chosen for the CPU, numbers) and what
+    an out-of-distribution input gets here (``ood_policy``; the detector's numbers: the manifest's ``reliability``)."""
     return {
         **analyser.model.manifest,
         "sha256": analyser.model.sha256,
@@ -36,6 +37,7 @@ async def get_model(analyser: AnalyserDep) -> dict[str, Any]:
         "runtimes": analyser.runtimes.describe(),
         "cpu": cpu_info(),
         "int8": analyser.runtimes.int8_check(),
+        "ood_policy": analyser.ood_policy,
     }
 
 

@@ -164,6 +164,14 @@ def test_the_bridge_refuses_an_out_of_distribution_instance_and_stores_nothing(
         assert fake.stored == []
 
 
+def test_the_model_card_says_the_policy_and_the_detector(serve: Callable[..., LiveServer]) -> None:
+    for policy in ("reject", "flag"):
+        with serve(ood_policy=policy).client() as client:
+            card = client.get("/v1/model").json()
+        assert card["ood_policy"] == policy
+        assert card["reliability"]["detector"] == "mahalanobis-l2" and card["reliability"]["threshold"] > 0
+
+
 def test_refusals_and_flags_are_counted_by_kind(serve: Callable[..., LiveServer], phantom_png: bytes) -> None:
     kinds = [("flagged", "content"), ("flagged", "colour"), ("accepted", "none")]
     with serve(ood_policy="flag").client() as client:
