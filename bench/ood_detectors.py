@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.metrics import roc_auc_score
 
 from mlcore import artifact
@@ -24,12 +25,17 @@ from mlcore.artifact import DEFAULT_MODEL
 from mlcore.reliability import Reliability, normalised
 from training.__main__ import SHARED_TRAINING
 from training.evaluate import model_outputs, select_files
-from training.fit_ood import conformal_threshold, fit_gaussians, fit_temperature, softmax
+from training.fit_ood import conformal_threshold, fit_gaussians, fit_temperature
 from training.metrics import expected_calibration_error
 from training.ood_eval import ood_files
 
 log = logging.getLogger("ood_detectors")
 Score = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (logits, pooled) -> score, higher = less alike
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of logits / temperature."""
+    return torch.softmax(torch.as_tensor(logits, dtype=torch.float64) / temperature, dim=1).numpy()
 
 
 def scores(train_pooled: np.ndarray, train_labels: np.ndarray, classes: int) -> dict[str, Score]:

@@ -202,19 +202,24 @@ def _run_synth(args: argparse.Namespace) -> None:
     write_phantoms(args.out, args.n, seed=args.seed, size=args.size, show_progress=sys.stderr.isatty())
 
 
-def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("explain-eval", help="score the explanation methods against tumour boxes")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
+def _add_boxed_data(parser: argparse.ArgumentParser, split_help: str) -> None:
+    """--data, --boxes and --split of the commands that read the tumour boxes (see :func:`_boxes_csv`)."""
     parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
     parser.add_argument(
         "--boxes", type=Path, default=None, help="boxes CSV (default: tumor-boxes.csv beside the dataset root)"
     )
-    parser.add_argument(
-        "--split",
-        type=Path,
-        default=DEFAULT_MODEL.with_suffix(".split.json"),
-        help="only this split's validation side is used (default: the shipped model's); 'none' for all",
-    )
+    parser.add_argument("--split", type=Path, default=DEFAULT_MODEL.with_suffix(".split.json"), help=split_help)
+
+
+def _boxes_csv(args: argparse.Namespace) -> Path:
+    """The boxes CSV: --boxes, else tumor-boxes.csv beside the dataset root."""
+    return Path(args.boxes or args.data.parent / "tumor-boxes.csv")
+
+
+def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("explain-eval", help="score the explanation methods against tumour boxes")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
+    _add_boxed_data(parser, "only this split's validation side is used (default: the shipped model's); 'none' for all")
     parser.add_argument(
         "--methods", default=",".join(method_names()), help="comma-separated (default: every method, %(default)s)"
     )
@@ -258,7 +263,7 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     from training.explain_eval import evaluate_explanations, load_cases, summarise
     from training.explain_report import figure, markdown, pick_figure_cases
 
-    boxes = args.boxes or args.data.parent / "tumor-boxes.csv"
+    boxes = _boxes_csv(args)
     split = None if str(args.split) == "none" else args.split
     methods = [m for m in args.methods.split(",") if m]
     params = method_parameters(methods, args.param, seed=args.seed)
@@ -320,16 +325,7 @@ def _add_shortcut(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "shortcut", help="how well the image outside the tumour tells tumour from no tumour (the dataset's shortcut)"
     )
-    parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
-    parser.add_argument(
-        "--boxes", type=Path, default=None, help="boxes CSV (default: tumor-boxes.csv beside the dataset root)"
-    )
-    parser.add_argument(
-        "--split",
-        type=Path,
-        default=DEFAULT_MODEL.with_suffix(".split.json"),
-        help="train side to fit, validation side to score (default: the shipped model's split)",
-    )
+    _add_boxed_data(parser, "train side to fit, validation side to score (default: the shipped model's split)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/shortcut"), help="default: %(default)s")
 
@@ -337,7 +333,7 @@ def _add_shortcut(commands: argparse._SubParsersAction) -> None:
 def _run_shortcut(args: argparse.Namespace) -> None:
     from training.shortcut import shortcut_report, write_shortcut_report
 
-    boxes = args.boxes or args.data.parent / "tumor-boxes.csv"
+    boxes = _boxes_csv(args)
     report = shortcut_report(args.data, boxes, args.split, seed=args.seed, show_progress=sys.stderr.isatty())
     write_shortcut_report(report, args.out)
 

@@ -27,6 +27,7 @@ from scipy.ndimage import gaussian_filter
 from training.explanation_metrics import Box
 
 REMOVALS = ("mirror", "inpaint", "donor")
+NO_TUMOUR = "notumor"  # the class a brain whose tumour was removed belongs to
 MARGIN = 0.15  # of the box's size, added on each side: the box is tight around the tumour
 FEATHER = 2.0  # pixels: the blend's edge, so that no hard seam is left
 MIDLINE_GAP = 0.02  # of the width: a box must keep this far from the vertical midline to count as off-midline
@@ -130,15 +131,25 @@ def removal(method: str, donor: np.ndarray | None = None) -> tuple[Fill, Fill]:
     raise ValueError(f"unknown removal {method!r}; one of {REMOVALS}")
 
 
-def remove_and_control(
-    image: np.ndarray, box: Box, method: str, rng: np.random.Generator, *, donor: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(tumour removed, control) for a box off the midline, else None."""
+def counterfactual(
+    image: np.ndarray, box: Box, method: str, rng: np.random.Generator, *, donor: np.ndarray | None, remove: bool
+) -> np.ndarray | None:
+    """The image with its tumour removed by ``method`` (``remove``) or with that removal's control (the same
+    operation on the mirrored box of the other hemisphere); None when the box is not off the midline."""
     target = grown(box, image.shape)
     if not off_midline(target, image.shape[1]):
         return None
     fill, control_fill = removal(method, donor)
-    return fill(image, target, rng), control_fill(image, mirrored(target, image.shape[1]), rng)
+    return fill(image, target, rng) if remove else control_fill(image, mirrored(target, image.shape[1]), rng)
+
+
+def remove_and_control(
+    image: np.ndarray, box: Box, method: str, rng: np.random.Generator, *, donor: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(tumour removed, control) for a box off the midline, else None."""
+    removed = counterfactual(image, box, method, rng, donor=donor, remove=True)
+    control = counterfactual(image, box, method, rng, donor=donor, remove=False)
+    return None if removed is None or control is None else (removed, control)
 
 
 def insert_and_control(
@@ -157,11 +168,13 @@ class CounterfactualTraining:
     """Counterfactual augmentation: each training tumour with a box off the midline has its tumour removed with
     chance ``fraction`` (by one of ``methods``, labelled ``notumor`` and without localisation), and each image gets
     the paired control with chance ``fraction`` (the same operation on the healthy side, label kept), so that the
-    model cannot learn the operation's own traces."""
+    model cannot learn the operation's own traces. ``donors``: no-tumour training images (D×1×S×S) lending their
+    tissue."""
 
     fraction: float
     methods: tuple[str, ...]
     notumor: int
+    donors: torch.Tensor
 
 
 def box_of(mask: np.ndarray) -> Box | None:
@@ -172,23 +185,10 @@ def box_of(mask: np.ndarray) -> Box | None:
     return int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1
 
 
-def _edit_one(
-    image: np.ndarray, box: Box, donor: np.ndarray, *, method: str, remove: bool, rng: np.random.Generator
-) -> np.ndarray | None:
-    """The image with its tumour removed (``remove``) or with the control operation, or None when the box is on
-    the midline."""
-    target = grown(box, image.shape)
-    if not off_midline(target, image.shape[1]):
-        return None
-    fill, control_fill = removal(method, donor)
-    return fill(image, target, rng) if remove else control_fill(image, mirrored(target, image.shape[1]), rng)
-
-
 def counterfactual_batch(
     images: torch.Tensor,
     labels: torch.Tensor,
     boxes: tuple[torch.Tensor, torch.Tensor],
-    donors: torch.Tensor,
     *,
     config: CounterfactualTraining,
     rng: np.random.Generator,
@@ -196,7 +196,7 @@ def counterfactual_batch(
     """A batch (B×1×S×S in [0, 1]) with counterfactual edits: its images, labels and which keep a box.
 
     ``boxes``: the batch's box masks (B×1×S×S) and which have one; an image without a box gets its control at the
-    box of another image of the batch. ``donors``: no-tumour images (D×1×S×S) lending their tissue.
+    box of another image of the batch.
     """
     masks, has_box = boxes
     images, labels, keep_box = images.clone(), labels.clone(), has_box.clone()
@@ -209,9 +209,9 @@ def counterfactual_batch(
         box = known[index] if remove else known[index] or anywhere[int(rng.integers(len(anywhere)))]
         if box is None:
             continue
-        donor = donors[int(rng.integers(len(donors))), 0].numpy()
+        donor = config.donors[int(rng.integers(len(config.donors))), 0].numpy()
         method = config.methods[int(rng.integers(len(config.methods)))]
-        edited = _edit_one(images[index, 0].numpy(), box, donor, method=method, remove=remove, rng=rng)
+        edited = counterfactual(images[index, 0].numpy(), box, method, rng, donor=donor, remove=remove)
         if edited is None:
             continue
         images[index, 0] = torch.from_numpy(edited)

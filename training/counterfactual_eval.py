@@ -8,7 +8,6 @@ on the model's square input (the eval preprocessing's padding and resize), one p
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,11 @@ from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.preprocessing import PreprocessSpec, fit_to_square, normalise, square_padding
 from mlcore.reliability import probabilities
-from training.counterfactual import REMOVALS, insert_and_control, remove_and_control
+from training.counterfactual import NO_TUMOUR, REMOVALS, insert_and_control, remove_and_control
 from training.data import read_gray
 from training.evaluate import select_files
-from training.explain_eval import Case
+from training.explain_eval import Case, rows_by_method_and_class
 from training.explanation_metrics import Box, box_from_fractions
-
-NO_TUMOUR = "notumor"
 
 
 def square_box(fractions: tuple[float, float, float, float], shape: tuple[int, int], size: int) -> Box:
@@ -90,6 +87,25 @@ def counterfactual_rows(
     return rows
 
 
+def _row(classes: list[str], case: Case, method: str, probs: np.ndarray) -> dict[str, Any]:
+    """One answer row from the probabilities of (original, changed, control): for a removal the changed image has
+    the tumour removed, for insertion (``insert``) it has the tumour pasted in."""
+    true, notumor = classes.index(case.label), classes.index(NO_TUMOUR)
+    original, changed, control = probs
+    return {
+        "path": case.relative,
+        "label": case.label,
+        "method": method,
+        "original": classes[int(original.argmax())],
+        "removed": classes[int(changed.argmax())],
+        "control": classes[int(control.argmax())],
+        "p_true": float(original[true]),
+        "p_true_removed": float(changed[true]),
+        "p_true_control": float(control[true]),
+        "p_notumor_removed": float(changed[notumor]),
+    }
+
+
 def _removal_rows(
     predictor: Predictor, case: Case, image: np.ndarray, box: Box, *, donor: np.ndarray, rng: np.random.Generator
 ) -> list[dict[str, Any]]:
@@ -97,27 +113,11 @@ def _removal_rows(
     pairs = {method: pair for method, pair in made.items() if pair is not None}
     if not pairs:
         return []  # the box crosses the midline
-    stack = [image] + [picture for pair in pairs.values() for picture in pair]
-    probs = predictor(stack)
-    true, notumor = predictor.classes.index(case.label), predictor.classes.index(NO_TUMOUR)
-    rows = []
-    for index, method in enumerate(pairs):
-        removed, control = probs[1 + 2 * index], probs[2 + 2 * index]
-        rows.append(
-            {
-                "path": case.relative,
-                "label": case.label,
-                "method": method,
-                "original": predictor.classes[int(probs[0].argmax())],
-                "removed": predictor.classes[int(removed.argmax())],
-                "control": predictor.classes[int(control.argmax())],
-                "p_true": float(probs[0][true]),
-                "p_true_removed": float(removed[true]),
-                "p_true_control": float(control[true]),
-                "p_notumor_removed": float(removed[notumor]),
-            }
-        )
-    return rows
+    probs = predictor([image] + [picture for pair in pairs.values() for picture in pair])
+    return [
+        _row(predictor.classes, case, method, probs[[0, 1 + 2 * index, 2 + 2 * index]])
+        for index, method in enumerate(pairs)
+    ]
 
 
 def _insertion_row(
@@ -131,30 +131,14 @@ def _insertion_row(
 ) -> dict[str, Any]:
     first, second = rng.choice(len(healthy), 2, replace=len(healthy) < 2)
     inserted, control = insert_and_control(healthy[first], image, box, healthy[second])
-    probs = predictor([healthy[first], inserted, control])
-    return {
-        "path": case.relative,
-        "label": case.label,
-        "method": "insert",
-        "original": predictor.classes[int(probs[0].argmax())],
-        "removed": predictor.classes[int(probs[1].argmax())],  # for insertion: the answer with the tumour pasted in
-        "control": predictor.classes[int(probs[2].argmax())],
-        "p_true": float(probs[0][predictor.classes.index(case.label)]),
-        "p_true_removed": float(probs[1][predictor.classes.index(case.label)]),
-        "p_true_control": float(probs[2][predictor.classes.index(case.label)]),
-        "p_notumor_removed": float(probs[1][predictor.classes.index(NO_TUMOUR)]),
-    }
+    return _row(predictor.classes, case, "insert", predictor([healthy[first], inserted, control]))
 
 
 def summarise_counterfactuals(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
     """Per method (and per class): n, the share answered notumor after removal (for insertion: the share answered
     the inserted tumour's class), the mean drop of p(true class), and how often the control changed the answer."""
-    groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        groups[row["method"]]["all"].append(row)
-        groups[row["method"]][row["label"]].append(row)
     summary: dict[str, dict[str, dict[str, float]]] = {}
-    for method, by_group in groups.items():
+    for method, by_group in rows_by_method_and_class(rows).items():
         summary[method] = {}
         for group, members in by_group.items():
             inserting = method == "insert"

@@ -208,6 +208,15 @@ def evaluate_explanations(
     return rows
 
 
+def rows_by_method_and_class(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Rows grouped by their ``method``, then by their ``label`` and under "all"."""
+    groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        groups[row["method"]]["all"].append(row)
+        groups[row["method"]][row["label"]].append(row)
+    return groups
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
     """Means per method over all images (key "all") and per class."""
     measures = (
@@ -221,12 +230,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
         "seconds",
         "samples",
     )
-    groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        groups[row["method"]]["all"].append(row)
-        groups[row["method"]][row["label"]].append(row)
     summary: dict[str, dict[str, dict[str, float]]] = {}
-    for method, by_group in groups.items():
+    for method, by_group in rows_by_method_and_class(rows).items():
         summary[method] = {}
         for group, members in by_group.items():
             entry: dict[str, float] = {"n": float(len(members))}

@@ -32,7 +32,7 @@ from mlcore.errors import DatasetError, TrainingError
 from mlcore.files import atomic_write, atomic_write_text
 from mlcore.preprocessing import PreprocessSpec, normalise
 from training.augment import AugmentConfig, augment_batch
-from training.counterfactual import REMOVALS, CounterfactualTraining, counterfactual_batch
+from training.counterfactual import NO_TUMOUR, REMOVALS, CounterfactualTraining, counterfactual_batch
 from training.data import Dataset, load_dataset
 from training.dedup import find_duplicate_groups
 from training.localisation import (
@@ -50,7 +50,6 @@ from training.split import groups_on_both_sides, stratified_group_split
 
 log = logging.getLogger(__name__)
 
-NO_TUMOUR = "notumor"
 
 CHECKPOINT_VERSION = 1
 
@@ -164,7 +163,6 @@ class Trainer:
     amp: bool = False
     boxes: BoxSupervision | None = None
     counterfactual: CounterfactualTraining | None = None
-    donors: torch.Tensor | None = None  # no-tumour training images lending their tissue to counterfactuals
 
     @property
     def scored(self) -> nn.Module:
@@ -212,10 +210,10 @@ def _batch_loss(
     device, boxes = trainer.dist_info.device, trainer.boxes
     masks = boxes.masks[index] if boxes is not None else None
     batch, target, boxed = images[index], labels[index], boxes.has_box[index] if boxes is not None else None
-    if trainer.counterfactual is not None and masks is not None and boxed is not None and trainer.donors is not None:
+    if trainer.counterfactual is not None and masks is not None and boxed is not None:
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
         batch, target, boxed = counterfactual_batch(
-            batch, target, (masks, boxed), trainer.donors, config=trainer.counterfactual, rng=rng
+            batch, target, (masks, boxed), config=trainer.counterfactual, rng=rng
         )
     batch, masks = augment_batch(batch, trainer.augment, generator, masks)
     batch = normalise(batch, trainer.spec).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
@@ -353,7 +351,7 @@ def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info
         dist_info=dist_info,
         amp=config.amp,
         boxes=box_supervision(config, data, train),
-        **counterfactual_training(config, data, train),
+        counterfactual=counterfactual_training(config, data, train),
     )
 
 
@@ -366,10 +364,10 @@ def initial_weights(artifact_path: Path, classes: list[str]) -> dict[str, torch.
     return {name: tensor.clone() for name, tensor in loaded.module.state_dict().items()}
 
 
-def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray) -> dict[str, Any]:
-    """The trainer's counterfactual augmentation and its no-tumour donors (train side), or nothing when off."""
+def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray) -> CounterfactualTraining | None:
+    """The trainer's counterfactual augmentation with its no-tumour donors (train side), or None when off."""
     if config.counterfactual <= 0:
-        return {}
+        return None
     if not config.boxes or config.localisation_weight <= 0:
         raise TrainingError("counterfactual augmentation needs the tumour boxes (--boxes, --localisation-weight > 0)")
     if NO_TUMOUR not in data.classes:
@@ -383,7 +381,7 @@ def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray)
     log.info(
         "counterfactual augmentation: %.0f %% removals by %s, as many controls", 100 * config.counterfactual, methods
     )
-    return {"counterfactual": CounterfactualTraining(config.counterfactual, methods, notumor), "donors": donors}
+    return CounterfactualTraining(config.counterfactual, methods, notumor, donors)
 
 
 def resume_state(trainer: Trainer, config: FitConfig, last: Path) -> RunState:

@@ -21,8 +21,7 @@ from sklearn.covariance import LedoitWolf
 from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.reliability import Reliability, normalised
-from training.evaluate import model_outputs, select_files
-from training.metrics import brier_score, expected_calibration_error
+from training.evaluate import calibration_summary, model_outputs, select_files
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +65,6 @@ def conformal_threshold(scores: np.ndarray, false_refusal: float) -> float:
     return float(ordered[rank - 1])
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of logits / temperature."""
-    return torch.softmax(torch.as_tensor(logits, dtype=torch.float64) / temperature, dim=1).numpy()
-
-
 def fit_reliability(
     model_path: Path,
     data_root: Path,
@@ -96,8 +90,8 @@ def fit_reliability(
     unfitted = Reliability(means, precision, math.inf, 1.0, artifact.weights_sha256(model.module), false_refusal)
     threshold = conformal_threshold(unfitted.scores(val_pooled), false_refusal)
     temperature = fit_temperature(val_logits, val_labels)
-    before, after = softmax(val_logits), softmax(val_logits, temperature)
     reliability = Reliability(means, precision, threshold, temperature, unfitted.weights_sha256, false_refusal)
+    calibration = calibration_summary(val_logits, val_labels, reliability)
     section = reliability.manifest_section(
         features="the backbone's feature maps averaged over space, L2-normalised",
         gaussians=f"class means and a shared Ledoit-Wolf covariance, from {len(train)} train-side images",
@@ -106,10 +100,7 @@ def fit_reliability(
         calibration={
             "method": "temperature scaling, minimum NLL on the validation side",
             "n": len(val),
-            "ece_before": round(expected_calibration_error(before, val_labels), 4),
-            "ece_after": round(expected_calibration_error(after, val_labels), 4),
-            "brier_before": round(brier_score(before, val_labels), 4),
-            "brier_after": round(brier_score(after, val_labels), 4),
+            **{key: round(value, 4) for key, value in calibration.items() if key != "temperature"},
         },
         command=shlex.join(["python", "-m", "training", *sys.argv[1:]]),
     )

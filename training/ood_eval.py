@@ -1,8 +1,8 @@
 """Measure the input check: brain MRI slices of the validation side against an out-of-distribution folder.
 
-Every image goes the way the service takes it — :func:`service.decoding.decode` (grey pixels and the colour
-share), :func:`mlcore.preprocessing.preprocess`, the artifact's features, :func:`mlcore.reliability.check_input` —
-so the numbers are the service's. The OOD folder is ``<dir>/<group>/<image>`` (``python -m training ood-set``).
+Every image goes through the service's one analysis pipeline (:class:`service.analysis.Analyser`: decode with the
+colour share, the eval preprocessing, one prediction, :func:`mlcore.reliability.check_input`), so the numbers are
+the service's. The OOD folder is ``<dir>/<group>/<image>`` (``python -m training ood-set``).
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from mlcore import artifact
 from mlcore.errors import DatasetError, ImageError
-from mlcore.preprocessing import PreprocessSpec, preprocess
-from mlcore.reliability import check_input, pooled_features
-from service.decoding import decode
+from mlcore.runtimes import build_runtimes
+from service.analysis import Analyser, AnalysisRequest
 from service.image import DecodeOptions
+from service.upload import Upload
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +39,25 @@ class CheckedImages:
 
 
 def check_files(model: artifact.LoadedModel, paths: list[Path], *, show_progress: bool = True) -> CheckedImages:
-    """Decode, predict and check each file as the service does (DICOM of any modality is let through)."""
-    spec = PreprocessSpec.from_manifest(model.manifest)
-    options = DecodeOptions(max_pixels=40_000_000, allow_non_mr=True)
+    """Each file through the service's own analysis (:class:`service.analysis.Analyser`, flag policy, TorchScript;
+    DICOM of any modality is let through): its input check and predicted class."""
+    analyser = Analyser(
+        model,
+        build_runtimes(model, "torchscript"),
+        decode_limits=DecodeOptions(max_pixels=40_000_000, allow_non_mr=True),
+        ood_policy="flag",
+    )
+    plan = analyser.plan(AnalysisRequest())
     scores, accepted, predicted, kinds = [], [], [], []
     for path in tqdm(paths, desc="input check", unit="image", disable=not show_progress):
         try:
-            image = decode(path.read_bytes(), None, options)
+            prediction = analyser.analyse(Upload(path.read_bytes(), None), plan).prediction
         except ImageError as exc:
             raise DatasetError(f"{path}: {exc}") from exc
-        with torch.inference_mode():
-            feature_maps = model.module.features(preprocess(image.pixels, spec))
-            logits = model.module.classify(feature_maps)
-        check = check_input(image.pixels, image.colour, pooled_features(feature_maps)[0].numpy(), model.reliability)
+        check = prediction.input_check
         scores.append(np.nan if check.score is None else check.score)
         accepted.append(check.in_distribution)
-        predicted.append(int(logits.argmax()))
+        predicted.append(model.classes.index(prediction.label))
         kinds.append(check.kind)
     return CheckedImages(np.array(scores), np.array(accepted, bool), np.array(predicted), kinds)
 

@@ -22,15 +22,13 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from mlcore.errors import DatasetError
-from training.counterfactual import grown
+from training.counterfactual import NO_TUMOUR, grown
 from training.data import read_gray
 from training.evaluate import select_files
 from training.explanation_metrics import box_from_fractions
 from training.localisation import read_boxes
 
 log = logging.getLogger(__name__)
-
-NO_TUMOUR = "notumor"
 HISTOGRAM_BINS = 16
 GROUPS = {
     "size and aspect": slice(0, 3),

@@ -106,10 +106,10 @@ def test_counterfactual_batches_relabel_removals_and_keep_controls() -> None:
     masks[:4, :, 20:30, 10:20] = 1  # four tumours off the midline
     images[:4, :, 20:30, 10:20] = 0.95
     labels = torch.tensor([0, 1, 0, 1, 2, 2, 2, 2])
-    config = CounterfactualTraining(fraction=1.0, methods=("inpaint",), notumor=notumor)
     donors = torch.from_numpy(brain[None, None]).clone()
+    config = CounterfactualTraining(fraction=1.0, methods=("inpaint",), notumor=notumor, donors=donors)
     edited, new_labels, keep_box = counterfactual_batch(
-        images, labels, (masks, masks.flatten(1).any(1)), donors, config=config, rng=np.random.default_rng(0)
+        images, labels, (masks, masks.flatten(1).any(1)), config=config, rng=np.random.default_rng(0)
     )
     assert new_labels[:4].tolist() == [notumor] * 4 and not keep_box[:4].any()  # every tumour removed
     assert float(edited[:4, 0, 20:30, 10:20].mean()) < 0.6
