@@ -32,6 +32,8 @@ RUN (getent group brainxai || groupadd --system --gid 10001 brainxai) \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin brainxai
 COPY --from=build /opt/brainxai /opt/brainxai
 COPY models/brainxai-cnn.pt /opt/brainxai-models/brainxai-cnn.pt
+# The DICOM node's outbox (a volume in compose): owned by the service user, so that a new volume is writable.
+RUN mkdir -p /var/lib/brainxai/outbox && chown -R 10001:10001 /var/lib/brainxai
 ENV PATH=/opt/brainxai/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     BRAINXAI_MODEL_PATH=/opt/brainxai-models/brainxai-cnn.pt \

@@ -24,13 +24,16 @@ lint: install
 	$(BIN)/lint-imports
 
 # Debian packages the tests use: chromium (the viewer's browser test), orthanc + orthanc-dicomweb (the PACS
-# bridge's round trip). Installed when missing and running as root (as CI does), and a failed install stops
+# bridge's round trip and the DICOM node's PACS peer), dcmtk (echoscu/storescu/storescp: the DICOM node's peers),
+# dicom3tools (dciodvfy: the conformance check of every DICOM object made). Installed when missing and running as root (as CI does), and a failed install stops
 # `make test` there, so that CI never passes by skipping them; without root those tests skip, and say why.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -x /usr/sbin/Orthanc ] || missing="$$missing orthanc"; \
 	[ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
+	command -v storescp >/dev/null 2>&1 || missing="$$missing dcmtk"; \
+	command -v dciodvfy >/dev/null 2>&1 || missing="$$missing dicom3tools"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \

@@ -2,7 +2,8 @@
 
 Code raises the error that says *what* went wrong; it never picks a protocol status. The entry points
 translate, each in one place: ``service/problems.py`` to HTTP problem details (RFC 9457), the
-training CLI (``training/__main__.py``) to a one-line message and exit code 2. ::
+training CLI (``training/__main__.py``) to a one-line message and exit code 2, the DICOM node
+(``service/dimse/status.py``) to DIMSE statuses. ::
 
     BrainxaiError
     ├── ArtifactError            the model file is missing, truncated, foreign or inconsistent
@@ -11,6 +12,8 @@ training CLI (``training/__main__.py``) to a one-line message and exit code 2. :
     ├── ImageError               an image cannot be read or is not a usable 2D image
     │   ├── ImageTooLarge        over a size limit (bytes or pixels)
     │   ├── UnsupportedImageType a content type no decoder reads
+    │   ├── UnsupportedSopClass  a DICOM instance of a SOP class the model does not read (the DICOM node)
+    │   ├── DatasetMismatch      a DICOM instance lacks what its SOP class requires (the DICOM node)
     │   └── OutOfDistribution    not like the brain MRI slices the model knows: refused, no answer
     ├── NotDicom                 a DICOM answer was asked for a non-DICOM input
     ├── ParameterError           a bad method, target or method parameter
@@ -75,6 +78,14 @@ class ImageTooLarge(ImageError):
 
 class UnsupportedImageType(ImageError):
     """No decoder reads this content type."""
+
+
+class UnsupportedSopClass(ImageError):
+    """A DICOM instance of a SOP class the model does not read (e.g. CT sent to the DICOM node)."""
+
+
+class DatasetMismatch(ImageError):
+    """A DICOM instance lacks attributes its SOP class requires (pixel data, rows, UIDs)."""
 
 
 class OutOfDistribution(ImageError):

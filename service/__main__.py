@@ -36,17 +36,24 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return False
 
 
-def main() -> int:
-    """Read the settings, build the app and serve it until stopped."""
-    limit_malloc_arenas()
-    configure_logging("INFO")
+def read_settings() -> Settings | None:
+    """The settings from the environment; None after logging what is wrong with them."""
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as exc:
         problems = "; ".join(
             f"BRAINXAI_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
         )
         log.error("invalid settings: %s", problems)
+        return None
+
+
+def main() -> int:
+    """Read the settings, build the app and serve it until stopped."""
+    limit_malloc_arenas()
+    configure_logging("INFO")
+    settings = read_settings()
+    if settings is None:
         return 2
     configure_logging(settings.log_level)
     try:

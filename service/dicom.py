@@ -23,6 +23,7 @@ from service.image import DecodedImage, DecodeOptions, check_frame, check_size
 
 DICOM = "application/dicom"
 GRAYSCALE = ("MONOCHROME1", "MONOCHROME2")
+PIXEL_DATA = 0x7FE00010
 
 
 def _percentile_window(values: np.ndarray) -> np.ndarray:
@@ -125,5 +126,13 @@ def decode_dataset(dataset: pydicom.Dataset, options: DecodeOptions) -> DecodedI
         "photometric": photometric,
         "transfer_syntax": str(getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", "")),
     }
-    del dataset.PixelData  # the header is kept for DICOM results; the pixels are in ``gray``
-    return DecodedImage(pixels=gray.astype(np.float32), content_type=DICOM, source=source, dicom=dataset)
+    return DecodedImage(pixels=gray.astype(np.float32), content_type=DICOM, source=source, dicom=header_of(dataset))
+
+
+def header_of(dataset: pydicom.Dataset) -> pydicom.Dataset:
+    """The dataset without its pixel data (kept for DICOM results); the given dataset is left as it was, so that
+    its other frames can still be read."""
+    header = pydicom.Dataset({tag: dataset[tag] for tag in dataset.keys() if tag != PIXEL_DATA})  # noqa: SIM118
+    if hasattr(dataset, "file_meta"):
+        header.file_meta = dataset.file_meta
+    return header

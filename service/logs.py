@@ -9,6 +9,7 @@ import sys
 
 # What the access log (service.middleware) sets on its records: the request's id, route, method, status, latency,
 # and the declared content type and length of its body.
+QUIET = ("highdicom", "pynetdicom")
 FIELDS = ("request_id", "route", "method", "status", "latency_ms", "content_type", "bytes")
 
 
@@ -38,6 +39,8 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in QUIET:  # their INFO lines are per attribute copied or per PDU: noise, not events
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -61,6 +61,38 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._add_dimse_metrics()
+
+    def _add_dimse_metrics(self) -> None:
+        """The DICOM node's (python -m service.dimse); the HTTP service leaves them at zero."""
+        self.dimse_instances = Counter(
+            "brainxai_dimse_instances_total",
+            "C-STORE requests to the DICOM node by outcome (stored, refused) and DIMSE status",
+            ["outcome", "status"],
+            registry=self.registry,
+        )
+        self.dimse_slices = Counter(
+            "brainxai_dimse_slices_total",
+            "Slices of complete series by outcome (accepted, refused) and kind of refusal (none when accepted)",
+            ["outcome", "kind"],
+            registry=self.registry,
+        )
+        self.dimse_series = Counter(
+            "brainxai_dimse_series_total",
+            "Complete series by outcome: analysed (a finding), not_analysed (no slice accepted), failed",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.dimse_results = Counter(
+            "brainxai_dimse_results_total",
+            "Result objects by send outcome: sent, retried (a send failed, tried again later), failed (given up, kept)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.dimse_outbox = Gauge(
+            "brainxai_dimse_outbox_pending", "Result objects waiting in the outbox", registry=self.registry
+        )
+
     def input_check(self, check: InputCheck, outcome: str) -> None:
         """Count one input check: its outcome and, when not accepted, what kind of input it was."""
         self.input_checks.labels(outcome, check.kind or "none").inc()

@@ -39,6 +39,19 @@ class Pacs:
         except Exception as exc:
             raise self._failure("fetch", exc, {"study": study, "series": series, "instance": instance}) from exc
 
+    def fetch_series(self, study: str, series: str) -> list[pydicom.Dataset]:
+        """Every instance of a series: listed (QIDO-RS), then fetched one by one (WADO-RS), which PACSs answer more
+        uniformly than a whole-series multipart answer; :class:`PacsNotFound` for a series the PACS does not have."""
+        uids = {"study": study, "series": series}
+        try:
+            listed = self._client.search_for_instances(study, series, fields=["00080018"])
+        except Exception as exc:
+            raise self._failure("fetch", exc, uids) from exc
+        instances = [str(item["00080018"]["Value"][0]) for item in listed if "00080018" in item]
+        if not instances:
+            raise PacsNotFound(f"fetch: the PACS at {self.url} has no instance in study {study}, series {series}")
+        return [self.fetch(study, series, instance) for instance in instances]
+
     def store(self, dataset: pydicom.Dataset) -> None:
         """Store one instance in its study (STOW-RS); an answer listing it as failed is a refusal."""
         try:
@@ -62,6 +75,6 @@ class Pacs:
             status = exc.response.status_code
             if step == "fetch" and status == 404:
                 shown = ", ".join(f"{key} {value}" for key, value in uids.items())
-                return PacsNotFound(f"fetch: the PACS at {self.url} has no instance with {shown}")
+                return PacsNotFound(f"fetch: the PACS at {self.url} has nothing with {shown}")
             return PacsUnreachable(f"{step}: the PACS at {self.url} answered HTTP {status}")
         return PacsUnreachable(f"{step}: the PACS at {self.url} gave an unusable answer: {type(exc).__name__}: {exc}")

@@ -41,6 +41,8 @@ HTTP_PROBLEMS: dict[type[errors.BrainxaiError], ProblemType] = {
     errors.ImageTooLarge: ProblemType(413, "Payload too large", "payload-too-large"),
     errors.UnsupportedImageType: ProblemType(415, "Unsupported media type", "unsupported-media-type"),
     errors.ImageError: ProblemType(422, "Unprocessable image", "unprocessable-image"),
+    errors.UnsupportedSopClass: ProblemType(422, "Unprocessable image", "unprocessable-image"),
+    errors.DatasetMismatch: ProblemType(422, "Unprocessable image", "unprocessable-image"),
     errors.OutOfDistribution: ProblemType(422, "Out of distribution", "out-of-distribution"),
     errors.ParameterError: ProblemType(422, "Invalid parameter", "invalid-parameter"),
     errors.PacsError: ProblemType(502, "Bad gateway", "bad-gateway"),

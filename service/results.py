@@ -8,7 +8,8 @@ from __future__ import annotations
 from mlcore.render import heatmap_png, overlay_png
 from service.analysis import Analysis, Explanation
 from service.dicom import DICOM
-from service.dicom_out import dicom_source, secondary_capture, structured_report, to_bytes
+from service.dicom_out import dicom_source, secondary_capture, to_bytes
+from service.dicom_sr import structured_report
 from service.schemas import ModelRef
 
 PNG, JSON = "image/png", "application/json"
@@ -29,6 +30,7 @@ def explanation_bytes(
             target=explanation.target,
             model=model,
             opacity=opacity,
+            frame=int(image.source.get("frame", 0)),
         )
         return to_bytes(capture)
     if media_type == PNG:

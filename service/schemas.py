@@ -138,11 +138,18 @@ UID_PATTERN = r"^[0-9]+(\.[0-9]+)*$"
 
 
 class AnalyzeRequest(BaseModel):
-    """An instance in the configured PACS to analyse, and the explanations to store back."""
+    """An instance (or, without ``sop_instance_uid``, a whole series) in the configured PACS to analyse, and the
+    explanations to store back."""
 
     study_instance_uid: str = Field(pattern=UID_PATTERN, max_length=64)
     series_instance_uid: str = Field(pattern=UID_PATTERN, max_length=64)
-    sop_instance_uid: str = Field(pattern=UID_PATTERN, max_length=64)
+    sop_instance_uid: str | None = Field(
+        None,
+        pattern=UID_PATTERN,
+        max_length=64,
+        description="the instance; omitted: the whole series is analysed (docs/DICOM.md: the series rule) and a "
+        "report and the key slices' Parametric Maps are stored",
+    )
     methods: list[str] = Field(
         default_factory=lambda: [DEFAULT_METHOD],
         max_length=8,
@@ -152,10 +159,28 @@ class AnalyzeRequest(BaseModel):
     frame: int | None = Field(None, ge=0, le=100_000, description="frame of a multi-frame instance (default: middle)")
 
 
+class RefusedSlice(BaseModel):
+    """A slice of a series that was not classified, and why."""
+
+    sop_instance_uid: str
+    frame: int | None = Field(description="0-based frame of a multi-frame instance")
+    kind: str = Field(description="content, colour, uniform, body-part or unreadable")
+    reason: str
+
+
+class SeriesSummary(BaseModel):
+    """The slices of an analysed series: how many were classified, which were refused and why, the key slices."""
+
+    slices: int
+    accepted: int
+    refused: list[RefusedSlice]
+    key_slices: list[str] = Field(description="SOP Instance UIDs of the slices explained (Parametric Maps)")
+
+
 class StoredResult(BaseModel):
     """One DICOM result made from the instance, and whether the PACS has it."""
 
-    kind: str = Field(description="structured_report or secondary_capture")
+    kind: str = Field(description="structured_report, parametric_map or secondary_capture")
     method: str | None = Field(None, description="the explanation method of a secondary capture")
     series_instance_uid: str
     sop_instance_uid: str
@@ -163,11 +188,12 @@ class StoredResult(BaseModel):
 
 
 class AnalyzeResponse(BaseModel):
-    """The classification of a PACS instance and the UIDs of the results stored back in its study."""
+    """The classification of a PACS instance or series and the UIDs of the results stored back in its study."""
 
-    label: str
+    label: str | None = Field(description="the finding; null for a series with no slice accepted (not analysed)")
     probabilities: dict[str, float]
-    input_check: InputCheck
+    input_check: InputCheck | None = Field(None, description="the instance's input check (instance analyses)")
+    series: SeriesSummary | None = Field(None, description="the series analysis (series analyses)")
     study_instance_uid: str
     results: list[StoredResult]
     model: ModelRef

@@ -87,7 +87,46 @@ class Settings(BaseSettings):
     dicomweb_username: str | None = Field(None, description="HTTP basic user for the PACS, if it needs one")
     dicomweb_password: str | None = Field(None, description="HTTP basic password for the PACS")
 
-    @field_validator("api_keys", mode="before")
+    dimse_ae_title: str = Field(
+        "BRAINXAI", pattern=r"^[ -~]{1,16}$", description="the DICOM node's AE title (python -m service.dimse)"
+    )
+    dimse_port: int = Field(11112, ge=1, le=65535, description="the DICOM node's port")
+    dimse_destination: str | None = Field(
+        None,
+        pattern=r"^[ -~]{1,16}@[^:@\s]+:\d{1,5}$",
+        description="where the node C-STOREs its results, as AE@host:port (e.g. ORTHANC@orthanc:4242); without it "
+        "results stay in the outbox",
+    )
+    dimse_allowed_aes: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="comma-separated calling AE titles the node accepts; others are refused at association",
+    )
+    dimse_series_idle_s: float = Field(
+        3.0, gt=0, le=3600, description="a series is complete when no instance of it has arrived for this long"
+    )
+    dimse_key_slices: int = Field(3, ge=1, le=32, description="slices of a series explained (Parametric Maps)")
+    dimse_methods: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("gradcam",), description="comma-separated explanation methods of the key slices' maps"
+    )
+    dimse_secondary_capture: bool = Field(
+        False, description="also send each key slice's map as a Secondary Capture (viewers without Parametric Maps)"
+    )
+    dimse_max_series_instances: int = Field(
+        2000, ge=1, le=100_000, description="instances held for one series; more are refused (out of resources)"
+    )
+    dimse_outbox: Path = Field(
+        Path("/tmp/brainxai-outbox"), description="results waiting to be sent are kept here until sent or expired"
+    )
+    dimse_send_attempts: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="sends of a result before it is given up: moved to <outbox>/failed, logged and counted, kept",
+    )
+    dimse_retry_interval_s: float = Field(10.0, gt=0, le=3600, description="wait between sends of a waiting result")
+    dimse_metrics_port: int = Field(9112, ge=0, le=65535, description="the node's /metrics port (0: none)")
+
+    @field_validator("api_keys", "dimse_allowed_aes", "dimse_methods", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

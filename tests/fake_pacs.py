@@ -28,8 +28,17 @@ def orthanc_missing() -> str | None:
 class OrthancServer:
     """A throw-away Orthanc with DICOMweb on loopback ports, its storage in ``folder``."""
 
-    def __init__(self, folder: Path, http_port: int, dicom_port: int, users: dict[str, str] | None = None) -> None:
-        """``users``: HTTP basic users and passwords; with them, Orthanc refuses anonymous requests."""
+    def __init__(
+        self,
+        folder: Path,
+        http_port: int,
+        dicom_port: int,
+        users: dict[str, str] | None = None,
+        modalities: dict[str, list[str | int]] | None = None,
+    ) -> None:
+        """``users``: HTTP basic users and passwords; with them, Orthanc refuses anonymous requests.
+        ``modalities``: DICOM peers it may send to (name → [AE title, host, port]); its own AE title is ORTHANC."""
+        self.dicom_port = dicom_port
         self.http_port = http_port
         self.auth = next(iter(users.items())) if users else None
         config = {
@@ -43,6 +52,8 @@ class OrthancServer:
             "RegisteredUsers": users or {},
             "Plugins": [str(DICOMWEB_PLUGIN)],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+            "DicomAet": "ORTHANC",
+            "DicomModalities": modalities or {},
         }
         self.config_path = folder / "orthanc.json"
         self.config_path.write_text(json.dumps(config))

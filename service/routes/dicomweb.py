@@ -16,12 +16,15 @@ from starlette.concurrency import run_in_threadpool
 
 from mlcore.errors import NotConfigured, PacsError
 from service.analysis import Analyser, Analysis, AnalysisRequest
-from service.dicom_out import dicom_source, secondary_capture, structured_report
+from service.dicom_out import dicom_source, secondary_capture
+from service.dicom_sr import structured_report
 from service.pacs import Pacs
 from service.problems import problem_responses
-from service.schemas import AnalyzeRequest, AnalyzeResponse, InputCheck, StoredResult
+from service.schemas import AnalyzeRequest, AnalyzeResponse, InputCheck, RefusedSlice, SeriesSummary, StoredResult
+from service.series import SeriesAnalysis, analyse_series
+from service.series_results import series_results
 from service.settings import Settings
-from service.state import AnalyserDep, StateDep, require_api_key
+from service.state import AnalyserDep, AppState, StateDep, require_api_key
 
 router = APIRouter(tags=["pacs"], dependencies=[Depends(require_api_key)])
 
@@ -51,6 +54,7 @@ def results_of(analysis: Analysis, analyser: Analyser) -> list[tuple[pydicom.Dat
             method=explanation.method,
             target=explanation.target,
             model=model,
+            frame=int(analysis.image.source.get("frame", 0)),
         )
         results.append((capture, "secondary_capture", explanation.method))
     return results
@@ -83,6 +87,8 @@ async def analyze(request: Request, body: AnalyzeRequest, state: StateDep, analy
     methods: dict[str, dict[str, Any]] = {method: {} for method in body.methods}  # each method once, in the order asked
     plan = analyser.plan(AnalysisRequest(methods=methods, frame=body.frame, dicom_result=True))
     pacs = pacs_of(state.settings)
+    if body.sop_instance_uid is None:
+        return await analyze_series(request, body, state, analyser, pacs=pacs)
     dataset = await run_in_threadpool(
         pacs.fetch, body.study_instance_uid, body.series_instance_uid, body.sop_instance_uid
     )
@@ -111,3 +117,45 @@ def _result(instance: pydicom.Dataset, kind: str, method: str | None, *, stored:
         sop_instance_uid=str(instance.SOPInstanceUID),
         stored=stored,
     )
+
+
+async def analyze_series(
+    request: Request, body: AnalyzeRequest, state: AppState, analyser: Analyser, *, pacs: Pacs
+) -> AnalyzeResponse:
+    """A whole series: fetched, every slice analysed (service.series), the report and key-slice maps stored."""
+    datasets = await run_in_threadpool(pacs.fetch_series, body.study_instance_uid, body.series_instance_uid)
+    methods: dict[str, dict[str, Any]] = {method: {} for method in body.methods}
+    plan = analyser.plan(AnalysisRequest(methods=methods, dicom_result=True))
+
+    def work(deadline: float) -> tuple[SeriesAnalysis, list[tuple[pydicom.Dataset, str, str | None]]]:
+        analysis = analyse_series(analyser, datasets, methods=methods, key_slices=state.settings.dimse_key_slices)
+        made = series_results(analysis, analyser.model_ref())
+        return analysis, [(result.dataset, result.kind, result.method) for result in made]
+
+    analysis, results = await state.run(plan, work, what="the PACS series analysis")
+    finding = analysis.finding
+    return AnalyzeResponse(
+        label=finding.label if finding else None,
+        probabilities=finding.probabilities if finding else {},
+        series=series_summary(analysis),
+        study_instance_uid=body.study_instance_uid,
+        results=await store_all(pacs, results),
+        model=analyser.model_ref(),
+        request_id=request.state.request_id,
+    )
+
+
+def series_summary(analysis: SeriesAnalysis) -> SeriesSummary:
+    """The JSON summary of a series analysis."""
+    refused = [
+        RefusedSlice(
+            sop_instance_uid=str(item.dataset.SOPInstanceUID),
+            frame=item.frame,
+            kind=item.kind or "content",
+            reason=item.refused or "",
+        )
+        for item in analysis.slices
+        if item.prediction is None
+    ]
+    keys = [str(analysis.slices[index].dataset.SOPInstanceUID) for index, _ in analysis.key_slices]
+    return SeriesSummary(slices=len(analysis.slices), accepted=analysis.accepted, refused=refused, key_slices=keys)

@@ -12,6 +12,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from service.dicom_out import WARNING_ASCII
+from service.dicom_sr import TUMOUR_CODES
 from tests.helpers import SAMPLES
 from tests.images import dicom_bytes, multiframe_mr, pydicom_file_bytes
 
@@ -56,16 +57,18 @@ def test_predict_answers_a_structured_report_that_references_the_source(client: 
     evidence = report.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
     assert evidence.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
     items = _flatten(report.ContentSequence)
-    finding = [item for item in items if item.get("ValueType") == "CODE" and _name(item) == "Finding"]
-    assert finding and finding[0].ConceptCodeSequence[0].CodeValue == json_answer["label"]
-    probabilities = {
-        _name(item).removeprefix("probability of "): float(item.MeasuredValueSequence[0].NumericValue)
-        for item in items
-        if item.get("ValueType") == "NUM"
-    }
-    assert probabilities.keys() == json_answer["probabilities"].keys()
-    for name, value in json_answer["probabilities"].items():
-        assert probabilities[name] == pytest.approx(value, abs=1e-6)
+    label = json_answer["label"]
+    coded = {_name(item): item.ConceptCodeSequence[0] for item in items if item.get("ValueType") == "CODE"}
+    assert coded["Neoplasm"].CodeMeaning == ("Absent" if label == "notumor" else "Present")
+    if label != "notumor":  # the tumour type in SNOMED CT
+        assert (
+            coded["Finding"].CodingSchemeDesignator == "SCT" and coded["Finding"].CodeValue == TUMOUR_CODES[label].value
+        )
+    [probability] = [item for item in items if item.get("ValueType") == "NUM"]
+    assert _name(probability) == "Probability"
+    assert float(probability.MeasuredValueSequence[0].NumericValue) == pytest.approx(
+        json_answer["probabilities"][label], abs=1e-6
+    )
 
 
 def _flatten(sequence: pydicom.Sequence) -> list[pydicom.Dataset]:

@@ -9,14 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pydicom
 import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
 
+from tests.dicom_series import mr_series
 from tests.fake_pacs import FakePacs, OrthancServer, orthanc_missing
 from tests.http.conftest import LiveServer, free_port
+from tests.images import dicom_bytes
 
 ANALYZE = "/v1/dicomweb/analyze"
 
@@ -77,6 +80,28 @@ def test_the_bridge_round_trips_through_orthanc(
 
     with service.client() as client:
         missing = client.post(ANALYZE, json={**_uids(source), "sop_instance_uid": "1.2.3.4"})
+    assert missing.status_code == 404 and "fetch" in missing.json()["detail"]
+
+
+def test_a_whole_series_is_analysed_when_no_instance_is_named(
+    orthanc: OrthancServer, start_server: Callable[..., LiveServer]
+) -> None:
+    series = mr_series("glioma", 4)
+    for dataset in series:  # Part 10 files, as a modality would send them
+        assert httpx.post(f"{orthanc.url}/instances", content=dicom_bytes(dataset)).is_success
+    service = start_server(dicomweb_url=orthanc.dicomweb)
+    uids = {"study_instance_uid": series[0].StudyInstanceUID, "series_instance_uid": series[0].SeriesInstanceUID}
+    with service.client() as client:
+        response = client.post(ANALYZE, json={**uids, "methods": ["gradcam"]})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["series"]["slices"] == 4 and answer["series"]["accepted"] + len(answer["series"]["refused"]) == 4
+    kinds = [result["kind"] for result in answer["results"]]
+    assert kinds[0] == "structured_report" and kinds[1:] == ["parametric_map"] * len(answer["series"]["key_slices"])
+    assert answer["label"] in answer["probabilities"] and all(result["stored"] for result in answer["results"])
+    assert answer["input_check"] is None
+    with service.client() as client:
+        missing = client.post(ANALYZE, json={**uids, "series_instance_uid": "1.2.3.4"})
     assert missing.status_code == 404 and "fetch" in missing.json()["detail"]
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pydicom
 from PIL import Image, ImageDraw, ImageFont
 
-from service.dicom_out import WARNING_ASCII, patient_orientation, secondary_capture
+from service.dicom_geometry import patient_orientation
+from service.dicom_out import WARNING_ASCII, secondary_capture
 from service.schemas import ModelRef
 from tests.images import pydicom_testdata
 

@@ -44,4 +44,4 @@ def test_an_unknown_instance_is_not_found() -> None:
     response = requests.Response()
     response.status_code = 404
     error = pacs._failure("fetch", requests.HTTPError(response=response), {"instance": "1.2"})
-    assert isinstance(error, PacsNotFound) and "no instance with instance 1.2" in error.message
+    assert isinstance(error, PacsNotFound) and "nothing with instance 1.2" in error.message

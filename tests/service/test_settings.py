@@ -26,3 +26,16 @@ def test_bad_values_are_refused_at_start(tiny_model_path: Path) -> None:
     for bad in ({"runtime": "tensorrt"}, {"explain_precision": "int4"}, {"port": 0}, {"explain_timeout_s": 0}):
         with pytest.raises(ValidationError):
             Settings(model_path=tiny_model_path, **bad)
+
+
+def test_the_dicom_node_settings_are_read_and_checked(tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRAINXAI_MODEL_PATH", str(tiny_model_path))
+    monkeypatch.setenv("BRAINXAI_DIMSE_ALLOWED_AES", "ORTHANC, SCANNER")
+    monkeypatch.setenv("BRAINXAI_DIMSE_METHODS", "gradcam,occlusion")
+    monkeypatch.setenv("BRAINXAI_DIMSE_DESTINATION", "PACS@pacs.example:104")
+    settings = Settings()
+    assert settings.dimse_allowed_aes == ("ORTHANC", "SCANNER") and settings.dimse_methods == ("gradcam", "occlusion")
+    assert settings.dimse_ae_title == "BRAINXAI" and settings.dimse_port == 11112
+    for bad in ({"dimse_destination": "PACS@host"}, {"dimse_ae_title": "A" * 17}, {"dimse_key_slices": 0}):
+        with pytest.raises(ValidationError):
+            Settings(model_path=tiny_model_path, **bad)

@@ -1,0 +1,49 @@
+"""``python -m service.dimse``: the DICOM node, with the service's settings, model and logs; /metrics on
+``BRAINXAI_DIMSE_METRICS_PORT``. Stops on SIGTERM or SIGINT after analysing what it received and trying to send."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from prometheus_client import start_http_server
+
+from mlcore.errors import BrainxaiError
+from service.__main__ import limit_malloc_arenas, read_settings
+from service.app import load_analyser
+from service.dimse.node import DicomNode
+from service.logs import configure_logging
+from service.metrics import Metrics
+
+log = logging.getLogger("service.dimse")
+
+
+def main() -> int:
+    """Read the settings, load the model, and serve DIMSE until told to stop."""
+    limit_malloc_arenas()
+    configure_logging("INFO")
+    settings = read_settings()
+    if settings is None:
+        return 2
+    configure_logging(settings.log_level)
+    metrics = Metrics()
+    try:
+        node = DicomNode(settings, load_analyser(settings, metrics), metrics)
+    except BrainxaiError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    if settings.dimse_metrics_port:
+        start_http_server(settings.dimse_metrics_port, addr=settings.host, registry=metrics.registry)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    node.start()
+    stopping.wait()
+    node.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

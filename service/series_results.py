@@ -1,0 +1,94 @@
+"""The DICOM results of a series analysis: one TID 1500 report, the key slices' Parametric Maps and, as an option
+for viewers that show no parametric maps, their Secondary Captures.
+
+Each result is a :class:`Result`: the dataset, its kind and the method of a map. Nothing is made for a series with
+no accepted slice but the report saying that no slice was analysed, and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highdicom as hd
+import pydicom
+
+from service.dicom_out import secondary_capture
+from service.dicom_pm import parametric_map
+from service.dicom_sr import ReportedFinding, measurement_report
+from service.schemas import ModelRef
+from service.series import SeriesAnalysis, SeriesSlice
+
+
+@dataclass(frozen=True)
+class Result:
+    """One result object: ``kind`` structured_report, parametric_map or secondary_capture; the map's method."""
+
+    dataset: pydicom.Dataset
+    kind: str
+    method: str | None = None
+
+
+def _frames(item: SeriesSlice) -> tuple[int, ...] | None:
+    return None if item.frame is None else (item.frame + 1,)
+
+
+def reported_findings(analysis: SeriesAnalysis) -> list[ReportedFinding]:
+    """The report's groups: the series finding (when any), then each slice, classified or refused."""
+    findings: list[ReportedFinding] = []
+    if analysis.finding is not None:
+        deciding = [analysis.slices[i] for i in analysis.finding.deciding]
+        findings.append(
+            ReportedFinding(
+                "series",
+                tuple((item.dataset, _frames(item)) for item in deciding),
+                label=analysis.finding.label,
+                probability=analysis.finding.probability,
+            )
+        )
+    for item in analysis.slices:
+        if item.prediction is not None:
+            probability = item.prediction.probabilities[item.prediction.label]
+            findings.append(
+                ReportedFinding("slice", ((item.dataset, _frames(item)),), item.prediction.label, probability)
+            )
+        else:
+            findings.append(
+                ReportedFinding("slice", ((item.dataset, _frames(item)),), refused=item.refused, kind=item.kind)
+            )
+    return findings
+
+
+def series_results(analysis: SeriesAnalysis, model: ModelRef, *, captures: bool = False) -> list[Result]:
+    """The report, then a Parametric Map (and with ``captures`` a Secondary Capture) per key slice and method."""
+    evidence = list({str(item.dataset.SOPInstanceUID): item.dataset for item in analysis.slices}.values())
+    described = "AI series classification" if analysis.finding is not None else "AI series not analysed"
+    report = measurement_report(reported_findings(analysis), evidence, model, description=described)
+    results = [Result(report, "structured_report")]
+    map_series = hd.UID()
+    for number, (index, key) in enumerate(analysis.key_slices, start=1):
+        item = analysis.slices[index]
+        for explanation in key.explanations:
+            frame = item.frame or 0
+            pm = parametric_map(
+                key.image.dicom if key.image.dicom is not None else item.dataset,
+                explanation.heatmap,
+                method=explanation.method,
+                target=explanation.target,
+                model=model,
+                frame=frame,
+                instance_number=number,
+                series_uid=map_series,
+            )
+            results.append(Result(pm, "parametric_map", explanation.method))
+            if captures:
+                capture = secondary_capture(
+                    item.dataset,
+                    key.image.pixels,
+                    explanation.heatmap,
+                    method=explanation.method,
+                    target=explanation.target,
+                    model=model,
+                    frame=frame,
+                )
+                results.append(Result(capture, "secondary_capture", explanation.method))
+    return results

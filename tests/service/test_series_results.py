@@ -1,0 +1,27 @@
+"""The result objects of a series analysis: one report, a map (and optionally a capture) per key slice and method."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.series import analyse_series
+from service.series_results import reported_findings, series_results
+from tests.dicom_series import mr_series, other_body_part_series
+
+
+def test_a_series_gives_a_report_and_maps_in_one_map_series(shipped_analyser: Any) -> None:
+    analysis = analyse_series(shipped_analyser, mr_series("glioma", 6), methods={"gradcam": {}}, key_slices=2)
+    results = series_results(analysis, shipped_analyser.model_ref(), captures=True)
+    assert [r.kind for r in results] == ["structured_report"] + ["parametric_map", "secondary_capture"] * 2
+    maps = [r.dataset for r in results if r.kind == "parametric_map"]
+    assert maps[0].SeriesInstanceUID == maps[1].SeriesInstanceUID and [m.InstanceNumber for m in maps] == [1, 2]
+    findings = reported_findings(analysis)
+    assert [f.what for f in findings] == ["series"] + ["slice"] * 6
+    assert findings[0].label == "glioma" and len(findings[0].sources) == len(analysis.finding.deciding)  # type: ignore[union-attr]
+
+
+def test_a_series_with_no_accepted_slice_gives_only_a_report(shipped_analyser: Any) -> None:
+    analysis = analyse_series(shipped_analyser, other_body_part_series(2), methods={"gradcam": {}})
+    [report] = series_results(analysis, shipped_analyser.model_ref())
+    assert report.kind == "structured_report" and "not analysed" in report.dataset.SeriesDescription
+    assert [f.refused for f in reported_findings(analysis)] == ["BodyPartExamined 'SHOULDER' is not the head"] * 2
