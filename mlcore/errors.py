@@ -24,6 +24,7 @@ training CLI (``training/__main__.py``) to a one-line message and exit code 2, t
     ├── Busy                     admission refused: the work would wait too long
     ├── NotReady                 the model is still loading
     ├── NotConfigured            a feature needs a setting that is not set (e.g. the PACS)
+    ├── ModelNotFound            a model name or version this server does not serve
     └── PacsError                a PACS step failed (the message names the step)
         ├── PacsUnreachable      cannot connect, or it refused the step
         ├── PacsTimeout          it did not answer in time
@@ -137,6 +138,10 @@ class NotReady(BrainxaiError):
 
 class NotConfigured(BrainxaiError):
     """A feature needs a setting that is not set."""
+
+
+class ModelNotFound(BrainxaiError):
+    """A model name or version this server does not serve (the Open Inference Protocol's routes)."""
 
 
 class PacsError(BrainxaiError):

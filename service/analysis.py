@@ -2,9 +2,9 @@
 
 One straight line of steps, each a function of its own module::
 
-    source (upload bytes | DICOM dataset) → decode → preprocess → ONE prediction (calibrated probabilities,
-        penultimate features) → the input check (refused: stop here) → each asked method's map (on the runtime
-        its declaration needs) → maps at the original size
+    source (upload bytes | DICOM dataset | a preprocessed tensor) → decode → preprocess → ONE prediction
+        (calibrated probabilities, penultimate features) → the input check (refused: stop here) → each asked
+        method's map (on the runtime its declaration needs) → maps at the original size
 
 An input the check finds out of distribution raises :class:`~mlcore.errors.OutOfDistribution` under the
 ``reject`` policy, and always when the answer would be DICOM (no report or capture is made of it); under
@@ -29,7 +29,7 @@ import pydicom
 import torch
 
 from mlcore.artifact import LoadedModel
-from mlcore.errors import OutOfDistribution, ParameterError
+from mlcore.errors import ImageError, OutOfDistribution, ParameterError
 from mlcore.explainers import explainer_class
 from mlcore.explainers.base import normalise_map
 from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
@@ -43,8 +43,19 @@ from service.image import DecodedImage, DecodeOptions
 from service.schemas import ModelRef
 from service.upload import Upload
 
-Source = Upload | pydicom.Dataset
 OodPolicy = Literal["reject", "flag"]
+TENSOR = "application/x-brainxai-tensor"
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """A model input a client preprocessed itself (1×1×S×S, the manifest's normalisation): decoding and
+    preprocessing are skipped; the input check sees the image the tensor holds."""
+
+    tensor: torch.Tensor
+
+
+Source = Upload | pydicom.Dataset | Preprocessed
 
 
 @dataclass(frozen=True)
@@ -154,6 +165,8 @@ class Analyser:
         options = dataclasses.replace(self._decode_limits, frame=plan.request.frame)
         if isinstance(source, pydicom.Dataset):
             image = decode_dataset(source, options)
+        elif isinstance(source, Preprocessed):
+            image = self._tensor_image(source.tensor)
         else:
             image = decode(source.data, source.content_type, options)
         if plan.request.dicom_result:
@@ -165,7 +178,7 @@ class Analyser:
         started = time.perf_counter()
         image = self.decode(source, plan)
         decode_ms = (time.perf_counter() - started) * 1000
-        x = preprocess(image.pixels, self.spec)
+        x = source.tensor if isinstance(source, Preprocessed) else preprocess(image.pixels, self.spec)
         digest = cache_key(image.pixels)
         keys = {
             method: (digest, method, str(plan.request.target), params) for method, params in plan.parameters.items()
@@ -188,6 +201,15 @@ class Analyser:
             self._cache.put(keys[method], (explanation, prediction))
             explanations.append(explanation)
         return Analysis(image, prediction, tuple(explanations), decode_ms)
+
+    def _tensor_image(self, tensor: torch.Tensor) -> DecodedImage:
+        """The image a preprocessed input holds (undoing the normalisation); 422 for a tensor of the wrong shape."""
+        size = self.spec.size
+        if tuple(tensor.shape) != (1, 1, size, size) or not bool(torch.isfinite(tensor).all()):
+            shown = list(tensor.shape)
+            raise ImageError(f"a preprocessed input must be finite FP32 of shape [1, 1, {size}, {size}]; got {shown}")
+        pixels = (tensor[0, 0] * self.spec.std + self.spec.mean).clamp(0.0, 1.0).numpy().astype(np.float32)
+        return DecodedImage(pixels, TENSOR, source={"format": "tensor", "width": size, "height": size})
 
     def warm_up(self) -> None:
         """One analysis of a blank image, so that the first request does not pay for lazy set-up."""

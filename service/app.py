@@ -18,7 +18,7 @@ from service.limits import WorkQueue
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, LoadSheddingMiddleware, RequestContextMiddleware
 from service.problems import install_error_handlers
-from service.routes import dicomweb, explain, predict, system, viewer
+from service.routes import dicomweb, explain, predict, system, v2, viewer
 from service.settings import Settings
 from service.state import AppState
 
@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.router)
     app.include_router(system.operations)
     app.include_router(viewer.router)
+    app.include_router(v2.health)
+    app.include_router(v2.router)
     app.add_middleware(LoadSheddingMiddleware, queue_of=state.queue_for_request)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, metrics=metrics)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

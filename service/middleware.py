@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mlcore.errors import BrainxaiError, Busy, ImageTooLarge
 from service.limits import WorkQueue
 from service.metrics import Metrics
-from service.problems import HTTP_PROBLEMS, PROBLEM_JSON, problem_body, problem_type, unexpected_problem
+from service.problems import HTTP_PROBLEMS, in_protocol_shape, problem_body, problem_type, unexpected_problem
 
 log = logging.getLogger("service.access")
 
@@ -150,13 +150,14 @@ class LoadSheddingMiddleware:
 async def _send_json(
     send: Send, status: int, body: dict[str, Any], extra_headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    payload = json.dumps(body).encode()
+    content, media_type = in_protocol_shape(body)
+    payload = json.dumps(content).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-type", media_type.encode()),
                 (b"content-length", str(len(payload)).encode()),
                 (b"connection", b"close"),
                 *(extra_headers or []),

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mlcore import errors
 from service.schemas import Problem
 
+OIP_PREFIX = "/v2"
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -51,6 +52,7 @@ HTTP_PROBLEMS: dict[type[errors.BrainxaiError], ProblemType] = {
     errors.DeadlineExceeded: ProblemType(503, "Timed out", "timeout"),
     errors.NotReady: ProblemType(503, "Not ready", "not-ready"),
     errors.NotConfigured: ProblemType(503, "Not configured", "not-configured"),
+    errors.ModelNotFound: ProblemType(404, "Model not found", "model-not-found"),
     errors.PacsTimeout: ProblemType(504, "Gateway timeout", "gateway-timeout"),
 }
 VALIDATION = ProblemType(422, "Invalid parameter", "invalid-parameter")
@@ -77,11 +79,21 @@ def problem_body(kind: ProblemType, detail: str, *, instance: str, request_id: s
     }
 
 
+def in_protocol_shape(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """An error body as the route's protocol wants it, and its media type: RFC 9457 problem details, or on the Open
+    Inference Protocol's routes (``/v2``, ``/v2/...``) that protocol's ``{"error": message}``."""
+    path = str(body.get("instance", ""))
+    if path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/"):
+        return {"error": body["detail"]}, "application/json"
+    return body, PROBLEM_JSON
+
+
 def problem_response(request: Request, kind: ProblemType, detail: str, **extra: Any) -> JSONResponse:
-    """A problem-details response for a request that reached the routes."""
+    """A problem-details response (in the route's protocol's shape) for a request that reached the routes."""
     request_id = getattr(request.state, "request_id", None)
     body = problem_body(kind, detail, instance=request.url.path, request_id=request_id, **extra)
-    return JSONResponse(body, status_code=kind.status, media_type=PROBLEM_JSON)
+    content, media_type = in_protocol_shape(body)
+    return JSONResponse(content, status_code=kind.status, media_type=media_type)
 
 
 def error_response(request: Request, exc: errors.BrainxaiError, kind: ProblemType) -> JSONResponse:

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     )
     torch_threads: int = Field(0, ge=0, le=256, description="intra-op threads per inference (0: torch's default)")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    shutdown_timeout_s: int = Field(
+        30,
+        ge=1,
+        le=600,
+        description="on SIGTERM: stop accepting, finish the requests already accepted within this many seconds, exit 0 "
+        "(Kubernetes: keep terminationGracePeriodSeconds above it)",
+    )
     dicomweb_url: str | None = Field(
         None,
         pattern="^https?://",
