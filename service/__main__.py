@@ -49,14 +49,22 @@ def read_settings() -> Settings | None:
         return None
 
 
-def main() -> int:
-    """Read the settings, build the app and serve it until stopped."""
+def start_process() -> Settings | None:
+    """What every brainxai process does first (the API and the DICOM node): cap malloc arenas, log JSON lines, read
+    the settings (None after logging what is wrong with them), then log at their level."""
     limit_malloc_arenas()
     configure_logging("INFO")
     settings = read_settings()
+    if settings is not None:
+        configure_logging(settings.log_level)
+    return settings
+
+
+def main() -> int:
+    """Read the settings, build the app and serve it until stopped."""
+    settings = start_process()
     if settings is None:
         return 2
-    configure_logging(settings.log_level)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the handler it found: with
     # Python's defaults the process would end "killed by SIGTERM" (143) after a clean shutdown. A stop asked for is
     # a clean exit: 0.

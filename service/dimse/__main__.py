@@ -11,10 +11,9 @@ import threading
 from prometheus_client import start_http_server
 
 from mlcore.errors import BrainxaiError
-from service.__main__ import limit_malloc_arenas, read_settings
+from service.__main__ import start_process
 from service.app import load_analyser
 from service.dimse.node import DicomNode
-from service.logs import configure_logging
 from service.metrics import Metrics
 
 log = logging.getLogger("service.dimse")
@@ -22,12 +21,9 @@ log = logging.getLogger("service.dimse")
 
 def main() -> int:
     """Read the settings, load the model, and serve DIMSE until told to stop."""
-    limit_malloc_arenas()
-    configure_logging("INFO")
-    settings = read_settings()
+    settings = start_process()
     if settings is None:
         return 2
-    configure_logging(settings.log_level)
     metrics = Metrics()
     try:
         node = DicomNode(settings, load_analyser(settings, metrics), metrics)
