@@ -30,7 +30,8 @@ compose() {
 
 cleanup() {
     log "removing the test container, the compose project and the test image"
-    docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
+    docker rm -f "$CONTAINER" "$CONTAINER-dimse" >/dev/null 2>&1 || true
+    docker volume rm brainxai-docker-test-outbox >/dev/null 2>&1 || true
     BRAINXAI_IMAGE=$IMAGE BRAINXAI_BALANCER_IMAGE=$BALANCER_IMAGE compose -p "$PROJECT" down --remove-orphans \
         >/dev/null 2>&1 || true
     docker image rm -f "$IMAGE" "$BALANCER_IMAGE" >/dev/null 2>&1 || true
@@ -122,6 +123,33 @@ EOF
     echo "  /explain?method=lime: answered"
 }
 
+check_dicom_node() {  # the DICOM node from the same image: read-only, its outbox on a volume, results to storescp
+    command -v storescu >/dev/null || { echo "  DICOM node: skipped (dcmtk is not installed; make system-deps)"; return; }
+    log "running the DICOM node (python -m service.dimse) from $IMAGE, read-only, outbox on a volume"
+    local series=$WORK/dimse-series received=$WORK/dimse-received scp ok=
+    rm -rf "$series" "$received" && mkdir -p "$series" "$received"
+    "$PYTHON" -c 'import sys; sys.path.insert(0, "."); from tests.dicom_series import mr_series
+for i, d in enumerate(mr_series("glioma", 8)): d.save_as(f"{sys.argv[1]}/{i:02d}.dcm", enforce_file_format=True)' \
+        "$series" || fail "could not write the test series"
+    storescp --promiscuous -aet RESULTS -od "$received" 11198 >/dev/null 2>&1 &
+    scp=$!
+    docker volume create brainxai-docker-test-outbox >/dev/null
+    docker run -d --name "$CONTAINER-dimse" --network host --read-only --tmpfs /tmp \
+        -v brainxai-docker-test-outbox:/var/lib/brainxai/outbox \
+        -e BRAINXAI_DIMSE_PORT=11197 -e BRAINXAI_DIMSE_METRICS_PORT=19112 -e BRAINXAI_HOST=127.0.0.1 \
+        -e BRAINXAI_DIMSE_DESTINATION=RESULTS@127.0.0.1:11198 -e BRAINXAI_DIMSE_OUTBOX=/var/lib/brainxai/outbox \
+        "$IMAGE" python -m service.dimse >/dev/null
+    for _ in $(seq 180); do echoscu -aec BRAINXAI 127.0.0.1 11197 >/dev/null 2>&1 && ok=1 && break; sleep 1; done
+    [ -n "$ok" ] || { docker logs "$CONTAINER-dimse" 2>&1 | tail -20; fail "the DICOM node did not answer C-ECHO"; }
+    storescu -aec BRAINXAI 127.0.0.1 11197 "$series"/*.dcm || fail "storescu to the DICOM node"
+    for _ in $(seq 60); do [ "$(ls "$received" | wc -l)" -ge 4 ] && break; sleep 1; done
+    echo "  DICOM node: 8 slices sent; back: $(ls "$received" | cut -c1-3 | sort | uniq -c | xargs)"
+    [ "$(ls "$received" | wc -l)" -ge 4 ] || { docker logs "$CONTAINER-dimse" 2>&1 | tail -20; fail "no results back"; }
+    docker rm -f "$CONTAINER-dimse" >/dev/null
+    docker volume rm brainxai-docker-test-outbox >/dev/null
+    kill "$scp"
+}
+
 trap cleanup EXIT
 mkdir -p "$WORK" docker/wheelhouse
 install_tools
@@ -153,6 +181,7 @@ done
 [ "$health" = healthy ] || fail "HEALTHCHECK says $health"
 echo "  HEALTHCHECK: $health"
 docker rm -f "$CONTAINER" >/dev/null
+check_dicom_node
 
 log "building $BALANCER_IMAGE (Debian's nginx on $BASE_IMAGE)"
 docker build --quiet -t "$BALANCER_IMAGE" -f docker/balancer/Dockerfile --build-arg BASE_IMAGE="$BASE_IMAGE" . >/dev/null
