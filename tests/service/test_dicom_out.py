@@ -6,9 +6,12 @@ import numpy as np
 import pydicom
 from PIL import Image, ImageDraw, ImageFont
 
+from service.dicom import header_of
 from service.dicom_geometry import patient_orientation
 from service.dicom_out import WARNING_ASCII, secondary_capture
 from service.schemas import ModelRef
+from tests.dicom_peers import dciodvfy_errors, needs_dciodvfy
+from tests.dicom_series import enhanced_series, mr_series
 from tests.images import pydicom_testdata
 
 MODEL = ModelRef(name="tiny", version="0.0.0", sha256="0" * 64)
@@ -71,3 +74,14 @@ def test_orientation_letters_follow_the_direction_cosines() -> None:
     coronal_flipped = pydicom.Dataset()
     coronal_flipped.ImageOrientationPatient = [-1, 0, 0, 0, 0, -1]
     assert patient_orientation(coronal_flipped) == ("R", "F")
+
+
+@needs_dciodvfy
+def test_captures_of_classic_and_enhanced_frames_are_conformant() -> None:
+    classic = header_of(mr_series("glioma", 1)[0])
+    enhanced = header_of(enhanced_series("glioma", 3))
+    gray = np.zeros((256, 256), np.float32)
+    for source, frame in ((classic, 0), (enhanced, 2)):
+        capture = secondary_capture(source, gray, gray, method="gradcam", target="glioma", model=MODEL, frame=frame)
+        assert dciodvfy_errors(capture) == []
+        assert capture.StudyInstanceUID == source.StudyInstanceUID and capture.Laterality == ""

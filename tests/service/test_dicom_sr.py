@@ -39,8 +39,10 @@ def test_findings_refusals_and_the_algorithm_are_coded_and_conformant() -> None:
     assert len(parsed.content.get_image_measurement_groups()) == 4
 
 
+@needs_dciodvfy
 def test_an_instance_report_gives_its_finding_and_probability() -> None:
     source = mr_series("pituitary", 1)[0]
     report = structured_report(source, "pituitary", {"pituitary": 0.8, "notumor": 0.2}, MODEL)
+    assert dciodvfy_errors(report) == []
     values = {value for value, _ in _codes(report)}
     assert "254956000" in values and "0.8" in {str(e.value) for e in report.iterall() if e.keyword == "NumericValue"}
