@@ -7,16 +7,20 @@ no accepted slice but the report saying that no slice was analysed, and why.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import highdicom as hd
 import pydicom
 
+from mlcore.errors import ImageError
 from service.dicom_out import secondary_capture
 from service.dicom_pm import parametric_map
 from service.dicom_sr import ReportedFinding, measurement_report
 from service.schemas import ModelRef
 from service.series import SeriesAnalysis, SeriesSlice
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,10 @@ def reported_findings(analysis: SeriesAnalysis) -> list[ReportedFinding]:
 
 
 def series_results(analysis: SeriesAnalysis, model: ModelRef, *, captures: bool = False) -> list[Result]:
-    """The report, then a Parametric Map (and with ``captures`` a Secondary Capture) per key slice and method."""
+    """The report, then a Parametric Map (and with ``captures`` a Secondary Capture) per key slice and method.
+
+    A map that cannot be placed (a source without plane geometry) is left out and logged; the report is always made.
+    """
     evidence = list({str(item.dataset.SOPInstanceUID): item.dataset for item in analysis.slices}.values())
     described = "AI series classification" if analysis.finding is not None else "AI series not analysed"
     report = measurement_report(reported_findings(analysis), evidence, model, description=described)
@@ -67,28 +74,27 @@ def series_results(analysis: SeriesAnalysis, model: ModelRef, *, captures: bool 
     map_series = hd.UID()
     for number, (index, key) in enumerate(analysis.key_slices, start=1):
         item = analysis.slices[index]
+        source = key.image.dicom if key.image.dicom is not None else item.dataset
         for explanation in key.explanations:
-            frame = item.frame or 0
-            pm = parametric_map(
-                key.image.dicom if key.image.dicom is not None else item.dataset,
-                explanation.heatmap,
-                method=explanation.method,
-                target=explanation.target,
-                model=model,
-                frame=frame,
-                instance_number=number,
-                series_uid=map_series,
-            )
-            results.append(Result(pm, "parametric_map", explanation.method))
-            if captures:
-                capture = secondary_capture(
-                    item.dataset,
-                    key.image.pixels,
+            method, target, frame = explanation.method, explanation.target, item.frame or 0
+            try:
+                pm = parametric_map(
+                    source,
                     explanation.heatmap,
-                    method=explanation.method,
-                    target=explanation.target,
+                    method=method,
+                    target=target,
                     model=model,
                     frame=frame,
+                    instance_number=number,
+                    series_uid=map_series,
                 )
-                results.append(Result(capture, "secondary_capture", explanation.method))
+                results.append(Result(pm, "parametric_map", method))
+                if captures:
+                    capture = secondary_capture(
+                        source, key.image.pixels, explanation.heatmap, method=method, target=target, model=model,
+                        frame=frame,
+                    )  # fmt: skip
+                    results.append(Result(capture, "secondary_capture", method))
+            except ImageError as exc:
+                log.warning("no map of slice %s: %s", source.get("SOPInstanceUID"), exc.message)
     return results

@@ -25,3 +25,12 @@ def test_a_series_with_no_accepted_slice_gives_only_a_report(shipped_analyser: A
     [report] = series_results(analysis, shipped_analyser.model_ref())
     assert report.kind == "structured_report" and "not analysed" in report.dataset.SeriesDescription
     assert [f.refused for f in reported_findings(analysis)] == ["BodyPartExamined 'SHOULDER' is not the head"] * 2
+
+
+def test_slices_without_plane_geometry_get_no_map_but_the_report_is_made(shipped_analyser: Any) -> None:
+    series = mr_series("meningioma", 4)
+    for dataset in series:
+        del dataset.PixelSpacing  # no complete plane: no Parametric Map can be placed
+    analysis = analyse_series(shipped_analyser, series, methods={"gradcam": {}}, key_slices=2)
+    results = series_results(analysis, shipped_analyser.model_ref())
+    assert [r.kind for r in results] == ["structured_report"] and analysis.finding is not None
