@@ -509,6 +509,11 @@ def load_trained(checkpoint_path: Path) -> tuple[Classifier, dict[str, Any]]:
     if not checkpoint_path.is_file():
         raise TrainingError(f"no checkpoint at {checkpoint_path}; train one with `python -m training fit`")
     checkpoint: dict[str, Any] = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    if "weights" not in checkpoint:
+        raise TrainingError(
+            f"{checkpoint_path} is not a model checkpoint (a run's best.pt) but a resume state (last.pt); "
+            f"give {checkpoint_path.with_name('best.pt')}"
+        )
     config = checkpoint["config"]
     model = build_model(config["architecture"], len(checkpoint["classes"]), config["width"], config["dropout"])
     model.load_state_dict(checkpoint["weights"])

@@ -37,3 +37,9 @@ def test_export_refuses_to_overwrite_with_a_broken_checkpoint(tmp_path: Path) ->
     with pytest.raises(TrainingError, match="no checkpoint"):
         export(tmp_path / "missing.pt", tmp_path / "out.pt")
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_export_of_a_resume_state_says_which_file_to_give(tiny_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match=r"resume state \(last.pt\); give .*best.pt"):
+        export(tiny_run / "last.pt", tmp_path / "out.pt")
+    assert not (tmp_path / "out.pt").exists()
