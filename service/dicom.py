@@ -60,6 +60,12 @@ OTHER_BODY_PARTS = (
 )  # fmt: skip
 
 
+def other_body_part_examined(dataset: pydicom.Dataset) -> str | None:
+    """The ``BodyPartExamined`` value when it names a body part that is not the head or brain, else None."""
+    part = str(dataset.get("BodyPartExamined", "") or "").strip()
+    return part if part and not any(word in part.upper() for word in HEAD_WORDS) else None
+
+
 def body_part_note(dataset: pydicom.Dataset) -> str | None:
     """What the DICOM tags say when they name a body part that is not the head or brain, else None.
 
@@ -67,16 +73,14 @@ def body_part_note(dataset: pydicom.Dataset) -> str | None:
     A BodyPartExamined that is not the head counts; else a study or series description naming another body part
     and not the head.
     """
-    part = str(dataset.get("BodyPartExamined", "") or "").strip()
-    if part:
-        if any(word in part.upper() for word in HEAD_WORDS):
-            return None
-        return f"the DICOM tags name another body part than the head (BodyPartExamined {part!r})"
+    if str(dataset.get("BodyPartExamined", "") or "").strip():
+        part = other_body_part_examined(dataset)
+        return f"the DICOM tags name another body part than the head (BodyPartExamined {part!r})" if part else None
     for tag in ("StudyDescription", "SeriesDescription"):
         words = set(re.findall(r"[A-Z]+", str(dataset.get(tag, "") or "").upper()))
         text = " ".join(sorted(words))
-        other = any(set(part.split()) <= words for part in OTHER_BODY_PARTS)
-        if other and not any(word in text for word in HEAD_WORDS):
+        named = any(set(part.split()) <= words for part in OTHER_BODY_PARTS)
+        if named and not any(word in text for word in HEAD_WORDS):
             return f"the DICOM tags name another body part than the head ({tag} {str(dataset.get(tag))!r})"
     return None
 

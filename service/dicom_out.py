@@ -17,7 +17,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from mlcore.errors import NotDicom
 from mlcore.render import burn_in_banner, overlay_rgb
 from service.dicom_geometry import patient_orientation
-from service.dicom_sr import MANUFACTURER
+from service.dicom_sr import MANUFACTURER, long_string
 from service.image import DecodedImage
 from service.schemas import ModelRef
 
@@ -31,11 +31,6 @@ def dicom_source(image: DecodedImage) -> pydicom.Dataset:
     if image.dicom is None:
         raise NotDicom("a DICOM result needs a DICOM input (its patient and study); send application/dicom")
     return image.dicom
-
-
-def _long_string(text: str) -> str:
-    """Text cut to the 64 characters of DICOM's LO value representation."""
-    return text[:64]
 
 
 def to_bytes(dataset: pydicom.Dataset) -> bytes:
@@ -71,8 +66,8 @@ def secondary_capture(
         sop_instance_uid=hd.UID(),
         instance_number=1,
         manufacturer=MANUFACTURER,
-        manufacturer_model_name=_long_string(f"{model.name} {model.version}"),
-        series_description=_long_string(f"AI {method} {target} - {model.name} {model.version}"),
+        manufacturer_model_name=long_string(f"{model.name} {model.version}"),
+        series_description=long_string(f"AI {method} {target} - {model.name} {model.version}"),
         transfer_syntax_uid=ExplicitVRLittleEndian,
     )
     capture.BurnedInAnnotation = "YES"

@@ -15,7 +15,7 @@ from pydicom.sr.codedict import codes
 
 from mlcore.errors import ImageError
 from service.dicom_geometry import frame_geometry
-from service.dicom_sr import MANUFACTURER, UNITY
+from service.dicom_sr import MANUFACTURER, UNITY, long_string
 from service.schemas import ModelRef
 
 PARAMETRIC_MAP_SERIES_NUMBER = 9703
@@ -56,7 +56,7 @@ def parametric_map(
     label = f"{method} relevance of {target}"
     mapping = hd.pm.RealWorldValueMapping(
         lut_label=method[:16],
-        lut_explanation=_long(label),
+        lut_explanation=long_string(label),
         unit=UNITY,
         value_range=(0.0, 1.0),
         slope=1.0,
@@ -71,22 +71,17 @@ def parametric_map(
         sop_instance_uid=hd.UID(),
         instance_number=instance_number,
         manufacturer=MANUFACTURER,
-        manufacturer_model_name=_long(f"{model.name} {model.version}"),
-        software_versions=_long(model.version),
+        manufacturer_model_name=long_string(f"{model.name} {model.version}"),
+        software_versions=long_string(model.version),
         device_serial_number=model.sha256[:16],
         contains_recognizable_visual_features=False,
         real_world_value_mappings=[mapping],
         voi_lut_transformations=[hd.VOILUTTransformation(window_center=0.5, window_width=1.0)],
         content_label=method.upper().replace("-", "_")[:16],
-        content_description=_long(f"AI {label} - {model.name} {model.version}"),
-        series_description=_long(f"AI {method} maps - {model.name} {model.version}"),
+        content_description=long_string(f"AI {label} - {model.name} {model.version}"),
+        series_description=long_string(f"AI {method} maps - {model.name} {model.version}"),
         **_placement(source, frame),  # type: ignore[arg-type]
     )
     # General Series: Laterality is type 2C (paired body parts); a brain is unpaired, so empty unless the source says.
     pm.Laterality = source.get("Laterality", "") or ""
     return pm
-
-
-def _long(text: str) -> str:
-    """Text cut to the 64 characters of DICOM's LO value representation."""
-    return text[:64]

@@ -52,7 +52,7 @@ class ReportedFinding:
     kind: str | None = None
 
 
-def _long_string(text: str) -> str:
+def long_string(text: str) -> str:
     """Text cut to the 64 characters of DICOM's LO value representation."""
     return text[:64]
 
@@ -106,7 +106,7 @@ def measurement_report(
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=hd.UID(), name=MANUFACTURER, model_name=_long_string(f"{model.name} {model.version}")
+            uid=hd.UID(), name=MANUFACTURER, model_name=long_string(f"{model.name} {model.version}")
         ),
     )
     counters = {"series": 0, "slice": 0}
@@ -128,7 +128,7 @@ def measurement_report(
         instance_number=1,
         manufacturer=MANUFACTURER,
         is_complete=True,
-        series_description=_long_string(f"{description} - {model.name} {model.version}"),
+        series_description=long_string(f"{description} - {model.name} {model.version}"),
     )
 
 

@@ -20,7 +20,6 @@ The series rule (stated in docs/DICOM.md and tested):
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +29,7 @@ import pydicom
 
 from mlcore.errors import ImageError, OutOfDistribution
 from service.analysis import Analyser, Analysis, AnalysisRequest, Prediction
-from service.dicom import HEAD_WORDS
-
-log = logging.getLogger(__name__)
+from service.dicom import other_body_part_examined
 
 NO_TUMOUR = "notumor"
 MIN_TUMOUR_SLICES = 2
@@ -79,10 +76,8 @@ class SeriesAnalysis:
 
 def other_body_part(dataset: pydicom.Dataset) -> str | None:
     """The reason when ``BodyPartExamined`` names a body part that is not the head, else None."""
-    part = str(dataset.get("BodyPartExamined", "") or "").strip()
-    if part and not any(word in part.upper() for word in HEAD_WORDS):
-        return f"BodyPartExamined {part!r} is not the head"
-    return None
+    part = other_body_part_examined(dataset)
+    return f"BodyPartExamined {part!r} is not the head" if part else None
 
 
 def frames_of(datasets: Sequence[pydicom.Dataset]) -> list[tuple[pydicom.Dataset, int | None]]:
@@ -157,11 +152,4 @@ def analyse_series(
             item = slices[index]
             request = AnalysisRequest(methods=methods, target=finding.label, frame=item.frame, dicom_result=True)
             keys.append((index, analyser.analyse(item.dataset, analyser.plan(request))))
-    log.info(
-        "series analysed: %d slices, %d accepted, %d refused, finding %s",
-        len(slices),
-        sum(item.prediction is not None for item in slices),
-        sum(item.prediction is None for item in slices),
-        finding.label if finding else "none",
-    )
     return SeriesAnalysis(slices, finding, tuple(keys))

@@ -19,7 +19,7 @@ from pydicom import uid
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 
 from mlcore.errors import BrainxaiError
-from service.analysis import Analyser
+from service.analysis import Analyser, AnalysisRequest
 from service.dimse.collector import PendingSeries, SeriesCollector
 from service.dimse.intake import MR_STORAGE, check_instance
 from service.dimse.outbox import Outbox
@@ -27,7 +27,7 @@ from service.dimse.sender import Destination, send
 from service.dimse.status import SUCCESS, status_of
 from service.metrics import Metrics
 from service.series import analyse_series
-from service.series_results import Result, series_results
+from service.series_results import series_results
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,11 @@ class DicomNode:
             settings.dimse_outbox,
             attempts=settings.dimse_send_attempts,
             retry_interval_s=settings.dimse_retry_interval_s,
+            on_outcome=lambda outcome: metrics.dimse_results.labels(outcome).inc(),
         )
-        self.outbox.on_outcome = lambda outcome, count: metrics.dimse_results.labels(outcome).inc(count)
         self.destination = Destination.parse(settings.dimse_destination) if settings.dimse_destination else None
+        # The key slices' methods, checked once at start (ParameterError: the node does not start).
+        self.methods = analyser.plan(AnalysisRequest(methods={m: {} for m in settings.dimse_methods})).request.methods
         self._stop = threading.Event()
         self._server: Any = None
         self._worker: threading.Thread | None = None
@@ -69,9 +71,6 @@ class DicomNode:
             assert context.abstract_syntax is not None
             syntaxes = MR_TRANSFER_SYNTAXES if context.abstract_syntax in MR_STORAGE else context.transfer_syntax
             ae.add_supported_context(context.abstract_syntax, syntaxes)
-        for abstract_syntax in MR_STORAGE:
-            if abstract_syntax not in [c.abstract_syntax for c in ae.supported_contexts]:
-                ae.add_supported_context(abstract_syntax, MR_TRANSFER_SYNTAXES)
         if self.settings.dimse_allowed_aes:
             ae.require_calling_aet = list(self.settings.dimse_allowed_aes)
         return ae
@@ -100,18 +99,16 @@ class DicomNode:
         self.tick(everything=True)
         log.info("DICOM node stopped; %d result(s) left in the outbox", self.outbox.pending())
 
-    def tick(self, *, everything: bool = False) -> list[Result]:
-        """Analyse the complete series (all with ``everything``) and send what is due; the results made."""
-        made: list[Result] = []
+    def tick(self, *, everything: bool = False) -> None:
+        """Analyse the complete series (all with ``everything``) and send what is due."""
         for series_uid, pending in self.collector.complete(everything=everything):
-            made.extend(self.process(series_uid, pending))
+            self.process(series_uid, pending)
         if self.destination is not None:
             destination, calling = self.destination, self.settings.dimse_ae_title
             self.outbox.flush(lambda datasets: send(datasets, destination, calling_ae=calling))
         self.metrics.dimse_outbox.set(self.outbox.pending())
-        return made
 
-    def process(self, series_uid: str, pending: PendingSeries) -> list[Result]:
+    def process(self, series_uid: str, pending: PendingSeries) -> None:
         """One complete series: analysed, its results in the outbox. A failure is logged and counted, never raised
         (the node keeps running)."""
         started = time.perf_counter()
@@ -119,7 +116,7 @@ class DicomNode:
             analysis = analyse_series(
                 self.analyser,
                 list(pending.instances.values()),
-                methods={method: {} for method in self.settings.dimse_methods},
+                methods=self.methods,
                 key_slices=self.settings.dimse_key_slices,
             )
             results = series_results(
@@ -128,7 +125,7 @@ class DicomNode:
         except Exception:
             log.exception("series %s from %s could not be analysed", series_uid, pending.calling_ae)
             self.metrics.dimse_series.labels("failed").inc()
-            return []
+            return
         for item in analysis.slices:
             outcome = "accepted" if item.prediction is not None else "refused"
             self.metrics.dimse_slices.labels(outcome, item.kind or "none").inc()
@@ -145,7 +142,6 @@ class DicomNode:
             len(results),
             (time.perf_counter() - started) * 1000,
         )
-        return results
 
     def _work(self) -> None:
         while not self._stop.wait(TICK_S):

@@ -27,7 +27,15 @@ Sender = Callable[[Sequence[pydicom.Dataset]], list[bool]]
 class Outbox:
     """A folder of results waiting to be sent, with each one's sends so far and when it is next due."""
 
-    def __init__(self, folder: Path, *, attempts: int, retry_interval_s: float) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        attempts: int,
+        retry_interval_s: float,
+        on_outcome: Callable[[str], None] = lambda outcome: None,
+    ) -> None:
+        """``on_outcome`` is told each send's outcome (sent, retried, failed), for metrics."""
         self.folder = folder
         self.failed_folder = folder / "failed"
         self.failed_folder.mkdir(parents=True, exist_ok=True)
@@ -35,7 +43,7 @@ class Outbox:
         self.retry_interval_s = retry_interval_s
         self._tries: dict[Path, tuple[int, float]] = {path: (0, 0.0) for path in sorted(folder.glob("*.dcm"))}
         self._lock = threading.Lock()
-        self.on_outcome: Callable[[str, int], None] = lambda outcome, count: None  # for metrics
+        self._on_outcome = on_outcome
 
     def put(self, datasets: Sequence[pydicom.Dataset]) -> list[Path]:
         """Write results to the outbox, due at once."""
@@ -73,11 +81,11 @@ class Outbox:
             tries = self._tries.pop(path)[0] + 1
             if ok:
                 path.unlink(missing_ok=True)
-                self.on_outcome("sent", 1)
+                self._on_outcome("sent")
             elif tries >= self.attempts:
                 path.rename(self.failed_folder / path.name)
                 log.error("outbox: %s not stored after %d sends; kept in %s", path.name, tries, self.failed_folder)
-                self.on_outcome("failed", 1)
+                self._on_outcome("failed")
             else:
                 self._tries[path] = (tries, now + self.retry_interval_s)
-                self.on_outcome("retried", 1)
+                self._on_outcome("retried")

@@ -1,7 +1,8 @@
-"""``POST /v1/dicomweb/analyze``: fetch an instance from the PACS, analyse it, store the results back.
+"""``POST /v1/dicomweb/analyze``: fetch an instance (or a whole series) from the PACS, analyse it, store the results.
 
 Steps: fetch (WADO-RS) → the one analysis (one prediction, every asked method) → a Structured Report
-and one Secondary Capture per method → store each (STOW-RS). A failure names its step. When storing
+and one Secondary Capture per method → store each (STOW-RS). Without an instance UID the series is analysed
+(:mod:`service.series`) and its report and key-slice Parametric Maps are stored. A failure names its step. When storing
 fails part-way, the problem answer lists every result with ``stored`` true or false, so nothing is
 lost silently.
 """
@@ -10,19 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import pydicom
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from mlcore.errors import NotConfigured, PacsError
-from service.analysis import Analyser, Analysis, AnalysisRequest
+from service.analysis import Analyser, Analysis, AnalysisRequest, Plan
 from service.dicom_out import dicom_source, secondary_capture
 from service.dicom_sr import structured_report
 from service.pacs import Pacs
 from service.problems import problem_responses
 from service.schemas import AnalyzeRequest, AnalyzeResponse, InputCheck, RefusedSlice, SeriesSummary, StoredResult
 from service.series import SeriesAnalysis, analyse_series
-from service.series_results import series_results
+from service.series_results import Result, series_results
 from service.settings import Settings
 from service.state import AnalyserDep, AppState, StateDep, require_api_key
 
@@ -40,12 +40,12 @@ def pacs_of(settings: Settings) -> Pacs:
     )
 
 
-def results_of(analysis: Analysis, analyser: Analyser) -> list[tuple[pydicom.Dataset, str, str | None]]:
+def results_of(analysis: Analysis, analyser: Analyser) -> list[Result]:
     """The DICOM results of an analysis: its report, then one capture per explanation (kind and method named)."""
     source, model = dicom_source(analysis.image), analyser.model_ref()
     prediction = analysis.prediction
     report = structured_report(source, prediction.label, prediction.probabilities, model)
-    results: list[tuple[pydicom.Dataset, str, str | None]] = [(report, "structured_report", None)]
+    results = [Result(report, "structured_report")]
     for explanation in analysis.explanations:
         capture = secondary_capture(
             source,
@@ -56,22 +56,22 @@ def results_of(analysis: Analysis, analyser: Analyser) -> list[tuple[pydicom.Dat
             model=model,
             frame=int(analysis.image.source.get("frame", 0)),
         )
-        results.append((capture, "secondary_capture", explanation.method))
+        results.append(Result(capture, "secondary_capture", explanation.method))
     return results
 
 
-async def store_all(pacs: Pacs, results: list[tuple[pydicom.Dataset, str, str | None]]) -> list[StoredResult]:
+async def store_all(pacs: Pacs, results: list[Result]) -> list[StoredResult]:
     """Store each result in order; a failure lists every result, stored or not, in its ``results``."""
     stored: list[StoredResult] = []
-    for index, (instance, kind, method) in enumerate(results):
+    for index, result in enumerate(results):
         try:
-            await run_in_threadpool(pacs.store, instance)
+            await run_in_threadpool(pacs.store, result.dataset)
         except PacsError as exc:
-            listing = stored + [_result(*item, stored=False) for item in results[index:]]
+            listing = stored + [_stored(item, stored=False) for item in results[index:]]
             exc.extra["results"] = [entry.model_dump() for entry in listing]
             exc.append(f"; stored {len(stored)} of {len(results)} results (see results)")
             raise
-        stored.append(_result(instance, kind, method, stored=True))
+        stored.append(_stored(result, stored=True))
     return stored
 
 
@@ -88,12 +88,12 @@ async def analyze(request: Request, body: AnalyzeRequest, state: StateDep, analy
     plan = analyser.plan(AnalysisRequest(methods=methods, frame=body.frame, dicom_result=True))
     pacs = pacs_of(state.settings)
     if body.sop_instance_uid is None:
-        return await analyze_series(request, body, state, analyser, pacs=pacs)
+        return await analyze_series(request, body, state, analyser, plan=plan, pacs=pacs)
     dataset = await run_in_threadpool(
         pacs.fetch, body.study_instance_uid, body.series_instance_uid, body.sop_instance_uid
     )
 
-    def work(deadline: float) -> tuple[Analysis, list[tuple[pydicom.Dataset, str, str | None]]]:
+    def work(deadline: float) -> tuple[Analysis, list[Result]]:
         analysis = analyser.analyse(dataset, plan, deadline=deadline)
         return analysis, results_of(analysis, analyser)
 
@@ -109,28 +109,26 @@ async def analyze(request: Request, body: AnalyzeRequest, state: StateDep, analy
     )
 
 
-def _result(instance: pydicom.Dataset, kind: str, method: str | None, *, stored: bool) -> StoredResult:
+def _stored(result: Result, *, stored: bool) -> StoredResult:
     return StoredResult(
-        kind=kind,
-        method=method,
-        series_instance_uid=str(instance.SeriesInstanceUID),
-        sop_instance_uid=str(instance.SOPInstanceUID),
+        kind=result.kind,
+        method=result.method,
+        series_instance_uid=str(result.dataset.SeriesInstanceUID),
+        sop_instance_uid=str(result.dataset.SOPInstanceUID),
         stored=stored,
     )
 
 
 async def analyze_series(
-    request: Request, body: AnalyzeRequest, state: AppState, analyser: Analyser, *, pacs: Pacs
+    request: Request, body: AnalyzeRequest, state: AppState, analyser: Analyser, *, plan: Plan, pacs: Pacs
 ) -> AnalyzeResponse:
     """A whole series: fetched, every slice analysed (service.series), the report and key-slice maps stored."""
     datasets = await run_in_threadpool(pacs.fetch_series, body.study_instance_uid, body.series_instance_uid)
-    methods: dict[str, dict[str, Any]] = {method: {} for method in body.methods}
-    plan = analyser.plan(AnalysisRequest(methods=methods, dicom_result=True))
+    methods, key_slices = plan.request.methods, state.settings.dimse_key_slices
 
-    def work(deadline: float) -> tuple[SeriesAnalysis, list[tuple[pydicom.Dataset, str, str | None]]]:
-        analysis = analyse_series(analyser, datasets, methods=methods, key_slices=state.settings.dimse_key_slices)
-        made = series_results(analysis, analyser.model_ref())
-        return analysis, [(result.dataset, result.kind, result.method) for result in made]
+    def work(deadline: float) -> tuple[SeriesAnalysis, list[Result]]:
+        analysis = analyse_series(analyser, datasets, methods=methods, key_slices=key_slices)
+        return analysis, series_results(analysis, analyser.model_ref())
 
     analysis, results = await state.run(plan, work, what="the PACS series analysis")
     finding = analysis.finding

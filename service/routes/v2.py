@@ -75,10 +75,14 @@ def infer_source(request: InferRequest) -> Upload | Preprocessed:
 
 
 def infer_plan_request(request: InferRequest) -> AnalysisRequest:
-    """What to compute: the prediction, and the map of the ``explain`` method when asked."""
+    """What to compute: the prediction, and the map of the ``explain`` method when asked; outputs that will not
+    exist are refused before any model work."""
     method = request.parameters.get("explain")
     if method is not None and not isinstance(method, str):
         raise ParameterError("the parameter 'explain' names one method, e.g. gradcam")
+    unknown = set(request.outputs or ()) - {"probabilities", "label", *(["heatmap"] if method else [])}
+    if unknown:
+        raise RequestError(f"unknown or not computed output(s) {sorted(unknown)}; heatmap needs 'explain'")
     target = request.parameters.get("target")
     return AnalysisRequest(methods={method: {}} if method else {}, target=str(target) if target is not None else None)
 
@@ -94,17 +98,14 @@ def infer_outputs(analysis: Analysis, analyser: Analyser, request: InferRequest)
         heatmap = explanation.heatmap.astype(np.float32)[None]
         outputs.append(Tensor("heatmap", "FP32", heatmap.shape, heatmap))
     if request.outputs is not None:
-        unknown = set(request.outputs) - {tensor.name for tensor in outputs}
-        if unknown:
-            raise RequestError(f"unknown or not computed output(s) {sorted(unknown)}; heatmap needs 'explain'")
         outputs = [tensor for tensor in outputs if tensor.name in request.outputs]
     return outputs
 
 
 @health.get("/v2", operation_id="v2_server_metadata", summary="Server metadata (Open Inference Protocol)")
-async def server_metadata() -> dict[str, Any]:
-    """The server's name, version and protocol extensions."""
-    return {"name": "brainxai", "version": "1.0.0", "extensions": ["binary_tensor_data"]}
+async def server_metadata(request: Request) -> dict[str, Any]:
+    """The server's name, version (the API's) and protocol extensions."""
+    return {"name": "brainxai", "version": request.app.version, "extensions": ["binary_tensor_data"]}
 
 
 @health.get("/v2/health/live", operation_id="v2_live", summary="Liveness (Open Inference Protocol)")

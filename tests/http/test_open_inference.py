@@ -83,6 +83,9 @@ def test_errors_come_in_the_protocols_shape(server: LiveServer, start_server: Ca
     with pytest.raises(InferenceServerException) as garbage:
         client.infer(MODEL, [_image_input(b"not an image")])
     assert garbage.value.status() == "415" and "image" in garbage.value.message()  # no decoder reads it
+    with pytest.raises(InferenceServerException) as no_map:  # a heatmap without 'explain' is refused before work
+        client.infer(MODEL, [_image_input(b"x")], outputs=[triton.InferRequestedOutput("heatmap")])
+    assert no_map.value.status() == "400" and "needs 'explain'" in no_map.value.message()
     with httpx.Client(base_url=server.url) as http:
         bad = http.post(f"/v2/models/{MODEL}/infer", content=b"{}")
         assert bad.status_code == 400 and bad.json().keys() == {"error"}

@@ -46,3 +46,11 @@ def test_bad_settings_stop_the_start_with_a_message() -> None:
         [sys.executable, "-m", "service.dimse"], cwd=REPO_ROOT, env=env, capture_output=True, timeout=60
     )
     assert node.returncode == 2 and b"BRAINXAI_DIMSE_DESTINATION" in node.stderr
+
+
+def test_an_unknown_explanation_method_stops_the_start() -> None:
+    env = os.environ | {"BRAINXAI_DIMSE_METHODS": "gradcam,telepathy", "BRAINXAI_EXPLAIN_PRECISION": "fp32"}
+    node = subprocess.run(
+        [sys.executable, "-m", "service.dimse"], cwd=REPO_ROOT, env=env, capture_output=True, timeout=120
+    )
+    assert node.returncode == 2 and b"telepathy" in node.stderr

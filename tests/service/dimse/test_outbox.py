@@ -13,9 +13,8 @@ from tests.dicom_series import mr_series
 
 
 def test_stored_results_leave_the_outbox_and_the_rest_are_retried_then_kept(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path, attempts=2, retry_interval_s=5.0)
     outcomes: list[str] = []
-    outbox.on_outcome = lambda outcome, count: outcomes.append(outcome)
+    outbox = Outbox(tmp_path, attempts=2, retry_interval_s=5.0, on_outcome=outcomes.append)
     refused = mr_series("glioma", 2)
     outbox.put(refused)
     refused_uid = str(refused[1].SOPInstanceUID)
