@@ -33,8 +33,8 @@ for research on explainable classification and as the model behind the brainxai 
 
 ## Model
 - Architecture `{architecture}` (width {width}, dropout {dropout}): a residual CNN of plain 3×3
-  convolutions, last feature map at stride 16 (12×12 for the {size}×{size} input), global average
-  pooling, linear head. **{parameters:,} parameters, {gflops:.3f} GFLOPs per image** (2 × {gmacs:.3f} G
+  convolutions, last feature map at stride 16 (12×12 for the {size}×{size} input), {head}.
+  **{parameters:,} parameters, {gflops:.3f} GFLOPs per image** (2 × {gmacs:.3f} G
   multiply-accumulates), artifact of {size_mb:.1f} MB.
 - {calibration_line}
 - Input: one grayscale channel, padded to a centred square with zeros, resized to {size}×{size}
@@ -85,6 +85,18 @@ layout (e.g. the held-out Testing split).
 """
 
 
+# How each architecture turns its last feature map into the answer.
+HEADS = {
+    "brainxai_cnn": "global average pooling, linear head",
+    "brainxai_presence": (
+        "a **presence head** (`training/models.py`): a tumour-presence logit per feature cell, the image's "
+        "presence as a smooth maximum over the cells (log-mean-exp, sharpness 4) and the tumour kind read from "
+        'the cells that hold the tumour (softmax of presence as weights), so that the answer "tumour" needs cells '
+        "that show one"
+    ),
+}
+
+
 def render_card(model_path: Path, notes: Path | None = None) -> str:
     """The card's Markdown for the artifact at ``model_path``, followed by the Markdown of ``notes`` if given."""
     loaded = artifact.load(model_path)
@@ -113,6 +125,7 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         val_percent=100 * m["data"]["val_fraction"],
         **split,
         architecture=m["architecture"]["name"],
+        head=HEADS.get(m["architecture"]["name"], HEADS["brainxai_cnn"]),
         width=m["architecture"]["width"],
         dropout=m["architecture"]["dropout"],
         size=m["input"]["size"],
@@ -136,7 +149,7 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         git_commit=m["provenance"]["git_commit"],
         fit_git_commit=m["provenance"].get("fit_git_commit", "unknown"),
         torch=m["provenance"]["torch"],
-        boxes_line=_boxes_line(m.get("training", {})),
+        boxes_line=_boxes_line(m.get("training", {}), m["architecture"]["name"]),
         calibration_line=_calibration_line(m.get("calibration")),
         calibrate_command="\npython -m training calibrate" if m.get("calibration") else "",
         fit_ood_command=f"\n{m['reliability']['command']}" if m.get("reliability") else "",
@@ -144,9 +157,16 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
     ) + (notes.read_text() if notes is not None and notes.is_file() else "")
 
 
-def _boxes_line(training: dict[str, Any]) -> str:
+def _boxes_line(training: dict[str, Any], architecture: str) -> str:
     if not training.get("boxes"):
         return "Tumour boxes (`tumor-boxes.csv`) were not used for training this model."
+    if architecture == "brainxai_presence":
+        return (
+            f"Tumour boxes (`{training['boxes']}`) of the **training** images only were used as weak supervision: "
+            f"a cell loss (weight {training['localisation_weight']}) asks the presence map to be high in the box, "
+            "low more than one cell away from it and everywhere in no-tumour images. Boxes of validation images "
+            "were only used to score the explanations and the counterfactuals."
+        )
     return (
         f"Tumour boxes (`{training['boxes']}`) of the **training** images only were used as weak supervision: a "
         f"localisation loss (weight {training['localisation_weight']}) asks the class evidence of the true class to "

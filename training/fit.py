@@ -41,10 +41,12 @@ from training.localisation import (
     count_boxes,
     last_linear,
     localisation_loss,
+    presence_loss,
+    presence_targets,
     read_boxes,
 )
 from training.metrics import classification_metrics
-from training.models import Classifier, build_model
+from training.models import PRESENCE_ARCHITECTURES, Classifier, PresenceHead, build_model
 from training.provenance import git_commit
 from training.split import groups_on_both_sides, stratified_group_split
 
@@ -89,11 +91,15 @@ class FitConfig:
 
 @dataclass(frozen=True)
 class BoxSupervision:
-    """Training images' box masks (uint8 N×1×S×S), which of them have one, and the loss weight."""
+    """Training images' box masks (uint8 N×1×S×S), which of them have one, and the loss weight.
+
+    ``absent_index``: the no-tumour class, whose images' cells are all tumour-free for a presence head.
+    """
 
     masks: torch.Tensor
     has_box: torch.Tensor
     weight: float
+    absent_index: int = -1
 
 
 @dataclass
@@ -223,11 +229,18 @@ def _batch_loss(
         loss = trainer.criterion(logits, target)
     if boxes is None or masks is None:
         return loss, 0.0
-    # Kept in the graph even when no image of the batch has a box, so DDP ranks stay in step.
-    classifier = last_linear(_unwrap(trainer.model).get_submodule("head"))
     boxed = boxed.to(device) if boxed is not None else boxes.has_box[index].to(device)
+    head = _unwrap(trainer.model).get_submodule("head")
+    if isinstance(head, PresenceHead):
+        with _autocast(device, trainer.amp):
+            cells = head.cell_presence(features)
+        absent = target == boxes.absent_index
+        grid = (int(cells.shape[1]), int(cells.shape[2]))
+        localisation = presence_loss(cells, *presence_targets(masks.to(device), boxed, absent, grid))
+        return loss + boxes.weight * localisation, float(localisation.detach())
+    # Kept in the graph even when no image of the batch has a box, so DDP ranks stay in step.
     with _autocast(device, trainer.amp):
-        evidence = class_evidence_map(features[boxed], classifier, target[boxed])
+        evidence = class_evidence_map(features[boxed], last_linear(head), target[boxed])
     localisation = localisation_loss(evidence, masks.to(device)[boxed]) if bool(boxed.any()) else features.sum() * 0.0
     return loss + boxes.weight * localisation, float(localisation.detach())
 
@@ -303,7 +316,19 @@ def box_supervision(config: FitConfig, data: Dataset, train: np.ndarray) -> BoxS
     )
     if not bool(has_box.any()):
         raise DatasetError(f"no training image has a box in {config.boxes}; check its paths")
-    return BoxSupervision(masks=masks, has_box=has_box, weight=config.localisation_weight)
+    return BoxSupervision(
+        masks=masks, has_box=has_box, weight=config.localisation_weight, absent_index=absent_index(config, data.classes)
+    )
+
+
+def absent_index(config: FitConfig | dict[str, Any], classes: list[str]) -> int:
+    """The no-tumour class's index for a presence architecture (which needs one); -1 for the others."""
+    architecture = config.architecture if isinstance(config, FitConfig) else config["architecture"]
+    if architecture not in PRESENCE_ARCHITECTURES:
+        return -1
+    if NO_TUMOUR not in classes:
+        raise TrainingError(f"--architecture {architecture} needs a {NO_TUMOUR!r} class; the data holds {classes}")
+    return classes.index(NO_TUMOUR)
 
 
 def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
@@ -320,7 +345,13 @@ def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info
     train_images = data.images[train]
     mean, std = float(train_images.mean()), float(train_images.std())
     spec = PreprocessSpec(size=config.image_size, mean=round(mean, 6), std=round(std, 6))
-    model: nn.Module = build_model(config.architecture, len(data.classes), config.width, config.dropout)
+    model: nn.Module = build_model(
+        config.architecture,
+        len(data.classes),
+        config.width,
+        config.dropout,
+        absent_index=absent_index(config, data.classes),
+    )
     if config.init_from:
         model.load_state_dict(initial_weights(Path(config.init_from), data.classes))
     model = model.to(dist_info.device).to(memory_format=torch.channels_last)
@@ -515,6 +546,13 @@ def load_trained(checkpoint_path: Path) -> tuple[Classifier, dict[str, Any]]:
             f"give {checkpoint_path.with_name('best.pt')}"
         )
     config = checkpoint["config"]
-    model = build_model(config["architecture"], len(checkpoint["classes"]), config["width"], config["dropout"])
+    classes = checkpoint["classes"]
+    model = build_model(
+        config["architecture"],
+        len(classes),
+        config["width"],
+        config["dropout"],
+        absent_index=absent_index(config, classes),
+    )
     model.load_state_dict(checkpoint["weights"])
     return model.eval(), checkpoint

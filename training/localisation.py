@@ -109,3 +109,31 @@ def last_linear(head: nn.Module) -> nn.Linear:
 def count_boxes(has_box: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> dict[str, int]:
     """How many training images of each class carry a box (for the log and the card)."""
     return {name: int(has_box[labels == index].sum()) for index, name in enumerate(classes)}
+
+
+def presence_targets(
+    masks: torch.Tensor, boxed: torch.Tensor, absent: torch.Tensor, grid: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell labels for a presence map on a ``grid``: (targets, weights), each (N, h, w) float.
+
+    In an image with a box, a cell is a tumour cell when at least half of it lies in the box (and
+    the box's most covered cell always is, however small the box); cells more than one cell away
+    from the box are tumour-free; the ring between is not labelled (a tumour's edge and mass effect).
+    Every cell of a no-tumour image (``absent``) is tumour-free. Other images get no cell labels.
+    """
+    share = F.adaptive_avg_pool2d(masks.float(), grid)[:, 0]
+    most = share.flatten(1).amax(1).view(-1, 1, 1)
+    positive = ((share >= 0.5) | ((share == most) & (most > 0))) & boxed.view(-1, 1, 1)
+    near = F.max_pool2d((share > 0).float().unsqueeze(1), 3, stride=1, padding=1)[:, 0] > 0
+    negative = (boxed.view(-1, 1, 1) & ~near) | absent.view(-1, 1, 1).expand_as(near)
+    return positive.float(), (positive | negative).float()
+
+
+def presence_loss(cells: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the cell presence logits (N, h, w): the mean over tumour cells plus the mean
+    over tumour-free cells, so that the few tumour cells weigh as much as the many others."""
+    losses = F.binary_cross_entropy_with_logits(cells.float(), targets, reduction="none")
+    positive, negative = weights * targets, weights * (1 - targets)
+    tumour = (losses * positive).sum() / positive.sum().clamp_min(1.0)
+    tumour_free = (losses * negative).sum() / negative.sum().clamp_min(1.0)
+    return tumour + tumour_free

@@ -4,7 +4,8 @@ That split is what the artifact exports as ``features``/``classify`` for hook-fr
 ``brainxai_cnn`` is a compact residual CNN designed for CPU cost: plain 3×3 convolutions (fast in
 oneDNN, unlike depthwise ones), a stem that reaches stride 4 cheaply, and a last feature map at
 stride 16, fine enough for Grad-CAM to localise. ``resnet18`` is torchvision's, with a 1-channel
-stem, trained from scratch (no weights can be downloaded here).
+stem, trained from scratch (no weights can be downloaded here). ``brainxai_presence`` is the compact
+CNN with a :class:`PresenceHead`: whether there is a tumour is decided where a tumour is (issue #14).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mlcore.errors import TrainingError
@@ -68,6 +70,52 @@ def _head(channels: int, num_classes: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes))
 
 
+class PresenceHead(nn.Module):
+    """Class log-probabilities from where a tumour is: presence by a smooth maximum over the feature cells.
+
+    Each cell gets a tumour-presence logit ``s`` (a 1×1 convolution); the image's presence logit is
+    ``log mean exp(r·s) / r`` (close to the largest ``s``), so removing the cells that hold a tumour
+    removes the evidence for one — a global cue, spread over every cell, cannot make a small tumour's
+    image a tumour one unless it makes every cell one. The tumour kinds are pooled with ``softmax(r·s)``
+    as weights: the kind is read where the tumour is. The output is
+    ``log p(absent) = log σ(−T)`` and ``log p(kind) = log σ(T) + log softmax(kinds)``, in class order
+    (``absent_index`` places the no-tumour class), so the softmax of the output is the model's distribution
+    and everything that reads logits (cross-entropy, temperature, Grad-CAM) works unchanged.
+    """
+
+    def __init__(self, channels: int, num_classes: int, dropout: float, *, absent_index: int, sharpness: float) -> None:
+        super().__init__()
+        if not 0 <= absent_index < num_classes:
+            raise TrainingError(f"the no-tumour class index {absent_index} is not one of {num_classes} classes")
+        self.dropout = nn.Dropout(dropout)
+        self.presence = nn.Conv2d(channels, 1, 1)
+        self.kinds = nn.Conv2d(channels, num_classes - 1, 1)
+        self.sharpness = sharpness
+        # Output column j takes column order[j] of [kinds..., absent].
+        order = list(range(num_classes - 1))
+        order.insert(absent_index, num_classes - 1)
+        self.order: torch.Tensor
+        self.register_buffer("order", torch.tensor(order, dtype=torch.long))
+
+    def cell_presence(self, features: torch.Tensor) -> torch.Tensor:
+        """The tumour-presence logit of every feature cell, (N, h, w)."""
+        return self.presence(self.dropout(features))[:, 0]
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        dropped = self.dropout(features)
+        cells = self.presence(dropped).flatten(1).float()  # (N, h·w); fp32 under autocast too
+        scaled = cells * self.sharpness
+        # log of the cell count as a float tensor: a Python int from the shape exports to ONNX as int64
+        log_cells = torch.log(torch.ones_like(cells).sum(1))
+        presence = (torch.logsumexp(scaled, 1) - log_cells) / self.sharpness
+        where = torch.softmax(scaled, 1).unsqueeze(1)  # (N, 1, h·w)
+        kinds = (self.kinds(dropped).flatten(2).float() * where).sum(2)  # (N, K−1)
+        # log σ(T) as −softplus(−T): stable for any T, also in ONNX (which writes logsigmoid as log(sigmoid))
+        log_kinds = torch.log_softmax(kinds, 1) - F.softplus(-presence).unsqueeze(1)
+        log_probs = torch.cat([log_kinds, -F.softplus(presence).unsqueeze(1)], 1)
+        return log_probs.index_select(1, self.order)
+
+
 def brainxai_cnn(num_classes: int, width: int = 32, dropout: float = 0.2) -> Classifier:
     """The compact CNN: stem to stride 4, then residual stages at strides 4, 8 and 16.
 
@@ -88,6 +136,16 @@ def brainxai_cnn(num_classes: int, width: int = 32, dropout: float = 0.2) -> Cla
     return Classifier(backbone, _head(c3, num_classes, dropout))
 
 
+def brainxai_presence(
+    num_classes: int, width: int = 32, dropout: float = 0.2, *, absent_index: int = -1, sharpness: float = 4.0
+) -> Classifier:
+    """The compact CNN's backbone with a :class:`PresenceHead` (``absent_index``: the no-tumour class)."""
+    cnn = brainxai_cnn(num_classes, width=width, dropout=dropout)
+    return Classifier(
+        cnn.backbone, PresenceHead(width * 6, num_classes, dropout, absent_index=absent_index, sharpness=sharpness)
+    )
+
+
 def resnet18(num_classes: int, width: int = 64, dropout: float = 0.0) -> Classifier:
     """torchvision's ResNet-18 with a 1-channel stem, randomly initialised (``width`` is fixed at 64)."""
     from torchvision.models import resnet18 as tv_resnet18
@@ -98,13 +156,24 @@ def resnet18(num_classes: int, width: int = 64, dropout: float = 0.0) -> Classif
     return Classifier(backbone, _head(512, num_classes, dropout))
 
 
-ARCHITECTURES: dict[str, Callable[..., Classifier]] = {"brainxai_cnn": brainxai_cnn, "resnet18": resnet18}
+ARCHITECTURES: dict[str, Callable[..., Classifier]] = {
+    "brainxai_cnn": brainxai_cnn,
+    "brainxai_presence": brainxai_presence,
+    "resnet18": resnet18,
+}
+# Architectures that decide "no tumour" by the absence of tumour cells: they need that class's index.
+PRESENCE_ARCHITECTURES = ("brainxai_presence",)
 
 
-def build_model(architecture: str, num_classes: int, width: int, dropout: float) -> Classifier:
-    """Build a randomly initialised model by architecture name."""
+def build_model(
+    architecture: str, num_classes: int, width: int, dropout: float, *, absent_index: int = -1
+) -> Classifier:
+    """Build a randomly initialised model by architecture name (``absent_index``: the no-tumour class, for
+    the presence architectures)."""
     if architecture not in ARCHITECTURES:
         raise TrainingError(f"unknown architecture {architecture!r}; choose from {sorted(ARCHITECTURES)}")
+    if architecture in PRESENCE_ARCHITECTURES:
+        return ARCHITECTURES[architecture](num_classes, width=width, dropout=dropout, absent_index=absent_index)
     return ARCHITECTURES[architecture](num_classes, width=width, dropout=dropout)
 
 

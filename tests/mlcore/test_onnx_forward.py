@@ -29,14 +29,17 @@ from training.data import read_gray
 from training.models import build_model
 
 
-def _scripted(size: int = 48) -> torch.jit.ScriptModule:
+def _scripted(architecture: str = "brainxai_cnn") -> torch.jit.ScriptModule:
     torch.manual_seed(1)
-    model = build_model("brainxai_cnn", 4, width=8, dropout=0.0).eval()
+    model = build_model(architecture, 4, width=8, dropout=0.0, absent_index=2).eval()
     return artifact.script(model.backbone, model.head)
 
 
-def test_onnx_forward_equals_torchscript_on_new_inputs() -> None:
-    module = _scripted()
+@pytest.mark.parametrize("architecture", ["brainxai_cnn", "brainxai_presence"])
+def test_onnx_forward_equals_torchscript_on_new_inputs(architecture: str) -> None:
+    """Logits and the input check's pooled features, for a pooling head (features: the Gemm's input) and a
+    presence head (features: a mean appended to the backbone's output)."""
+    module = _scripted(architecture)
     forward = onnx_forward(module, 48)
     assert forward is not None
     x = torch.randn(7, 1, 48, 48, generator=torch.Generator().manual_seed(9))

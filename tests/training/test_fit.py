@@ -139,3 +139,25 @@ def test_fine_tuning_starts_from_an_artifact_and_counterfactuals_need_boxes(
     assert torch.load(tmp_path / "tuned" / "best.pt", weights_only=False)["epoch"] == 2  # the last epoch, not the best
     with pytest.raises(TrainingError, match="--select"):
         fit(tiny_config(synth_root, tmp_path / "bad", epochs=1, select="worst"))
+
+
+def test_a_presence_model_trains_on_its_cell_loss_and_exports(synth_root: Path, tmp_path: Path) -> None:
+    """``--architecture brainxai_presence``: the cell loss is computed (and falls), the run exports to an artifact
+    whose probabilities sum to one; without boxes it trains on the image labels alone."""
+    from mlcore import artifact
+    from tests.helpers import tiny_config
+    from training.export import export
+    from training.fit import fit
+
+    boxes = str(synth_root.parent / "tumor-boxes.csv")
+    config = tiny_config(synth_root, tmp_path / "run", epochs=4, boxes=boxes, architecture="brainxai_presence")
+    fit(config)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history[0]["train_localisation"] > 0 and history[-1]["train_localisation"] < history[0]["train_localisation"]
+    export(tmp_path / "run" / "best.pt", tmp_path / "presence.pt")
+    loaded = artifact.load(tmp_path / "presence.pt")
+    assert loaded.manifest["architecture"]["name"] == "brainxai_presence"
+    with torch.inference_mode():
+        probabilities = torch.softmax(loaded.module(torch.rand(3, 1, 48, 48)), 1)
+    assert torch.allclose(probabilities.sum(1), torch.ones(3))
+    fit(tiny_config(synth_root, tmp_path / "no-boxes", epochs=1, architecture="brainxai_presence"))

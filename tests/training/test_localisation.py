@@ -25,7 +25,7 @@ from training.explain_eval import evaluate_explanations, load_cases, summarise
 from training.explanation_metrics import box_from_fractions, pointing_game
 from training.export import export
 from training.fit import box_supervision, fit
-from training.localisation import box_masks, localisation_loss, read_boxes
+from training.localisation import box_masks, localisation_loss, presence_loss, presence_targets, read_boxes
 from training.synth import write_phantoms
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,39 @@ def test_degenerate_maps_cannot_score_well_on_the_loss() -> None:
     assert localisation_loss(constant, masks).item() == pytest.approx(-math.log(share), rel=1e-5)
     assert localisation_loss(peaked, masks).item() < 0.01
     assert localisation_loss(outside, masks).item() > localisation_loss(zero, masks).item()
+
+
+def test_presence_cells_are_labelled_by_the_box_with_a_ring_left_out() -> None:
+    """On a 12×12 grid: the box's cells are tumour, a one-cell ring around it is not labelled, the rest is
+    tumour-free; a box smaller than a cell still labels its most covered cell; a no-tumour image's cells are all
+    tumour-free and an image without a box (and not no-tumour) is not labelled at all."""
+    masks = torch.zeros(4, 1, 48, 48, dtype=torch.uint8)
+    masks[0, :, 12:24, 24:36] = 1  # cells rows 3–5, columns 6–8
+    masks[1, :, 13:15, 5:7] = 1  # inside cell (3, 1), an eighth of it
+    boxed = torch.tensor([True, True, False, False])
+    absent = torch.tensor([False, False, True, False])
+    targets, weights = presence_targets(masks, boxed, absent, (12, 12))
+    assert targets[0, 3:6, 6:9].all() and targets[0].sum() == 9
+    assert weights[0, 2:7, 5:10].sum() == 9  # the ring is left out
+    assert weights[0].sum() == 144 - 25 + 9
+    assert targets[1].sum() == 1 and targets[1, 3, 1] == 1
+    assert targets[2].sum() == 0 and weights[2].sum() == 144
+    assert weights[3].sum() == 0
+
+
+def test_the_presence_loss_rewards_a_map_on_the_box_whatever_its_size() -> None:
+    masks = torch.zeros(1, 1, 48, 48, dtype=torch.uint8)
+    masks[..., 12:24, 24:36] = 1
+    targets, weights = presence_targets(masks, torch.tensor([True]), torch.tensor([False]), (12, 12))
+    on_box = torch.where(targets > 0, 6.0, -6.0)
+    everywhere = torch.full((1, 12, 12), 6.0)
+    nowhere = torch.full((1, 12, 12), -6.0)
+    assert presence_loss(on_box, targets, weights).item() < 0.01
+    # the nine tumour cells weigh as much as the 110 tumour-free ones: both degenerate maps score alike
+    assert presence_loss(everywhere, targets, weights).item() == pytest.approx(
+        presence_loss(nowhere, targets, weights).item(), rel=1e-4
+    )
+    assert presence_loss(nowhere, targets, weights).item() > 5.0
 
 
 def test_only_training_boxes_are_read(tiny_run: Path, synth_root: Path) -> None:

@@ -1,4 +1,5 @@
-"""The architectures: the shipped one fits its cost budget; ResNet-18 takes one channel."""
+"""The architectures: the shipped one fits its cost budget; ResNet-18 takes one channel; the presence head decides
+"tumour" where a tumour is."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from training.models import build_model, count_macs, count_parameters
+from mlcore import artifact
+from mlcore.errors import TrainingError
+from training.models import PresenceHead, build_model, count_macs, count_parameters
 
 
 def test_the_shipped_architecture_fits_the_cost_budget() -> None:
@@ -43,3 +46,45 @@ def test_resnet18_takes_one_channel() -> None:
     with torch.no_grad():
         assert model(torch.zeros(2, 1, 64, 64)).shape == (2, 4)
     assert model.backbone(torch.zeros(1, 1, 64, 64)).shape[1] == 512
+
+
+def _spot_head() -> PresenceHead:
+    """A presence head (4 classes, no-tumour at index 2) that reads channel 0 as "tumour here" (bias −6) and
+    channel 1 as evidence of the second tumour kind."""
+    head = PresenceHead(channels=2, num_classes=4, dropout=0.0, absent_index=2, sharpness=4.0).eval()
+    with torch.no_grad():
+        head.presence.weight.zero_()
+        head.presence.weight[0, 0] = 12.0
+        head.presence.bias.fill_(-6.0)
+        head.kinds.weight.zero_()
+        head.kinds.bias.zero_()
+        head.kinds.weight[1, 1] = 5.0
+    return head
+
+
+def test_the_presence_head_says_tumour_only_where_cells_hold_one() -> None:
+    """One tumour cell of 144 makes the image a tumour one, of the kind read at that cell; removing that cell
+    makes it "notumor"; a weak global shift over every cell (a "source" cue) does not make a tumour."""
+    head = _spot_head()
+    features = torch.zeros(3, 2, 12, 12)
+    features[0, 0, 4, 7] = 1.0  # a tumour cell
+    features[0, 1, 4, 7] = 1.0  # of the second kind, there
+    features[1, 1] = 1.0  # second-kind texture everywhere, no tumour cell
+    features[2, 0] = 0.3  # every cell a little "tumour-like"
+    with torch.no_grad():
+        probabilities = head(features).exp()
+    assert torch.allclose(probabilities.sum(1), torch.ones(3))
+    assert probabilities[0].argmax().item() == 1 and probabilities[0, 2] < 0.05
+    assert probabilities[1].argmax().item() == 2 and probabilities[1, 2] > 0.95
+    assert probabilities[2].argmax().item() == 2
+
+
+def test_a_presence_model_scripts_and_needs_its_no_tumour_class() -> None:
+    model = build_model("brainxai_presence", 4, width=8, dropout=0.0, absent_index=2).eval()
+    scripted = artifact.script(model.backbone, model.head)
+    images = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(scripted(images), model(images), atol=1e-5)
+        assert torch.allclose(model(images).exp().sum(1), torch.ones(2), atol=1e-5)
+    with pytest.raises(TrainingError, match="no-tumour class"):
+        build_model("brainxai_presence", 4, width=8, dropout=0.0)
