@@ -91,15 +91,11 @@ class FitConfig:
 
 @dataclass(frozen=True)
 class BoxSupervision:
-    """Training images' box masks (uint8 N×1×S×S), which of them have one, and the loss weight.
-
-    ``absent_index``: the no-tumour class, whose images' cells are all tumour-free for a presence head.
-    """
+    """Training images' box masks (uint8 N×1×S×S), which of them have one, and the loss weight."""
 
     masks: torch.Tensor
     has_box: torch.Tensor
     weight: float
-    absent_index: int = -1
 
 
 @dataclass
@@ -234,7 +230,7 @@ def _batch_loss(
     if isinstance(head, PresenceHead):
         with _autocast(device, trainer.amp):
             cells = head.cell_presence(features)
-        absent = target == boxes.absent_index
+        absent = target == head.absent_index
         grid = (int(cells.shape[1]), int(cells.shape[2]))
         localisation = presence_loss(cells, *presence_targets(masks.to(device), boxed, absent, grid))
         return loss + boxes.weight * localisation, float(localisation.detach())
@@ -316,14 +312,11 @@ def box_supervision(config: FitConfig, data: Dataset, train: np.ndarray) -> BoxS
     )
     if not bool(has_box.any()):
         raise DatasetError(f"no training image has a box in {config.boxes}; check its paths")
-    return BoxSupervision(
-        masks=masks, has_box=has_box, weight=config.localisation_weight, absent_index=absent_index(config, data.classes)
-    )
+    return BoxSupervision(masks=masks, has_box=has_box, weight=config.localisation_weight)
 
 
-def absent_index(config: FitConfig | dict[str, Any], classes: list[str]) -> int:
+def absent_index(architecture: str, classes: list[str]) -> int:
     """The no-tumour class's index for a presence architecture (which needs one); -1 for the others."""
-    architecture = config.architecture if isinstance(config, FitConfig) else config["architecture"]
     if architecture not in PRESENCE_ARCHITECTURES:
         return -1
     if NO_TUMOUR not in classes:
@@ -350,7 +343,7 @@ def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info
         len(data.classes),
         config.width,
         config.dropout,
-        absent_index=absent_index(config, data.classes),
+        absent_index=absent_index(config.architecture, data.classes),
     )
     if config.init_from:
         model.load_state_dict(initial_weights(Path(config.init_from), data.classes))
@@ -552,7 +545,7 @@ def load_trained(checkpoint_path: Path) -> tuple[Classifier, dict[str, Any]]:
         len(classes),
         config["width"],
         config["dropout"],
-        absent_index=absent_index(config, classes),
+        absent_index=absent_index(config["architecture"], classes),
     )
     model.load_state_dict(checkpoint["weights"])
     return model.eval(), checkpoint

@@ -91,6 +91,7 @@ class PresenceHead(nn.Module):
         self.presence = nn.Conv2d(channels, 1, 1)
         self.kinds = nn.Conv2d(channels, num_classes - 1, 1)
         self.sharpness = sharpness
+        self.absent_index = absent_index
         # Output column j takes column order[j] of [kinds..., absent].
         order = list(range(num_classes - 1))
         order.insert(absent_index, num_classes - 1)
@@ -98,12 +99,12 @@ class PresenceHead(nn.Module):
         self.register_buffer("order", torch.tensor(order, dtype=torch.long))
 
     def cell_presence(self, features: torch.Tensor) -> torch.Tensor:
-        """The tumour-presence logit of every feature cell, (N, h, w)."""
-        return self.presence(self.dropout(features))[:, 0]
+        """The tumour-presence logit of every feature cell, (N, h, w) (no dropout: the map as it is served)."""
+        return self.presence(features)[:, 0]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         dropped = self.dropout(features)
-        cells = self.presence(dropped).flatten(1).float()  # (N, h·w); fp32 under autocast too
+        cells = self.cell_presence(dropped).flatten(1).float()  # (N, h·w); fp32 under autocast too
         scaled = cells * self.sharpness
         # log of the cell count as a float tensor: a Python int from the shape exports to ONNX as int64
         log_cells = torch.log(torch.ones_like(cells).sum(1))

@@ -161,3 +161,4 @@ def test_a_presence_model_trains_on_its_cell_loss_and_exports(synth_root: Path, 
         probabilities = torch.softmax(loaded.module(torch.rand(3, 1, 48, 48)), 1)
     assert torch.allclose(probabilities.sum(1), torch.ones(3))
     fit(tiny_config(synth_root, tmp_path / "no-boxes", epochs=1, architecture="brainxai_presence"))
+    assert json.loads((tmp_path / "no-boxes" / "history.json").read_text())[0]["train_localisation"] == 0.0
