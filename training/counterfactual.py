@@ -132,11 +132,19 @@ def removal(method: str, donor: np.ndarray | None = None) -> tuple[Fill, Fill]:
 
 
 def counterfactual(
-    image: np.ndarray, box: Box, method: str, rng: np.random.Generator, *, donor: np.ndarray | None, remove: bool
+    image: np.ndarray,
+    box: Box,
+    method: str,
+    rng: np.random.Generator,
+    *,
+    donor: np.ndarray | None,
+    remove: bool,
+    margin: float = MARGIN,
 ) -> np.ndarray | None:
     """The image with its tumour removed by ``method`` (``remove``) or with that removal's control (the same
-    operation on the mirrored box of the other hemisphere); None when the box is not off the midline."""
-    target = grown(box, image.shape)
+    operation on the mirrored box of the other hemisphere), the box grown by ``margin``; None when the grown box is
+    not off the midline."""
+    target = grown(box, image.shape, margin)
     if not off_midline(target, image.shape[1]):
         return None
     fill, control_fill = removal(method, donor)
@@ -169,12 +177,14 @@ class CounterfactualTraining:
     chance ``fraction`` (by one of ``methods``, labelled ``notumor`` and without localisation), and each image gets
     the paired control with chance ``fraction`` (the same operation on the healthy side, label kept), so that the
     model cannot learn the operation's own traces. ``donors``: no-tumour training images (D×1×S×S) lending their
-    tissue."""
+    tissue; ``margin``: how much each box is grown before it is filled (a larger one removes more of a tumour that
+    outgrows its box, and leaves fewer boxes off the midline)."""
 
     fraction: float
     methods: tuple[str, ...]
     notumor: int
     donors: torch.Tensor
+    margin: float = MARGIN
 
 
 def box_of(mask: np.ndarray) -> Box | None:
@@ -211,7 +221,9 @@ def counterfactual_batch(
             continue
         donor = config.donors[int(rng.integers(len(config.donors))), 0].numpy()
         method = config.methods[int(rng.integers(len(config.methods)))]
-        edited = counterfactual(images[index, 0].numpy(), box, method, rng, donor=donor, remove=remove)
+        edited = counterfactual(
+            images[index, 0].numpy(), box, method, rng, donor=donor, remove=remove, margin=config.margin
+        )
         if edited is None:
             continue
         images[index, 0] = torch.from_numpy(edited)

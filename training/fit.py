@@ -32,7 +32,7 @@ from mlcore.errors import DatasetError, TrainingError
 from mlcore.files import atomic_write, atomic_write_text
 from mlcore.preprocessing import PreprocessSpec, normalise
 from training.augment import AugmentConfig, augment_batch
-from training.counterfactual import NO_TUMOUR, REMOVALS, CounterfactualTraining, counterfactual_batch
+from training.counterfactual import MARGIN, NO_TUMOUR, REMOVALS, CounterfactualTraining, counterfactual_batch
 from training.data import Dataset, load_dataset
 from training.dedup import find_duplicate_groups
 from training.localisation import (
@@ -86,6 +86,7 @@ class FitConfig:
     init_from: str = ""
     counterfactual: float = 0.0
     counterfactual_methods: str = "donor,inpaint"
+    counterfactual_margin: float = MARGIN
     select: str = "best"
 
 
@@ -403,9 +404,12 @@ def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray)
     notumor = data.classes.index(NO_TUMOUR)
     donors = data.images[train][torch.from_numpy(data.labels[train] == notumor)]
     log.info(
-        "counterfactual augmentation: %.0f %% removals by %s, as many controls", 100 * config.counterfactual, methods
+        "counterfactual augmentation: %.0f %% removals by %s (boxes grown by %.0f %%), as many controls",
+        100 * config.counterfactual,
+        methods,
+        100 * config.counterfactual_margin,
     )
-    return CounterfactualTraining(config.counterfactual, methods, notumor, donors)
+    return CounterfactualTraining(config.counterfactual, methods, notumor, donors, margin=config.counterfactual_margin)
 
 
 def resume_state(trainer: Trainer, config: FitConfig, last: Path) -> RunState:
@@ -414,7 +418,9 @@ def resume_state(trainer: Trainer, config: FitConfig, last: Path) -> RunState:
         log.info("--resume: no %s yet, starting from the first epoch", last)
         return RunState()
     checkpoint = torch.load(last, map_location=trainer.dist_info.device, weights_only=False)
-    if checkpoint["config"] != dataclasses.asdict(config):
+    # A checkpoint written before a field existed ran with that field's default.
+    written = {**dataclasses.asdict(FitConfig(data=config.data, out=config.out)), **checkpoint["config"]}
+    if written != dataclasses.asdict(config):
         raise TrainingError(f"{last} was written by another configuration; use a new --out or drop --resume")
     trainer.model.load_state_dict(checkpoint["model"])
     if trainer.ema is not None:

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from training.counterfactual import (
+    MARGIN,
     REMOVALS,
     blend,
+    counterfactual,
     grown,
     inpaint_fill,
     insert_and_control,
@@ -72,6 +74,23 @@ def test_a_box_across_the_midline_is_not_removed() -> None:
     assert remove_and_control(image, (40, 40, 56, 54), "inpaint", np.random.default_rng(0)) is None
     with pytest.raises(ValueError, match="donor"):
         remove_and_control(image, (20, 40, 34, 54), "donor", np.random.default_rng(0))
+
+
+def test_a_larger_margin_removes_more_around_the_box() -> None:
+    image, box = _brain()
+    wide = grown(box, image.shape, 0.8)
+    between = _outside(grown(box, image.shape, MARGIN), image.shape) & ~_outside(wide, image.shape, pad=0)
+    default = counterfactual(image, box, "inpaint", np.random.default_rng(0), donor=None, remove=True)
+    larger = counterfactual(image, box, "inpaint", np.random.default_rng(0), donor=None, remove=True, margin=0.8)
+    assert default is not None and larger is not None
+    assert np.allclose(default[between], image[between], atol=1e-6)  # the default fill stops at its grown box
+    assert not np.allclose(larger[between], image[between], atol=1e-3)  # the larger margin fills there too
+    near_midline = (30, 40, 44, 54)
+    assert counterfactual(image, near_midline, "inpaint", np.random.default_rng(0), donor=None, remove=True) is not None
+    assert (  # a box that clears the midline only while small is left alone once grown across it
+        counterfactual(image, near_midline, "inpaint", np.random.default_rng(0), donor=None, remove=True, margin=0.5)
+        is None
+    )
 
 
 def test_mirror_and_inpaint_fill_with_the_right_tissue() -> None:

@@ -126,6 +126,26 @@ def test_resume_refuses_another_configuration(synth_root: Path, tmp_path: Path) 
     assert other.returncode != 0 and "another configuration" in other.stderr
 
 
+def test_resume_takes_a_checkpoint_written_before_a_field_existed(synth_root: Path, tmp_path: Path) -> None:
+    subprocess.run(
+        _fit_command(synth_root, tmp_path, 1), check=True, env=_env(), cwd=REPO_ROOT, capture_output=True, timeout=300
+    )
+    last = tmp_path / "last.pt"
+    checkpoint = torch.load(last, weights_only=False)
+    del checkpoint["config"]["counterfactual_margin"]  # as a run of an earlier version wrote it
+    torch.save(checkpoint, last)
+    resumed = subprocess.run(
+        _fit_command(synth_root, tmp_path, 1, "--resume"),
+        env=_env(),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "after epoch 1" in resumed.stderr
+
+
 def test_two_process_ddp_on_cpu(synth_root: Path, tmp_path: Path) -> None:
     command = [
         sys.executable,
