@@ -58,6 +58,18 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
 
 
+def _fit(data: Path, out: Path, epochs: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run the fit command to its end and return it (stderr holds the log)."""
+    return subprocess.run(
+        _fit_command(data, out, epochs, *extra),
+        env=_env(),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def _final_weights(out: Path) -> dict[str, torch.Tensor]:
     checkpoint = torch.load(out / "last.pt", weights_only=False)
     return {**checkpoint["model"], **{f"ema.{k}": v for k, v in checkpoint["ema"].items()}}
@@ -91,14 +103,7 @@ def test_resume_after_a_kill_continues_exactly(synth_root: Path, tmp_path: Path)
     done_before_kill = len(json.loads((killed / "history.json").read_text()))
     assert 1 <= done_before_kill < epochs, "the run finished before it could be killed"
 
-    resumed = subprocess.run(
-        _fit_command(synth_root, killed, epochs, "--resume"),
-        env=_env(),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = _fit(synth_root, killed, epochs, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed from {killed / 'last.pt'} after epoch {done_before_kill}" in resumed.stderr
     history = json.loads((killed / "history.json").read_text())
@@ -115,14 +120,7 @@ def test_resume_refuses_another_configuration(synth_root: Path, tmp_path: Path) 
     subprocess.run(
         _fit_command(synth_root, tmp_path, 1), check=True, env=_env(), cwd=REPO_ROOT, capture_output=True, timeout=300
     )
-    other = subprocess.run(
-        _fit_command(synth_root, tmp_path, 1, "--seed", "5", "--resume"),
-        env=_env(),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    other = _fit(synth_root, tmp_path, 1, "--seed", "5", "--resume")
     assert other.returncode != 0 and "another configuration" in other.stderr
 
 
@@ -134,14 +132,7 @@ def test_resume_takes_a_checkpoint_written_before_a_field_existed(synth_root: Pa
     checkpoint = torch.load(last, weights_only=False)
     del checkpoint["config"]["counterfactual_margin"]  # as a run of an earlier version wrote it
     torch.save(checkpoint, last)
-    resumed = subprocess.run(
-        _fit_command(synth_root, tmp_path, 1, "--resume"),
-        env=_env(),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = _fit(synth_root, tmp_path, 1, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "after epoch 1" in resumed.stderr
 
