@@ -244,7 +244,7 @@ def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
         "--counterfactual",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also remove each tumour off the midline three ways (and insert tumours into no-tumour brains), with "
+        help="also remove each tumour off the midline four ways (and insert tumours into no-tumour brains), with "
         "controls, and report the answers (default: on)",
     )
     parser.add_argument(

@@ -1,11 +1,13 @@
 """Counterfactual tumour removal and insertion: does the *decision* rest on the tumour?
 
-Three removals of different kinds, each filling a tumour's box (grown by a margin, blended with a feathered edge):
+Four removals of different kinds, each filling a tumour's box (grown by a margin, blended with a feathered edge):
 
 - ``mirror``: the tissue of the other hemisphere, mirrored (only for boxes off the midline);
 - ``inpaint``: normalised-convolution inpainting from the surrounding tissue plus noise of the surrounding texture
   (ROAD-style noisy imputation rather than a flat patch);
-- ``donor``: the same place of a no-tumour brain, its intensities matched to the ring around the box.
+- ``donor``: the same place of a no-tumour brain, its intensities matched to the ring around the box;
+- ``biharmonic``: the smooth solution of the biharmonic equation from the box's edge (scikit-image), no texture at
+  all — a fill of yet another kind, to evaluate with when the other three are used in training.
 
 Each has a **control**: the same operation on the mirrored box of the other hemisphere, the tumour kept (for
 ``mirror``, that box filled with its own up-down flip — a pasted patch of real tissue with the same seams). A
@@ -23,10 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
+from skimage.restoration import inpaint_biharmonic
 
 from training.explanation_metrics import Box
 
-REMOVALS = ("mirror", "inpaint", "donor")
+REMOVALS = ("mirror", "inpaint", "donor", "biharmonic")
 NO_TUMOUR = "notumor"  # the class a brain whose tumour was removed belongs to
 MARGIN = 0.15  # of the box's size, added on each side: the box is tight around the tumour
 FEATHER = 2.0  # pixels: the blend's edge, so that no hard seam is left
@@ -93,6 +96,19 @@ def inpaint_fill(image: np.ndarray, box: Box, rng: np.random.Generator) -> np.nd
     return blend(image, smooth + noise, box)
 
 
+def biharmonic_fill(image: np.ndarray, box: Box, rng: np.random.Generator) -> np.ndarray:
+    """The box filled by biharmonic inpainting from its edge: smooth, textureless, no randomness."""
+    x0, y0, x1, y1 = box
+    pad = 4  # the equation only needs the box's neighbourhood: solve on a crop, not the whole image
+    top, left = max(0, y0 - pad), max(0, x0 - pad)
+    crop = image[top : y1 + pad, left : x1 + pad].astype(np.float64)
+    unknown = np.zeros(crop.shape, bool)
+    unknown[y0 - top : y1 - top, x0 - left : x1 - left] = True
+    fill = image.astype(np.float64).copy()
+    fill[top : y1 + pad, left : x1 + pad] = inpaint_biharmonic(crop, unknown)
+    return blend(image, fill, box)
+
+
 def matched(source: np.ndarray, image: np.ndarray, box: Box) -> np.ndarray:
     """``source`` rescaled so that its ring around the box has the mean and spread of ``image``'s."""
     ours, theirs = _ring(image, box), _ring(source, box)
@@ -123,6 +139,8 @@ def removal(method: str, donor: np.ndarray | None = None) -> tuple[Fill, Fill]:
         return mirror_fill, flip_in_place
     if method == "inpaint":
         return inpaint_fill, inpaint_fill
+    if method == "biharmonic":
+        return biharmonic_fill, biharmonic_fill
     if method == "donor":
         if donor is None:
             raise ValueError("the donor removal needs a no-tumour image")
@@ -178,13 +196,15 @@ class CounterfactualTraining:
     the paired control with chance ``fraction`` (the same operation on the healthy side, label kept), so that the
     model cannot learn the operation's own traces. ``donors``: no-tumour training images (D×1×S×S) lending their
     tissue; ``margin``: how much each box is grown before it is filled (a larger one removes more of a tumour that
-    outgrows its box, and leaves fewer boxes off the midline)."""
+    outgrows its box, and leaves fewer boxes off the midline); ``removable``: the labels whose tumours may be removed
+    (None: every one), so that a class whose boxes hold too little of its tumour can be left out."""
 
     fraction: float
     methods: tuple[str, ...]
     notumor: int
     donors: torch.Tensor
     margin: float = MARGIN
+    removable: tuple[int, ...] | None = None
 
 
 def box_of(mask: np.ndarray) -> Box | None:
@@ -213,7 +233,8 @@ def counterfactual_batch(
     known = [box_of(masks[i, 0].numpy() > 0) if bool(has_box[i]) else None for i in range(len(images))]
     anywhere = [box for box in known if box is not None]
     for index in range(len(images)):
-        remove = known[index] is not None and rng.random() < config.fraction
+        allowed = config.removable is None or int(labels[index]) in config.removable
+        remove = known[index] is not None and rng.random() < config.fraction and allowed
         if not remove and (not anywhere or rng.random() >= config.fraction):
             continue
         box = known[index] if remove else known[index] or anywhere[int(rng.integers(len(anywhere)))]

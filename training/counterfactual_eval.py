@@ -160,7 +160,7 @@ def counterfactual_markdown(summary: dict[str, dict[str, dict[str, float]]]) -> 
     lines = [
         "## Does the decision rest on the tumour? Counterfactual removal and insertion",
         "",
-        "Tumours off the midline, removed three ways (`training/counterfactual.py`); the control is the same "
+        "Tumours off the midline, removed four ways (`training/counterfactual.py`); the control is the same "
         "operation on the healthy side with the tumour kept. Insertion pastes a tumour's box into a no-tumour brain.",
         "",
         "| removal | class | images | answered notumor | still the true class | drop of p(true) | control changed "

@@ -87,6 +87,7 @@ class FitConfig:
     counterfactual: float = 0.0
     counterfactual_methods: str = "donor,inpaint"
     counterfactual_margin: float = MARGIN
+    counterfactual_classes: str = ""  # comma-separated tumour classes whose tumours are removed; "" every one
     select: str = "best"
 
 
@@ -401,15 +402,36 @@ def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray)
     unknown = [method for method in methods if method not in REMOVALS]
     if unknown or not methods:
         raise TrainingError(f"--counterfactual-methods {config.counterfactual_methods!r}: choose from {REMOVALS}")
+    if not 0.0 <= config.counterfactual_margin <= 1.0:
+        raise TrainingError(
+            f"--counterfactual-margin {config.counterfactual_margin}: a share of the box's size from 0 to 1 (default "
+            f"{MARGIN})"
+        )
     notumor = data.classes.index(NO_TUMOUR)
     donors = data.images[train][torch.from_numpy(data.labels[train] == notumor)]
+    removable = removable_classes(config.counterfactual_classes, data.classes)
     log.info(
-        "counterfactual augmentation: %.0f %% removals by %s (boxes grown by %.0f %%), as many controls",
+        "counterfactual augmentation: %.0f %% removals of %s tumours by %s (boxes grown by %.0f %%), as many controls",
         100 * config.counterfactual,
+        [data.classes[index] for index in removable],
         methods,
         100 * config.counterfactual_margin,
     )
-    return CounterfactualTraining(config.counterfactual, methods, notumor, donors, margin=config.counterfactual_margin)
+    return CounterfactualTraining(
+        config.counterfactual, methods, notumor, donors, margin=config.counterfactual_margin, removable=removable
+    )
+
+
+def removable_classes(names: str, classes: list[str]) -> tuple[int, ...]:
+    """The indices of the tumour classes named in ``names`` (comma-separated; empty: every class but notumor)."""
+    chosen = [name for name in names.split(",") if name] or [name for name in classes if name != NO_TUMOUR]
+    wrong = [name for name in chosen if name not in classes or name == NO_TUMOUR]
+    if wrong:
+        tumours = [name for name in classes if name != NO_TUMOUR]
+        raise TrainingError(
+            f"--counterfactual-classes {names!r}: {wrong} are not tumour classes; choose from {tumours}"
+        )
+    return tuple(classes.index(name) for name in chosen)
 
 
 def resume_state(trainer: Trainer, config: FitConfig, last: Path) -> RunState:

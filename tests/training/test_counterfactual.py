@@ -8,6 +8,7 @@ import pytest
 from training.counterfactual import (
     MARGIN,
     REMOVALS,
+    biharmonic_fill,
     blend,
     counterfactual,
     grown,
@@ -93,7 +94,7 @@ def test_a_larger_margin_removes_more_around_the_box() -> None:
     )
 
 
-def test_mirror_and_inpaint_fill_with_the_right_tissue() -> None:
+def test_mirror_inpaint_and_biharmonic_fill_with_the_right_tissue() -> None:
     image, box = _brain()
     mirror = mirror_fill(image, box, np.random.default_rng(0))
     x0, y0, x1, y1 = box
@@ -101,6 +102,9 @@ def test_mirror_and_inpaint_fill_with_the_right_tissue() -> None:
     inpainted = inpaint_fill(image, box, np.random.default_rng(0))
     inside = inpainted[y0 + 3 : y1 - 3, x0 + 3 : x1 - 3]
     assert abs(float(inside.mean()) - 0.4) < 0.08 and inside.std() > 0.005  # the surroundings' level, with texture
+    smooth = biharmonic_fill(image, box, np.random.default_rng(0))[y0 + 3 : y1 - 3, x0 + 3 : x1 - 3]
+    assert abs(float(smooth.mean()) - 0.4) < 0.08  # the surroundings' level ...
+    assert float(np.abs(np.diff(smooth, axis=1)).mean()) < 0.2 * float(np.abs(np.diff(image, axis=1)).mean())  # smooth
 
 
 def test_insertion_pastes_the_tumour_and_its_control_a_healthy_patch() -> None:

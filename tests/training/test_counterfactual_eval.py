@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from mlcore.errors import DatasetError
+from training.counterfactual import REMOVALS
 from training.counterfactual_eval import counterfactual_rows, donor_files, square_box, summarise_counterfactuals
 from training.explain_eval import load_cases
 
@@ -39,10 +40,11 @@ def test_rows_for_the_tiny_model_on_phantoms(exported: Path, synth_root: Path, t
     inserted = [row for row in rows if row["method"] == "insert"]
     assert len(inserted) == len(cases)  # one insertion per tumour case
     for row in rows:
-        assert row["method"] in {"mirror", "inpaint", "donor", "insert"}
+        assert row["method"] in {*REMOVALS, "insert"}
         assert 0 <= row["p_true"] <= 1 and 0 <= row["p_notumor_removed"] <= 1
     removed = {(row["path"], row["method"]) for row in rows if row["method"] != "insert"}
-    assert all(method in {"mirror", "inpaint", "donor"} for _, method in removed)
+    assert {method for _, method in removed} == set(REMOVALS)  # every removal, for the same tumours
+    assert len(removed) == len(REMOVALS) * len({path for path, _ in removed})
 
 
 def test_donors_need_a_no_tumour_class(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -115,6 +116,24 @@ def test_counterfactual_batches_relabel_removals_and_keep_controls() -> None:
     assert float(edited[:4, 0, 20:30, 10:20].mean()) < 0.6
     assert new_labels[4:].tolist() == labels[4:].tolist()  # the no-tumour images got controls, labels kept
     assert not torch.equal(edited[4:], images[4:]) and torch.equal(labels, torch.tensor([0, 1, 0, 1, 2, 2, 2, 2]))
+    only_ones = dataclasses.replace(config, removable=(1,))
+    _, chosen_labels, chosen_box = counterfactual_batch(
+        images, labels, (masks, masks.flatten(1).any(1)), config=only_ones, rng=np.random.default_rng(0)
+    )
+    assert chosen_labels[:4].tolist() == [0, notumor, 0, notumor]  # class 0's tumours kept (they got controls)
+    assert chosen_box[:4].tolist() == [True, False, True, False]
+
+
+def test_counterfactual_classes_name_tumour_classes() -> None:
+    from mlcore.errors import TrainingError
+    from training.fit import removable_classes
+
+    classes = ["glioma", "meningioma", "notumor", "pituitary"]
+    assert removable_classes("", classes) == (0, 1, 3)
+    assert removable_classes("pituitary,meningioma", classes) == (3, 1)
+    for wrong in ("notumor", "glioma,astrocytoma"):
+        with pytest.raises(TrainingError, match="not tumour classes"):
+            removable_classes(wrong, classes)
 
 
 def test_fine_tuning_starts_from_an_artifact_and_counterfactuals_need_boxes(
@@ -133,6 +152,8 @@ def test_fine_tuning_starts_from_an_artifact_and_counterfactuals_need_boxes(
         fit(tiny_config(synth_root, tmp_path / "no-boxes", epochs=1, counterfactual=0.3))
     boxes = str(synth_root.parent / "tumor-boxes.csv")
     options = {"boxes": boxes, "counterfactual": 0.5, "init_from": str(exported), "select": "last"}
+    with pytest.raises(TrainingError, match="--counterfactual-margin"):
+        fit(tiny_config(synth_root, tmp_path / "shrinking", epochs=1, counterfactual_margin=-0.1, **options))
     tuned = tiny_config(synth_root, tmp_path / "tuned", epochs=2, **options)
     metrics = fit(tuned)
     assert 0.0 <= metrics["accuracy"] <= 1.0
