@@ -197,7 +197,9 @@ class CounterfactualTraining:
     model cannot learn the operation's own traces. ``donors``: no-tumour training images (D×1×S×S) lending their
     tissue; ``margin``: how much each box is grown before it is filled (a larger one removes more of a tumour that
     outgrows its box, and leaves fewer boxes off the midline); ``removable``: the labels whose tumours may be removed
-    (None: every one), so that a class whose boxes hold too little of its tumour can be left out."""
+    (None: every one), so that a class whose boxes hold too little of its tumour can be left out; ``insert``: the
+    chance that a no-tumour image gets a tumour of the batch pasted in at the tumour's place (intensity-matched,
+    labelled with the tumour's class, its box kept), the other direction of the same lesson."""
 
     fraction: float
     methods: tuple[str, ...]
@@ -205,6 +207,7 @@ class CounterfactualTraining:
     donors: torch.Tensor
     margin: float = MARGIN
     removable: tuple[int, ...] | None = None
+    insert: float = 0.0
 
 
 def box_of(mask: np.ndarray) -> Box | None:
@@ -222,17 +225,26 @@ def counterfactual_batch(
     *,
     config: CounterfactualTraining,
     rng: np.random.Generator,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A batch (B×1×S×S in [0, 1]) with counterfactual edits: its images, labels and which keep a box.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch (B×1×S×S in [0, 1]) with counterfactual edits: its images, labels, box masks and which keep a box.
 
     ``boxes``: the batch's box masks (B×1×S×S) and which have one; an image without a box gets its control at the
     box of another image of the batch.
     """
     masks, has_box = boxes
-    images, labels, keep_box = images.clone(), labels.clone(), has_box.clone()
+    edited, new_labels, new_masks, keep_box = images.clone(), labels.clone(), masks.clone(), has_box.clone()
     known = [box_of(masks[i, 0].numpy() > 0) if bool(has_box[i]) else None for i in range(len(images))]
     anywhere = [box for box in known if box is not None]
     for index in range(len(images)):
+        if config.insert > 0 and int(labels[index]) == config.notumor and anywhere and rng.random() < config.insert:
+            source = int(rng.choice([i for i, box in enumerate(known) if box is not None]))
+            source_box = known[source]
+            assert source_box is not None
+            healthy = images[index, 0].numpy()
+            pasted, _ = insert_and_control(healthy, images[source, 0].numpy(), source_box, healthy)
+            edited[index, 0] = torch.from_numpy(pasted)
+            new_labels[index], new_masks[index], keep_box[index] = labels[source], masks[source], True
+            continue
         allowed = config.removable is None or int(labels[index]) in config.removable
         remove = known[index] is not None and rng.random() < config.fraction and allowed
         if not remove and (not anywhere or rng.random() >= config.fraction):
@@ -242,12 +254,12 @@ def counterfactual_batch(
             continue
         donor = config.donors[int(rng.integers(len(config.donors))), 0].numpy()
         method = config.methods[int(rng.integers(len(config.methods)))]
-        edited = counterfactual(
+        changed = counterfactual(
             images[index, 0].numpy(), box, method, rng, donor=donor, remove=remove, margin=config.margin
         )
-        if edited is None:
+        if changed is None:
             continue
-        images[index, 0] = torch.from_numpy(edited)
+        edited[index, 0] = torch.from_numpy(changed)
         if remove:
-            labels[index], keep_box[index] = config.notumor, False
-    return images, labels, keep_box
+            new_labels[index], keep_box[index] = config.notumor, False
+    return edited, new_labels, new_masks, keep_box

@@ -88,6 +88,7 @@ class FitConfig:
     counterfactual_methods: str = "donor,inpaint"
     counterfactual_margin: float = MARGIN
     counterfactual_classes: str = ""  # comma-separated tumour classes whose tumours are removed; "" every one
+    counterfactual_insert: float = 0.0  # share of no-tumour images that get a batch tumour pasted in (its label)
     select: str = "best"
 
 
@@ -216,7 +217,7 @@ def _batch_loss(
     batch, target, boxed = images[index], labels[index], boxes.has_box[index] if boxes is not None else None
     if trainer.counterfactual is not None and masks is not None and boxed is not None:
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-        batch, target, boxed = counterfactual_batch(
+        batch, target, masks, boxed = counterfactual_batch(
             batch, target, (masks, boxed), config=trainer.counterfactual, rng=rng
         )
     batch, masks = augment_batch(batch, trainer.augment, generator, masks)
@@ -411,14 +412,22 @@ def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray)
     donors = data.images[train][torch.from_numpy(data.labels[train] == notumor)]
     removable = removable_classes(config.counterfactual_classes, data.classes)
     log.info(
-        "counterfactual augmentation: %.0f %% removals of %s tumours by %s (boxes grown by %.0f %%), as many controls",
+        "counterfactual augmentation: %.0f %% removals of %s tumours by %s (boxes grown by %.0f %%), as many controls, "
+        "%.0f %% of no-tumour images with a tumour inserted",
         100 * config.counterfactual,
         [data.classes[index] for index in removable],
         methods,
         100 * config.counterfactual_margin,
+        100 * config.counterfactual_insert,
     )
     return CounterfactualTraining(
-        config.counterfactual, methods, notumor, donors, margin=config.counterfactual_margin, removable=removable
+        config.counterfactual,
+        methods,
+        notumor,
+        donors,
+        margin=config.counterfactual_margin,
+        removable=removable,
+        insert=config.counterfactual_insert,
     )
 
 

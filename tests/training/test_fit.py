@@ -109,7 +109,7 @@ def test_counterfactual_batches_relabel_removals_and_keep_controls() -> None:
     labels = torch.tensor([0, 1, 0, 1, 2, 2, 2, 2])
     donors = torch.from_numpy(brain[None, None]).clone()
     config = CounterfactualTraining(fraction=1.0, methods=("inpaint",), notumor=notumor, donors=donors)
-    edited, new_labels, keep_box = counterfactual_batch(
+    edited, new_labels, _, keep_box = counterfactual_batch(
         images, labels, (masks, masks.flatten(1).any(1)), config=config, rng=np.random.default_rng(0)
     )
     assert new_labels[:4].tolist() == [notumor] * 4 and not keep_box[:4].any()  # every tumour removed
@@ -117,11 +117,18 @@ def test_counterfactual_batches_relabel_removals_and_keep_controls() -> None:
     assert new_labels[4:].tolist() == labels[4:].tolist()  # the no-tumour images got controls, labels kept
     assert not torch.equal(edited[4:], images[4:]) and torch.equal(labels, torch.tensor([0, 1, 0, 1, 2, 2, 2, 2]))
     only_ones = dataclasses.replace(config, removable=(1,))
-    _, chosen_labels, chosen_box = counterfactual_batch(
+    _, chosen_labels, _, chosen_box = counterfactual_batch(
         images, labels, (masks, masks.flatten(1).any(1)), config=only_ones, rng=np.random.default_rng(0)
     )
     assert chosen_labels[:4].tolist() == [0, notumor, 0, notumor]  # class 0's tumours kept (they got controls)
     assert chosen_box[:4].tolist() == [True, False, True, False]
+    inserting = dataclasses.replace(config, fraction=0.0, insert=1.0)
+    pasted, pasted_labels, pasted_masks, pasted_box = counterfactual_batch(
+        images, labels, (masks, masks.flatten(1).any(1)), config=inserting, rng=np.random.default_rng(0)
+    )
+    assert torch.equal(pasted[:4], images[:4]) and pasted_labels[:4].tolist() == labels[:4].tolist()  # no removal
+    assert set(pasted_labels[4:].tolist()) <= {0, 1} and bool(pasted_box[4:].all())  # a tumour's class and box each
+    assert float(pasted[4:, 0, 20:30, 10:20].mean()) > 0.8 and torch.equal(pasted_masks[4:], masks[:4])
 
 
 def test_counterfactual_classes_name_tumour_classes() -> None:
