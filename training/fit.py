@@ -393,7 +393,7 @@ def initial_weights(artifact_path: Path, classes: list[str]) -> dict[str, torch.
 
 def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray) -> CounterfactualTraining | None:
     """The trainer's counterfactual augmentation with its no-tumour donors (train side), or None when off."""
-    if config.counterfactual <= 0:
+    if config.counterfactual <= 0 and config.counterfactual_insert <= 0:
         return None
     if not config.boxes or config.localisation_weight <= 0:
         raise TrainingError("counterfactual augmentation needs the tumour boxes (--boxes, --localisation-weight > 0)")
@@ -403,6 +403,8 @@ def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray)
     unknown = [method for method in methods if method not in REMOVALS]
     if unknown or not methods:
         raise TrainingError(f"--counterfactual-methods {config.counterfactual_methods!r}: choose from {REMOVALS}")
+    if not 0.0 <= config.counterfactual_insert <= 1.0:
+        raise TrainingError(f"--counterfactual-insert {config.counterfactual_insert}: a share from 0 to 1")
     if not 0.0 <= config.counterfactual_margin <= 1.0:
         raise TrainingError(
             f"--counterfactual-margin {config.counterfactual_margin}: a share of the box's size from 0 to 1 (default "

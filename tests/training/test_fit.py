@@ -161,6 +161,10 @@ def test_fine_tuning_starts_from_an_artifact_and_counterfactuals_need_boxes(
     options = {"boxes": boxes, "counterfactual": 0.5, "init_from": str(exported), "select": "last"}
     with pytest.raises(TrainingError, match="--counterfactual-margin"):
         fit(tiny_config(synth_root, tmp_path / "shrinking", epochs=1, counterfactual_margin=-0.1, **options))
+    with pytest.raises(TrainingError, match="--counterfactual-insert"):
+        fit(tiny_config(synth_root, tmp_path / "overfull", epochs=1, counterfactual_insert=1.5, **options))
+    with pytest.raises(TrainingError, match="needs the tumour boxes"):  # insertion alone also needs the boxes
+        fit(tiny_config(synth_root, tmp_path / "insert-no-boxes", epochs=1, counterfactual_insert=0.3))
     tuned = tiny_config(synth_root, tmp_path / "tuned", epochs=2, **options)
     metrics = fit(tuned)
     assert 0.0 <= metrics["accuracy"] <= 1.0
