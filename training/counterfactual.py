@@ -178,15 +178,19 @@ def remove_and_control(
     return None if removed is None or control is None else (removed, control)
 
 
+def pasted(healthy: np.ndarray, source: np.ndarray, box: Box) -> np.ndarray:
+    """``source``'s (grown) box pasted into the no-tumour brain ``healthy`` at the same place, intensity-matched to
+    the healthy brain's ring around it."""
+    target = grown(box, healthy.shape)
+    return blend(healthy, matched(source, healthy, target), target)
+
+
 def insert_and_control(
     healthy: np.ndarray, tumour_image: np.ndarray, box: Box, donor: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(a tumour's box pasted into a no-tumour brain at the same place, the control with another no-tumour brain's
-    patch there); both intensity-matched to the healthy brain's ring around the box."""
-    target = grown(box, healthy.shape)
-    return blend(healthy, matched(tumour_image, healthy, target), target), blend(
-        healthy, matched(donor, healthy, target), target
-    )
+    patch there)."""
+    return pasted(healthy, tumour_image, box), pasted(healthy, donor, box)
 
 
 @dataclass(frozen=True)
@@ -234,15 +238,14 @@ def counterfactual_batch(
     masks, has_box = boxes
     edited, new_labels, new_masks, keep_box = images.clone(), labels.clone(), masks.clone(), has_box.clone()
     known = [box_of(masks[i, 0].numpy() > 0) if bool(has_box[i]) else None for i in range(len(images))]
+    sources = [i for i, box in enumerate(known) if box is not None]  # the images of ``anywhere``, in its order
     anywhere = [box for box in known if box is not None]
     for index in range(len(images)):
-        if config.insert > 0 and int(labels[index]) == config.notumor and anywhere and rng.random() < config.insert:
-            source = int(rng.choice([i for i, box in enumerate(known) if box is not None]))
-            source_box = known[source]
-            assert source_box is not None
-            healthy = images[index, 0].numpy()
-            pasted, _ = insert_and_control(healthy, images[source, 0].numpy(), source_box, healthy)
-            edited[index, 0] = torch.from_numpy(pasted)
+        if config.insert > 0 and int(labels[index]) == config.notumor and sources and rng.random() < config.insert:
+            position = int(rng.integers(len(sources)))
+            source = sources[position]
+            tumour = pasted(images[index, 0].numpy(), images[source, 0].numpy(), anywhere[position])
+            edited[index, 0] = torch.from_numpy(tumour)
             new_labels[index], new_masks[index], keep_box[index] = labels[source], masks[source], True
             continue
         allowed = config.removable is None or int(labels[index]) in config.removable
