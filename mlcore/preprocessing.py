@@ -3,7 +3,8 @@
 Training's evaluation, the service and the explanation evaluation all call :func:`preprocess`;
 training's augmentation starts from :func:`fit_to_square` so that train and eval see the same
 geometry. Steps: grayscale (float in [0, 1]), pad to a centred square with zeros (aspect kept),
-resize with an antialiased bilinear filter, normalise with the manifest's mean and std.
+resize with an antialiased bilinear filter, then (when the manifest asks for it) equalise each image's foreground
+histogram, and normalise with the manifest's mean and std.
 """
 
 from __future__ import annotations
@@ -20,15 +21,19 @@ from mlcore.errors import ImageError
 
 # ITU-R BT.601 luma weights, the ones PIL's "L" conversion uses.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+# Intensities at or below this (of 1) count as background: air and the scanner's noise floor around the head.
+FOREGROUND_LEVEL = 0.04
 
 
 @dataclass(frozen=True)
 class PreprocessSpec:
-    """What the model expects: square input side in pixels and the normalisation constants."""
+    """What the model expects: square input side in pixels, the normalisation constants, and whether each image's
+    foreground histogram is equalised first (models trained before it existed do not; their manifests omit it)."""
 
     size: int
     mean: float
     std: float
+    equalise: bool = False
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> PreprocessSpec:
@@ -37,15 +42,15 @@ class PreprocessSpec:
             size=int(manifest["input"]["size"]),
             mean=float(manifest["preprocessing"]["mean"]),
             std=float(manifest["preprocessing"]["std"]),
+            equalise=bool(manifest["preprocessing"].get("equalise", False)),
         )
 
     def to_manifest(self) -> dict[str, Any]:
         """The preprocessing section of a manifest, with the steps spelled out for people."""
-        return {
-            "steps": ["grayscale [0,1]", "pad to centred square with 0", "resize bilinear antialias", "normalise"],
-            "mean": self.mean,
-            "std": self.std,
-        }
+        steps = ["grayscale [0,1]", "pad to centred square with 0", "resize bilinear antialias", "normalise"]
+        if self.equalise:
+            steps.insert(3, f"equalise the foreground (> {FOREGROUND_LEVEL}) histogram")
+        return {"steps": steps, "mean": self.mean, "std": self.std, "equalise": self.equalise}
 
 
 def grayscale_from_pil(image: Image.Image) -> np.ndarray:
@@ -99,8 +104,28 @@ def fit_to_square(gray: np.ndarray, size: int) -> torch.Tensor:
     return tensor[0].clamp_(0.0, 1.0)
 
 
+def equalised(batch: torch.Tensor) -> torch.Tensor:
+    """Each image's foreground intensities replaced by their empirical CDF over its foreground; background set to 0.
+
+    A batch (N, 1, S, S) of [0, 1] images comes back with the same shape. Every image's foreground then has the same,
+    flat histogram, so brightness, contrast and the histogram's shape (which differ between scanners, sequences and
+    collections) no longer reach the model, while the order of intensities (what is brighter than what) is kept.
+    Equal intensities get equal values.
+    """
+    flat = batch.reshape(batch.shape[0], -1)
+    foreground = flat > FOREGROUND_LEVEL
+    ordered = torch.sort(torch.where(foreground, flat, torch.full_like(flat, -1.0)), dim=1).values
+    at_or_below = torch.searchsorted(ordered, flat.contiguous(), right=True)
+    background = (~foreground).sum(dim=1, keepdim=True)
+    count = foreground.sum(dim=1, keepdim=True).clamp(min=1)
+    cdf = (at_or_below - background).to(batch.dtype) / count
+    return torch.where(foreground, cdf, torch.zeros_like(cdf)).reshape(batch.shape)
+
+
 def normalise(batch: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
-    """Map [0, 1] intensities to the model's input scale: (x - mean) / std."""
+    """Map a batch of [0, 1] images to the model's input: equalised if the spec says so, then (x - mean) / std."""
+    if spec.equalise:
+        batch = equalised(batch)
     return (batch - spec.mean) / spec.std
 
 

@@ -328,13 +328,18 @@ def _add_shortcut(commands: argparse._SubParsersAction) -> None:
     _add_boxed_data(parser, "train side to fit, validation side to score (default: the shipped model's split)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/shortcut"), help="default: %(default)s")
+    parser.add_argument(
+        "--equalise", action="store_true", help="statistics of the equalised images (what a fit --equalise model sees)"
+    )
 
 
 def _run_shortcut(args: argparse.Namespace) -> None:
     from training.shortcut import shortcut_report, write_shortcut_report
 
     boxes = _boxes_csv(args)
-    report = shortcut_report(args.data, boxes, args.split, seed=args.seed, show_progress=sys.stderr.isatty())
+    report = shortcut_report(
+        args.data, boxes, args.split, seed=args.seed, show_progress=sys.stderr.isatty(), equalise=args.equalise
+    )
     write_shortcut_report(report, args.out)
 
 

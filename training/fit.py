@@ -30,7 +30,7 @@ from tqdm import tqdm
 from mlcore import artifact
 from mlcore.errors import DatasetError, TrainingError
 from mlcore.files import atomic_write, atomic_write_text
-from mlcore.preprocessing import PreprocessSpec, normalise
+from mlcore.preprocessing import PreprocessSpec, equalised, normalise
 from training.augment import AugmentConfig, augment_batch
 from training.counterfactual import MARGIN, NO_TUMOUR, REMOVALS, CounterfactualTraining, counterfactual_batch
 from training.data import Dataset, load_dataset
@@ -90,6 +90,7 @@ class FitConfig:
     counterfactual_classes: str = ""  # comma-separated tumour classes whose tumours are removed; "" every one
     counterfactual_insert: float = 0.0  # share of no-tumour images that get a batch tumour pasted in (its label)
     select: str = "best"
+    equalise: bool = False  # equalise each image's foreground histogram before the model (stored in the manifest)
 
 
 @dataclass(frozen=True)
@@ -336,11 +337,17 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
+def input_statistics(images: torch.Tensor, *, equalise: bool) -> tuple[float, float]:
+    """Mean and standard deviation of the training images as the model will see them (equalised or not)."""
+    if equalise:
+        images = torch.cat([equalised(images[start : start + 256].float()) for start in range(0, len(images), 256)])
+    return float(images.mean()), float(images.std())
+
+
 def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info: Distributed) -> Trainer:
     """The model (channels-last, on the device), its EMA, AdamW with warm-up + cosine, the loss and the boxes."""
-    train_images = data.images[train]
-    mean, std = float(train_images.mean()), float(train_images.std())
-    spec = PreprocessSpec(size=config.image_size, mean=round(mean, 6), std=round(std, 6))
+    mean, std = input_statistics(data.images[train], equalise=config.equalise)
+    spec = PreprocessSpec(size=config.image_size, mean=round(mean, 6), std=round(std, 6), equalise=config.equalise)
     model: nn.Module = build_model(
         config.architecture,
         len(data.classes),

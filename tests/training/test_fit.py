@@ -194,3 +194,24 @@ def test_a_presence_model_trains_on_its_cell_loss_and_exports(synth_root: Path, 
     assert torch.allclose(probabilities.sum(1), torch.ones(3))
     fit(tiny_config(synth_root, tmp_path / "no-boxes", epochs=1, architecture="brainxai_presence"))
     assert json.loads((tmp_path / "no-boxes" / "history.json").read_text())[0]["train_localisation"] == 0.0
+
+
+def test_an_equalising_fit_normalises_equalised_images_and_its_artifact_says_so(
+    synth_root: Path, tmp_path: Path
+) -> None:
+    """``fit --equalise``: the mean and std are those of the equalised training images, and the exported manifest
+    asks for equalisation, so every entry point that reads it (evaluation, service) equalises too."""
+    from mlcore import artifact
+    from mlcore.preprocessing import equalised
+    from tests.helpers import tiny_config
+    from training.export import export
+    from training.fit import fit, input_statistics
+
+    images = torch.rand(5, 1, 16, 16) * 0.5
+    assert input_statistics(images, equalise=False) == (float(images.mean()), float(images.std()))
+    assert input_statistics(images, equalise=True) == (float(equalised(images).mean()), float(equalised(images).std()))
+    fit(tiny_config(synth_root, tmp_path / "run", epochs=1, equalise=True))
+    export(tmp_path / "run" / "best.pt", tmp_path / "equalising.pt")
+    loaded = artifact.load(tmp_path / "equalising.pt")
+    assert loaded.manifest["preprocessing"]["equalise"] is True
+    assert PreprocessSpec.from_manifest(loaded.manifest).equalise
