@@ -340,7 +340,7 @@ def _unwrap(model: nn.Module) -> nn.Module:
 def input_statistics(images: torch.Tensor, *, equalise: bool) -> tuple[float, float]:
     """Mean and standard deviation of the training images as the model will see them (equalised or not)."""
     if equalise:
-        images = torch.cat([equalised(images[start : start + 256].float()) for start in range(0, len(images), 256)])
+        images = torch.cat([equalised(images[start : start + 256]) for start in range(0, len(images), 256)])
     return float(images.mean()), float(images.std())
 
 

@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from mlcore.errors import DatasetError
-from mlcore.preprocessing import equalised
+from mlcore.preprocessing import FOREGROUND_LEVEL, equalised
 from training.counterfactual import NO_TUMOUR, grown
 from training.data import read_gray
 from training.evaluate import select_files
@@ -52,7 +52,7 @@ def statistics(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     strip = max(1, round(0.05 * min(gray.shape)))
     borders = [gray[:strip], gray[-strip:], gray[:, :strip], gray[:, -strip:]]
     border_levels = [float(part.mean()) for part in borders] + [float(part.std()) for part in borders]
-    background = float((values < 0.04).mean())
+    background = float((values <= FOREGROUND_LEVEL).mean())
     return np.array([np.log(height), np.log(width), height / width, *histogram, background, *border_levels])
 
 
