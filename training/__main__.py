@@ -80,11 +80,21 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         help="an out-of-distribution folder <dir>/<group>/<image> (python -m training ood-set): measure the "
         "input check against it",
     )
+    parser.add_argument(
+        "--boxes",
+        type=Path,
+        default=None,
+        help="tumour boxes CSV: report accuracy by tumour size (default: tumor-boxes.csv beside the --data folder, "
+        "if there is one)",
+    )
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
     from training.evaluate import evaluate_artifact
 
+    boxes = args.boxes
+    if boxes is None and (args.data.parent / "tumor-boxes.csv").is_file():
+        boxes = args.data.parent / "tumor-boxes.csv"
     evaluate_artifact(
         args.model,
         args.data,
@@ -92,6 +102,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         subset=args.subset,
         out_dir=args.out,
         ood_dir=args.ood,
+        boxes_csv=boxes,
         show_progress=sys.stderr.isatty(),
     )
 

@@ -16,8 +16,10 @@ from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.preprocessing import PreprocessSpec, preprocess
 from mlcore.reliability import Reliability, pooled_features, probabilities
+from training.counterfactual import NO_TUMOUR
 from training.data import discover, read_gray
-from training.metrics import brier_score, classification_metrics, expected_calibration_error
+from training.localisation import read_boxes
+from training.metrics import brier_score, by_tumour_size, classification_metrics, expected_calibration_error
 from training.ood_eval import input_check_markdown, input_check_report
 from training.report import markdown_report, plot_confusion_matrix, plot_reliability
 
@@ -96,12 +98,14 @@ def evaluate_artifact(
     subset: str,
     out_dir: Path,
     ood_dir: Path | None = None,
+    boxes_csv: Path | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate the artifact and write ``metrics.json``, ``report.md`` and PNG figures to ``out_dir``.
 
     Probabilities are the calibrated ones the service gives; the calibration section compares them with the
-    uncalibrated ones. With ``ood_dir``, the input check is measured too (:mod:`training.ood_eval`).
+    uncalibrated ones. With ``ood_dir``, the input check is measured too (:mod:`training.ood_eval`); with
+    ``boxes_csv``, accuracy by tumour size (:func:`training.metrics.by_tumour_size`) for the images it boxes.
     """
     model = artifact.load(model_path)
     classes, files = select_files(data_root, split_file, subset)
@@ -121,6 +125,10 @@ def evaluate_artifact(
     shown_root = os.path.relpath(data_root) if data_root.is_absolute() else data_root
     source = f"Model `{model_path.name}` (sha256 `{model.sha256[:12]}`) on {what} under `{shown_root}`."
     report = markdown_report(metrics, "Evaluation", source) + calibration_markdown(metrics["calibration"])
+    if boxes_csv is not None and NO_TUMOUR in classes:
+        areas = box_areas(files, data_root, boxes_csv)
+        metrics["by_tumour_size"] = by_tumour_size(probs.argmax(1), labels, areas, classes.index(NO_TUMOUR))
+        report += tumour_size_markdown(metrics["by_tumour_size"], NO_TUMOUR)
     if ood_dir is not None:
         metrics["input_check"] = input_check_report(model, files, ood_dir, show_progress=show_progress)
         report += input_check_markdown(metrics["input_check"], ood_dir)
@@ -135,6 +143,34 @@ def evaluate_artifact(
         out_dir,
     )
     return metrics
+
+
+def box_areas(files: list[tuple[Path, int]], data_root: Path, boxes_csv: Path) -> np.ndarray:
+    """Each file's tumour box area as a share of its image (width × height of the box's fractions), NaN where the
+    boxes file has none; files are keyed as the boxes file keys them, ``<root name>/<class>/<file>``."""
+    boxes = read_boxes(boxes_csv)
+    keys = [f"{data_root.name}/{path.parent.name}/{path.name}" for path, _ in files]
+    return np.array([boxes[key][2] * boxes[key][3] if key in boxes else np.nan for key in keys])
+
+
+def tumour_size_markdown(rows: list[dict[str, Any]], no_tumour: str) -> str:
+    """The report's section on accuracy by tumour size (the rows of :func:`training.metrics.by_tumour_size`)."""
+    lines = [
+        "",
+        "## By tumour size",
+        "",
+        "Tumour images with a box, by the box's area as a share of the image.",
+        "",
+        f"| box area | images | accuracy | answered {no_tumour} |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        span = f"≥ {row['from']:.1%}" if row["to"] is None else f"{row['from']:.1%} – {row['to']:.1%}"
+        if row["n"] == 0:
+            lines.append(f"| {span} | 0 | – | – |")
+        else:
+            lines.append(f"| {span} | {row['n']} | {row['accuracy']:.3f} | {row['answered_no_tumour']:.3f} |")
+    return "\n".join([*lines, ""])
 
 
 def calibration_markdown(calibration: dict[str, Any]) -> str:

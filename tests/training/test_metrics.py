@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.metrics import classification_metrics, expected_calibration_error
+from training.metrics import by_tumour_size, classification_metrics, expected_calibration_error
 
 
 def test_metrics_of_a_small_hand_checked_case() -> None:
@@ -23,3 +23,21 @@ def test_ece_is_the_share_weighted_confidence_accuracy_gap() -> None:
     right_half = np.array([0] * 5 + [1] * 5)  # right half of the time
     assert expected_calibration_error(probs, right_half) == pytest.approx(0.45)
     assert expected_calibration_error(probs, np.zeros(10, dtype=int)) == pytest.approx(0.05)
+
+
+def test_by_tumour_size_bins_tumours_with_a_box_and_counts_no_tumour_answers() -> None:
+    no_tumour = 2
+    labels = np.array([0, 0, 1, 3, 1, 2, 0])
+    predicted = np.array([2, 0, 1, 2, 0, 2, 2])
+    areas = np.array([0.002, 0.004, 0.007, 0.02, 0.05, 0.003, np.nan])  # a no-tumour image and a boxless tumour
+    rows = by_tumour_size(predicted, labels, areas, no_tumour, edges=(0.005, 0.01, 0.03))
+    assert [(row["from"], row["to"], row["n"]) for row in rows] == [
+        (0.0, 0.005, 2),
+        (0.005, 0.01, 1),
+        (0.01, 0.03, 1),
+        (0.03, None, 1),
+    ]
+    assert [row["accuracy"] for row in rows] == [0.5, 1.0, 0.0, 0.0]
+    assert [row["answered_no_tumour"] for row in rows] == [0.5, 0.0, 1.0, 0.0]
+    empty = by_tumour_size(predicted, labels, areas, no_tumour, edges=(0.1,))
+    assert empty[1] == {"from": 0.1, "to": None, "n": 0, "accuracy": None, "answered_no_tumour": None}
