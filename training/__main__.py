@@ -55,7 +55,7 @@ def _run_fit(args: argparse.Namespace) -> None:
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(FitConfig)}
     if values["boxes"] is None:
-        beside = Path(args.data).parent / "tumor-boxes.csv"
+        beside = _boxes_csv(args)
         values["boxes"] = str(beside) if beside.is_file() else ""
     metrics = fit(FitConfig(**values), resume=args.resume)
     log.info("best validation: %s", json.dumps({k: metrics[k] for k in ("accuracy", "macro_f1", "ece")}))
@@ -92,9 +92,7 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
 def _run_evaluate(args: argparse.Namespace) -> None:
     from training.evaluate import evaluate_artifact
 
-    boxes = args.boxes
-    if boxes is None and (args.data.parent / "tumor-boxes.csv").is_file():
-        boxes = args.data.parent / "tumor-boxes.csv"
+    boxes = _boxes_csv(args)
     evaluate_artifact(
         args.model,
         args.data,
@@ -102,7 +100,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         subset=args.subset,
         out_dir=args.out,
         ood_dir=args.ood,
-        boxes_csv=boxes,
+        boxes_csv=boxes if args.boxes or boxes.is_file() else None,
         show_progress=sys.stderr.isatty(),
     )
 
@@ -223,8 +221,8 @@ def _add_boxed_data(parser: argparse.ArgumentParser, split_help: str) -> None:
 
 
 def _boxes_csv(args: argparse.Namespace) -> Path:
-    """The boxes CSV: --boxes, else tumor-boxes.csv beside the dataset root."""
-    return Path(args.boxes or args.data.parent / "tumor-boxes.csv")
+    """The boxes CSV: --boxes, else tumor-boxes.csv beside the dataset root (--data)."""
+    return Path(args.boxes or Path(args.data).parent / "tumor-boxes.csv")
 
 
 def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
