@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcore import artifact
+from training.models import PRESENCE_ARCHITECTURES
 
 TEMPLATE = """# Model card: {name} {version}
 
@@ -95,6 +96,12 @@ HEADS = {
         "that show one"
     ),
 }
+HEADS["brainxai_presence_context"] = (
+    HEADS["brainxai_presence"] + "; the tumour kind also adds a linear reading of the whole image (global pooling)"
+)
+HEADS["brainxai_presence_fine"] = (
+    HEADS["brainxai_presence"] + ", on a grid twice as fine (the stride-8 stage added to the stride-16 map upsampled)"
+)
 
 
 def render_card(model_path: Path, notes: Path | None = None) -> str:
@@ -160,7 +167,7 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
 def _boxes_line(training: dict[str, Any], architecture: str) -> str:
     if not training.get("boxes"):
         return "Tumour boxes (`tumor-boxes.csv`) were not used for training this model."
-    if architecture == "brainxai_presence":
+    if architecture in PRESENCE_ARCHITECTURES:
         return (
             f"Tumour boxes (`{training['boxes']}`) of the **training** images only were used as weak supervision: "
             f"a cell loss (weight {training['localisation_weight']}) asks the presence map to be high in the box, "

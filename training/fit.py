@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
@@ -46,7 +47,7 @@ from training.localisation import (
     read_boxes,
 )
 from training.metrics import classification_metrics
-from training.models import PRESENCE_ARCHITECTURES, Classifier, PresenceHead, build_model
+from training.models import PRESENCE_ARCHITECTURES, Classifier, PresenceHead, build_model, compact_name
 from training.provenance import git_commit
 from training.split import groups_on_both_sides, stratified_group_split
 
@@ -91,6 +92,25 @@ class FitConfig:
     counterfactual_insert: float = 0.0  # share of no-tumour images that get a batch tumour pasted in (its label)
     select: str = "best"
     equalise: bool = False  # equalise each image's foreground histogram before the model (stored in the manifest)
+    distil_from: str = ""  # an artifact whose tumour-kind distribution the model learns on tumour images
+    distil_weight: float = 1.0
+
+
+# Softens both distributions of the kind distillation (Hinton et al.'s T; the loss is scaled by T²).
+DISTIL_TEMPERATURE = 2.0
+
+
+@dataclass(frozen=True)
+class KindTeacher:
+    """A trained model whose distribution over the tumour kinds (not whether there is a tumour) is distilled.
+
+    ``kinds``: the tumour classes' columns; ``spec``: the teacher's own preprocessing.
+    """
+
+    module: nn.Module
+    spec: PreprocessSpec
+    kinds: torch.Tensor
+    weight: float
 
 
 @dataclass(frozen=True)
@@ -169,6 +189,7 @@ class Trainer:
     amp: bool = False
     boxes: BoxSupervision | None = None
     counterfactual: CounterfactualTraining | None = None
+    teacher: KindTeacher | None = None
 
     @property
     def scored(self) -> nn.Module:
@@ -221,12 +242,16 @@ def _batch_loss(
         batch, target, masks, boxed = counterfactual_batch(
             batch, target, (masks, boxed), config=trainer.counterfactual, rng=rng
         )
-    batch, masks = augment_batch(batch, trainer.augment, generator, masks)
-    batch = normalise(batch, trainer.spec).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    augmented, masks = augment_batch(batch, trainer.augment, generator, masks)
+    batch = (
+        normalise(augmented, trainer.spec).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    )
     target = target.to(device, non_blocking=True)
     with _autocast(device, trainer.amp):
         logits, features = trainer.model(batch, return_features=True)
         loss = trainer.criterion(logits, target)
+    if trainer.teacher is not None:
+        loss = loss + trainer.teacher.weight * kind_distillation(trainer.teacher, augmented, logits, target)
     if boxes is None or masks is None:
         return loss, 0.0
     boxed = boxed.to(device) if boxed is not None else boxes.has_box[index].to(device)
@@ -243,6 +268,49 @@ def _batch_loss(
         evidence = class_evidence_map(features[boxed], last_linear(head), target[boxed])
     localisation = localisation_loss(evidence, masks.to(device)[boxed]) if bool(boxed.any()) else features.sum() * 0.0
     return loss + boxes.weight * localisation, float(localisation.detach())
+
+
+def kind_distillation(
+    teacher: KindTeacher, augmented: torch.Tensor, logits: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """T² · KL(teacher ‖ model) of the distributions over the tumour kinds, on the batch's tumour-labelled images.
+
+    Softmax over the kind columns alone is the distribution given that there is a tumour, so the teacher says
+    nothing about tumour or not (which a shortcut-trained teacher would answer from the image's source). Images
+    labelled no tumour (counterfactual removals among them) add nothing.
+    """
+    kinds = teacher.kinds.to(logits.device)
+    tumour = torch.isin(target, kinds)
+    if not bool(tumour.any()):
+        return logits.sum() * 0.0
+    with torch.no_grad():
+        inputs = normalise(augmented[tumour.cpu()], teacher.spec).to(logits.device)
+        soft = torch.softmax(teacher.module(inputs).float()[:, kinds] / DISTIL_TEMPERATURE, 1)
+    log_student = torch.log_softmax(logits[tumour].float()[:, kinds] / DISTIL_TEMPERATURE, 1)
+    divergence = F.kl_div(log_student, soft, reduction="batchmean")
+    return divergence * DISTIL_TEMPERATURE**2
+
+
+def kind_teacher(config: FitConfig, classes: list[str], device: torch.device) -> KindTeacher | None:
+    """The artifact named by ``--distil-from`` as a kind teacher (eval mode, on ``device``), or None."""
+    if not config.distil_from:
+        return None
+    if NO_TUMOUR not in classes:
+        raise TrainingError(f"--distil-from distils the tumour kinds; the data has no {NO_TUMOUR!r} class")
+    loaded = artifact.load(Path(config.distil_from))
+    if loaded.classes != classes:
+        raise TrainingError(f"--distil-from {config.distil_from} classifies {loaded.classes}, the data holds {classes}")
+    spec = PreprocessSpec.from_manifest(loaded.manifest)
+    if spec.size != config.image_size:
+        raise TrainingError(f"--distil-from takes {spec.size} px images, this fit {config.image_size} px")
+    kinds = torch.tensor([index for index, name in enumerate(classes) if name != NO_TUMOUR])
+    log.info(
+        "distilling the tumour kinds of %s %s (weight %s)",
+        loaded.manifest["name"],
+        loaded.manifest["version"],
+        config.distil_weight,
+    )
+    return KindTeacher(module=loaded.module.to(device).eval(), spec=spec, kinds=kinds, weight=config.distil_weight)
 
 
 @torch.no_grad()
@@ -356,7 +424,8 @@ def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info
         absent_index=absent_index(config.architecture, data.classes),
     )
     if config.init_from:
-        model.load_state_dict(initial_weights(Path(config.init_from), data.classes))
+        start, architecture = initial_weights(Path(config.init_from), data.classes)
+        model.load_state_dict(start if architecture == config.architecture else backbone_weights(start, model))
     model = model.to(dist_info.device).to(memory_format=torch.channels_last)
     ema = None
     if config.ema_decay > 0:
@@ -386,16 +455,38 @@ def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info
         amp=config.amp,
         boxes=box_supervision(config, data, train),
         counterfactual=counterfactual_training(config, data, train),
+        teacher=kind_teacher(config, data.classes, dist_info.device),
     )
 
 
-def initial_weights(artifact_path: Path, classes: list[str]) -> dict[str, torch.Tensor]:
-    """The weights of an artifact to start from (fine-tuning); its classes must be the data's."""
+def initial_weights(artifact_path: Path, classes: list[str]) -> tuple[dict[str, torch.Tensor], str]:
+    """The weights of an artifact to start from (fine-tuning) and its architecture; its classes must be the data's."""
     loaded = artifact.load(artifact_path)
     if loaded.classes != classes:
         raise TrainingError(f"{artifact_path} classifies {loaded.classes}, the data holds {classes}")
     log.info("starting from the weights of %s %s", loaded.manifest["name"], loaded.manifest["version"])
-    return {name: tensor.clone() for name, tensor in loaded.module.state_dict().items()}
+    weights = {name: tensor.clone() for name, tensor in loaded.module.state_dict().items()}
+    return weights, str(loaded.manifest["architecture"]["name"])
+
+
+def backbone_weights(start: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model``'s own weights with every backbone tensor that ``start`` (another architecture) holds replaced.
+
+    A presence model can so start from a pooling model's backbone; its head (and a fine backbone's lateral,
+    named by :func:`compact_name`) starts fresh. Fails when a backbone tensor of ``start`` has another shape
+    (another width) or none matches.
+    """
+    own = model.state_dict()
+    backbone = {
+        name: compact_name(name) for name in own if name.startswith("backbone.") and compact_name(name) in start
+    }
+    wrong = [name for name, source in backbone.items() if start[source].shape != own[name].shape]
+    if wrong or not backbone:
+        raise TrainingError(f"--init-from: the artifact's backbone does not match this architecture's ({wrong[:3]})")
+    taken = {name: start[source] for name, source in backbone.items()}
+    fresh = sorted({name.rsplit(".", 2)[0] for name in own if name not in taken})
+    log.info("took %d backbone tensors of %d; fresh: %s", len(taken), len(own), fresh)
+    return {**own, **taken}
 
 
 def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray) -> CounterfactualTraining | None:

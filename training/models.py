@@ -5,7 +5,8 @@ That split is what the artifact exports as ``features``/``classify`` for hook-fr
 oneDNN, unlike depthwise ones), a stem that reaches stride 4 cheaply, and a last feature map at
 stride 16, fine enough for Grad-CAM to localise. ``resnet18`` is torchvision's, with a 1-channel
 stem, trained from scratch (no weights can be downloaded here). ``brainxai_presence`` is the compact
-CNN with a :class:`PresenceHead`: whether there is a tumour is decided where a tumour is (issue #14).
+CNN with a :class:`PresenceHead`: whether there is a tumour is decided where a tumour is (issue #14);
+``brainxai_presence_fine`` decides it on a grid twice as fine (:class:`FineBackbone`, stride 8).
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class PresenceHead(nn.Module):
         """The tumour-presence logit of every feature cell, (N, h, w) (no dropout: the map as it is served)."""
         return self.presence(features)[:, 0]
 
+    def kind_logits(self, features: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        """The tumour kinds' logits (N, K−1): each cell's kind evidence weighted by ``where`` (N, 1, h·w)."""
+        return (self.kinds(features).flatten(2).float() * where).sum(2)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         dropped = self.dropout(features)
         cells = self.cell_presence(dropped).flatten(1).float()  # (N, h·w); fp32 under autocast too
@@ -110,11 +115,33 @@ class PresenceHead(nn.Module):
         log_cells = torch.log(torch.ones_like(cells).sum(1))
         presence = (torch.logsumexp(scaled, 1) - log_cells) / self.sharpness
         where = torch.softmax(scaled, 1).unsqueeze(1)  # (N, 1, h·w)
-        kinds = (self.kinds(dropped).flatten(2).float() * where).sum(2)  # (N, K−1)
+        kinds = self.kind_logits(dropped, where)  # (N, K−1)
         # log σ(T) as −softplus(−T): stable for any T, also in ONNX (which writes logsigmoid as log(sigmoid))
         log_kinds = torch.log_softmax(kinds, 1) - F.softplus(-presence).unsqueeze(1)
         log_probs = torch.cat([log_kinds, -F.softplus(presence).unsqueeze(1)], 1)
         return log_probs.index_select(1, self.order)
+
+
+# The compact CNN's backbone layers up to and including its stride-8 stage (stems, stride-4 block, two stride-8 ones).
+COMPACT_STRIDE_8_LAYERS = 5
+
+
+class ContextPresenceHead(PresenceHead):
+    """A :class:`PresenceHead` whose tumour kind also reads the whole image: the kind logits add the mean over all
+    cells of a second 1×1 convolution (global pooling and a linear layer, as the pooling head reads every class).
+
+    Whether there is a tumour is still decided by the cells alone; only *which* tumour may use the context (where
+    in the head the lesion sits: the sella, the meninges, the white matter).
+    """
+
+    def __init__(self, channels: int, num_classes: int, dropout: float, *, absent_index: int, sharpness: float) -> None:
+        super().__init__(channels, num_classes, dropout, absent_index=absent_index, sharpness=sharpness)
+        self.context = nn.Conv2d(channels, num_classes - 1, 1)
+
+    def kind_logits(self, features: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        """The located kind evidence (as :class:`PresenceHead`) plus the whole image's mean context evidence."""
+        located = (self.kinds(features).flatten(2).float() * where).sum(2)
+        return located + self.context(features).flatten(2).float().mean(2)
 
 
 def brainxai_cnn(num_classes: int, width: int = 32, dropout: float = 0.2) -> Classifier:
@@ -137,6 +164,42 @@ def brainxai_cnn(num_classes: int, width: int = 32, dropout: float = 0.2) -> Cla
     return Classifier(backbone, _head(c3, num_classes, dropout))
 
 
+class FineBackbone(nn.Module):
+    """The compact CNN's layers with their last map brought to stride 8: ``relu(up(deep) + lateral(mid))``.
+
+    ``mid`` is the stride-8 stage, ``deep`` the stride-16 one (upsampled ×2, nearest); a 1×1 convolution
+    projects ``mid`` to ``deep``'s channels. A tumour of a few pixels then fills a cell of the presence map
+    instead of a quarter of one. The lateral's last BatchNorm starts at zero, so a fresh FineBackbone on
+    the compact CNN's weights (``initial_weights``) computes exactly the compact CNN's map, upsampled.
+    """
+
+    def __init__(self, layers: nn.Sequential, mid_channels: int, deep_channels: int, *, mid_layers: int) -> None:
+        super().__init__()
+        self.mid = nn.Sequential(*list(layers)[:mid_layers])
+        self.deep = nn.Sequential(*list(layers)[mid_layers:])
+        scale = nn.BatchNorm2d(deep_channels)
+        nn.init.zeros_(scale.weight)
+        self.lateral = nn.Sequential(nn.Conv2d(mid_channels, deep_channels, 1, bias=False), scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mid = self.mid(x)
+        deep = F.interpolate(self.deep(mid), scale_factor=2.0, mode="nearest")
+        return F.relu(deep + self.lateral(mid))
+
+
+def compact_name(name: str) -> str:
+    """The compact CNN's name of a :class:`FineBackbone` tensor (``backbone.deep.1.x`` → ``backbone.6.x``).
+
+    Other names come back unchanged; :func:`training.fit.backbone_weights` uses it to start a fine model
+    from a compact one.
+    """
+    parts = name.split(".")
+    if len(parts) > 3 and parts[0] == "backbone" and parts[1] in ("mid", "deep") and parts[2].isdigit():
+        layer = int(parts[2]) + (COMPACT_STRIDE_8_LAYERS if parts[1] == "deep" else 0)
+        return ".".join(["backbone", str(layer), *parts[3:]])
+    return name
+
+
 def brainxai_presence(
     num_classes: int, width: int = 32, dropout: float = 0.2, *, absent_index: int = -1, sharpness: float = 4.0
 ) -> Classifier:
@@ -145,6 +208,27 @@ def brainxai_presence(
     return Classifier(
         cnn.backbone, PresenceHead(width * 6, num_classes, dropout, absent_index=absent_index, sharpness=sharpness)
     )
+
+
+def brainxai_presence_fine(
+    num_classes: int, width: int = 32, dropout: float = 0.2, *, absent_index: int = -1, sharpness: float = 4.0
+) -> Classifier:
+    """:func:`brainxai_presence` on a stride-8 grid (:class:`FineBackbone`): 24 × 24 cells at 192 px."""
+    cnn = brainxai_cnn(num_classes, width=width, dropout=dropout)
+    assert isinstance(cnn.backbone, nn.Sequential)
+    backbone = FineBackbone(cnn.backbone, width * 3, width * 6, mid_layers=COMPACT_STRIDE_8_LAYERS)
+    return Classifier(
+        backbone, PresenceHead(width * 6, num_classes, dropout, absent_index=absent_index, sharpness=sharpness)
+    )
+
+
+def brainxai_presence_context(
+    num_classes: int, width: int = 32, dropout: float = 0.2, *, absent_index: int = -1, sharpness: float = 4.0
+) -> Classifier:
+    """:func:`brainxai_presence` whose tumour kind also reads the whole image (:class:`ContextPresenceHead`)."""
+    cnn = brainxai_cnn(num_classes, width=width, dropout=dropout)
+    head = ContextPresenceHead(width * 6, num_classes, dropout, absent_index=absent_index, sharpness=sharpness)
+    return Classifier(cnn.backbone, head)
 
 
 def resnet18(num_classes: int, width: int = 64, dropout: float = 0.0) -> Classifier:
@@ -160,10 +244,12 @@ def resnet18(num_classes: int, width: int = 64, dropout: float = 0.0) -> Classif
 ARCHITECTURES: dict[str, Callable[..., Classifier]] = {
     "brainxai_cnn": brainxai_cnn,
     "brainxai_presence": brainxai_presence,
+    "brainxai_presence_fine": brainxai_presence_fine,
+    "brainxai_presence_context": brainxai_presence_context,
     "resnet18": resnet18,
 }
 # Architectures that decide "no tumour" by the absence of tumour cells: they need that class's index.
-PRESENCE_ARCHITECTURES = ("brainxai_presence",)
+PRESENCE_ARCHITECTURES = ("brainxai_presence", "brainxai_presence_fine", "brainxai_presence_context")
 
 
 def build_model(

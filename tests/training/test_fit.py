@@ -151,7 +151,7 @@ def test_fine_tuning_starts_from_an_artifact_and_counterfactuals_need_boxes(
     from tests.helpers import tiny_config
     from training.fit import fit, initial_weights
 
-    weights = initial_weights(exported, ["glioma", "meningioma", "notumor", "pituitary"])
+    weights, _ = initial_weights(exported, ["glioma", "meningioma", "notumor", "pituitary"])
     assert all(torch.equal(weights[k], v) for k, v in artifact.load(exported).module.state_dict().items())
     with pytest.raises(TrainingError, match="classifies"):
         initial_weights(exported, ["a", "b", "c", "d"])
@@ -215,3 +215,62 @@ def test_an_equalising_fit_normalises_equalised_images_and_its_artifact_says_so(
     loaded = artifact.load(tmp_path / "equalising.pt")
     assert loaded.manifest["preprocessing"]["equalise"] is True
     assert PreprocessSpec.from_manifest(loaded.manifest).equalise
+
+
+def test_a_fine_presence_model_starts_from_a_pooling_models_backbone(
+    synth_root: Path, exported: Path, tmp_path: Path
+) -> None:
+    """``--init-from`` an artifact of another architecture takes its backbone: a fresh fine presence model on the
+    tiny pooling model's weights computes that model's feature map, upsampled ×2; another width cannot start it.
+    Such a fit also distils the artifact's tumour kinds (``--distil-from``), at the artifact's input size only."""
+    import torch.nn.functional as F
+
+    from mlcore import artifact
+    from mlcore.errors import TrainingError
+    from training.fit import backbone_weights, initial_weights
+    from training.models import build_model
+
+    weights, architecture = initial_weights(exported, ["glioma", "meningioma", "notumor", "pituitary"])
+    assert architecture == "brainxai_cnn"
+    fine = build_model("brainxai_presence_fine", 4, width=8, dropout=0.0, absent_index=2)
+    fine.load_state_dict(backbone_weights(weights, fine))
+    images = torch.rand(2, 1, 48, 48)
+    with torch.inference_mode():
+        compact = artifact.load(exported).module.features(images)
+        assert torch.allclose(fine.eval().backbone(images), F.interpolate(compact, scale_factor=2.0), atol=1e-5)
+    wider = build_model("brainxai_presence", 4, width=16, dropout=0.0, absent_index=2)
+    with pytest.raises(TrainingError, match="does not match"):
+        backbone_weights(weights, wider)
+    from tests.helpers import tiny_config
+    from training.fit import fit
+
+    options = {"architecture": "brainxai_presence_fine", "init_from": str(exported), "distil_from": str(exported)}
+    options["boxes"] = str(synth_root.parent / "tumor-boxes.csv")
+    assert 0.0 <= fit(tiny_config(synth_root, tmp_path / "fine", epochs=1, **options))["accuracy"] <= 1.0
+    with pytest.raises(TrainingError, match="--distil-from takes 48 px"):
+        fit(tiny_config(synth_root, tmp_path / "larger", epochs=1, image_size=64, **options))
+
+
+def test_kind_distillation_reads_the_teachers_kinds_only_on_tumour_images() -> None:
+    """The loss is zero when the model's kind distribution is the teacher's — whatever each says about tumour or
+    not — positive when the kinds differ, and images labelled no tumour add nothing."""
+    from mlcore.preprocessing import PreprocessSpec
+    from training.fit import KindTeacher, kind_distillation
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits: torch.Tensor) -> None:
+            super().__init__()
+            self.logits = logits
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.logits.expand(len(x), -1)
+
+    images, kinds = torch.rand(3, 1, 8, 8), torch.tensor([0, 1, 3])
+    teacher_logits = torch.tensor([[2.0, 0.0, 9.0, -1.0]])  # very sure of "notumor"; kinds 2 : 0 : −1
+    teacher = KindTeacher(module=Fixed(teacher_logits), spec=PreprocessSpec(8, 0.5, 0.25), kinds=kinds, weight=1.0)
+    tumours = torch.tensor([0, 3, 1])
+    same_kinds = torch.tensor([[3.0, 1.0, -5.0, 0.0]]).expand(3, -1)  # the same kinds, shifted; sure of a tumour
+    assert kind_distillation(teacher, images, same_kinds, tumours).item() == pytest.approx(0.0, abs=1e-6)
+    other_kinds = torch.tensor([[0.0, 2.0, 0.0, 0.0]]).expand(3, -1)
+    assert kind_distillation(teacher, images, other_kinds, tumours).item() > 0.1
+    assert kind_distillation(teacher, images, other_kinds, torch.tensor([2, 2, 2])).item() == 0.0

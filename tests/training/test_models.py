@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mlcore import artifact
 from mlcore.errors import TrainingError
-from training.models import PresenceHead, build_model, count_macs, count_parameters
+from training.models import ContextPresenceHead, PresenceHead, build_model, compact_name, count_macs, count_parameters
 
 
 def test_the_shipped_architecture_fits_the_cost_budget() -> None:
@@ -88,3 +88,38 @@ def test_a_presence_model_scripts_and_needs_its_no_tumour_class() -> None:
         assert torch.allclose(model(images).exp().sum(1), torch.ones(2), atol=1e-5)
     with pytest.raises(TrainingError, match="no-tumour class"):
         build_model("brainxai_presence", 4, width=8, dropout=0.0)
+
+
+def test_the_fine_presence_model_scripts_on_a_grid_twice_as_fine() -> None:
+    model = build_model("brainxai_presence_fine", 4, width=8, dropout=0.0, absent_index=2).eval()
+    images = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        assert model.backbone(images).shape[-2:] == (8, 8)  # stride 8; the compact CNN's is 4 × 4
+        scripted = artifact.script(model.backbone, model.head)
+        assert torch.allclose(scripted(images), model(images), atol=1e-5)
+
+
+def test_compact_names_map_the_fine_backbone_onto_the_compact_one() -> None:
+    fine = build_model("brainxai_presence_fine", 4, width=8, dropout=0.0, absent_index=2)
+    compact = build_model("brainxai_cnn", 4, width=8, dropout=0.0).state_dict()
+    mapped = {compact_name(name): tensor.shape for name, tensor in fine.state_dict().items()}
+    backbone = {name: tensor.shape for name, tensor in compact.items() if name.startswith("backbone.")}
+    assert all(mapped[name] == shape for name, shape in backbone.items())  # every compact tensor has its place
+    assert compact_name("backbone.deep.1.conv1.0.weight") == "backbone.6.conv1.0.weight"
+    assert compact_name("backbone.lateral.0.weight") == "backbone.lateral.0.weight"  # no compact counterpart
+
+
+def test_a_context_head_reads_the_kind_from_the_whole_image_and_tumour_or_not_from_the_cells() -> None:
+    """The context evidence (the mean over every cell) can change which tumour, never whether there is one."""
+    head = ContextPresenceHead(channels=2, num_classes=4, dropout=0.0, absent_index=2, sharpness=4.0).eval()
+    features = torch.rand(3, 2, 6, 6)
+    with torch.no_grad():
+        head.context.weight.zero_()
+        head.context.bias.zero_()
+        without = head(features).exp()
+        head.context.weight[2, 1] = 8.0  # texture of channel 1 anywhere: the third tumour kind (class 3)
+        with_context = head(features).exp()
+    assert torch.allclose(with_context[:, 2], without[:, 2])  # p(notumor) unchanged
+    assert bool((with_context[:, 3] / (1 - with_context[:, 2]) > without[:, 3] / (1 - without[:, 2])).all())
+    scripted = artifact.script(torch.nn.Identity(), head)
+    assert torch.allclose(scripted(features), head(features), atol=1e-6)
