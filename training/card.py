@@ -87,21 +87,20 @@ layout (e.g. the held-out Testing split).
 
 
 # How each architecture turns its last feature map into the answer.
+_PRESENCE_HEAD = (
+    "a **presence head** (`training/models.py`): a tumour-presence logit per feature cell, the image's "
+    "presence as a smooth maximum over the cells (log-mean-exp, sharpness 4) and the tumour kind read from "
+    'the cells that hold the tumour (softmax of presence as weights), so that the answer "tumour" needs cells '
+    "that show one"
+)
 HEADS = {
     "brainxai_cnn": "global average pooling, linear head",
-    "brainxai_presence": (
-        "a **presence head** (`training/models.py`): a tumour-presence logit per feature cell, the image's "
-        "presence as a smooth maximum over the cells (log-mean-exp, sharpness 4) and the tumour kind read from "
-        'the cells that hold the tumour (softmax of presence as weights), so that the answer "tumour" needs cells '
-        "that show one"
-    ),
+    "brainxai_presence": _PRESENCE_HEAD,
+    "brainxai_presence_fine": _PRESENCE_HEAD
+    + ", on a grid twice as fine (the stride-8 stage added to the stride-16 map upsampled)",
+    "brainxai_presence_context": _PRESENCE_HEAD
+    + "; the tumour kind also adds a linear reading of the whole image (global pooling)",
 }
-HEADS["brainxai_presence_context"] = (
-    HEADS["brainxai_presence"] + "; the tumour kind also adds a linear reading of the whole image (global pooling)"
-)
-HEADS["brainxai_presence_fine"] = (
-    HEADS["brainxai_presence"] + ", on a grid twice as fine (the stride-8 stage added to the stride-16 map upsampled)"
-)
 
 
 def render_card(model_path: Path, notes: Path | None = None) -> str:

@@ -103,9 +103,13 @@ class PresenceHead(nn.Module):
         """The tumour-presence logit of every feature cell, (N, h, w) (no dropout: the map as it is served)."""
         return self.presence(features)[:, 0]
 
-    def kind_logits(self, features: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-        """The tumour kinds' logits (N, K−1): each cell's kind evidence weighted by ``where`` (N, 1, h·w)."""
+    def located_kinds(self, features: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        """Each cell's kind evidence weighted by ``where`` (N, 1, h·w): (N, K−1)."""
         return (self.kinds(features).flatten(2).float() * where).sum(2)
+
+    def kind_logits(self, features: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        """The tumour kinds' logits (N, K−1): read where the tumour is (the override point of other heads)."""
+        return self.located_kinds(features, where)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         dropped = self.dropout(features)
@@ -140,8 +144,7 @@ class ContextPresenceHead(PresenceHead):
 
     def kind_logits(self, features: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
         """The located kind evidence (as :class:`PresenceHead`) plus the whole image's mean context evidence."""
-        located = (self.kinds(features).flatten(2).float() * where).sum(2)
-        return located + self.context(features).flatten(2).float().mean(2)
+        return self.located_kinds(features, where) + self.context(features).flatten(2).float().mean(2)
 
 
 def brainxai_cnn(num_classes: int, width: int = 32, dropout: float = 0.2) -> Classifier:
@@ -170,7 +173,7 @@ class FineBackbone(nn.Module):
     ``mid`` is the stride-8 stage, ``deep`` the stride-16 one (upsampled ×2, nearest); a 1×1 convolution
     projects ``mid`` to ``deep``'s channels. A tumour of a few pixels then fills a cell of the presence map
     instead of a quarter of one. The lateral's last BatchNorm starts at zero, so a fresh FineBackbone on
-    the compact CNN's weights (``initial_weights``) computes exactly the compact CNN's map, upsampled.
+    the compact CNN's weights (``training.fit.backbone_weights``) computes exactly the compact CNN's map, upsampled.
     """
 
     def __init__(self, layers: nn.Sequential, mid_channels: int, deep_channels: int, *, mid_layers: int) -> None:
