@@ -7,6 +7,7 @@ service. This module imports neither torch nor the rest of mlcore, so the child 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import tempfile
 import warnings
@@ -38,7 +39,9 @@ def quantize(onnx_model: bytes, calibration: np.ndarray, *, reduce_range: bool =
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._batches, None)
 
-    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+    # ONNX Runtime's symbolic shape inference writes temporary files into the working directory and leaves them
+    # there when it fails (a model whose shapes it cannot infer): work inside the scratch folder.
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         folder = Path(scratch)
         source, prepared, quantized = folder / "fp32.onnx", folder / "prepared.onnx", folder / "int8.onnx"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 import torch
 
 from mlcore import artifact
@@ -32,3 +33,20 @@ def test_quantize_gives_a_qdq_int8_model_that_runs_close_to_float32() -> None:
         expected = torch.softmax(scripted(torch.from_numpy(calibration[:4])), 1).numpy()
     got = torch.softmax(torch.from_numpy(logits), 1).numpy()
     assert np.abs(got - expected).mean() < 0.05
+
+
+def test_a_model_the_tools_cannot_quantize_raises_and_leaves_no_files_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ONNX Runtime's shape inference fails on the fine presence grid's upsampling; its temporary files (written into
+    the working directory) must not be left in the service's."""
+    torch.manual_seed(0)
+    model = build_model("brainxai_presence_fine", 4, width=8, dropout=0.0, absent_index=2).eval()
+    scripted = artifact.script(model.backbone, model.head)
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32 = _to_onnx(scripted, 48, Path(scratch)).read_bytes()
+    calibration = np.random.default_rng(0).normal(size=(8, 1, 48, 48)).astype(np.float32)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Exception, match="shape inference"):
+        quantize_in_child(fp32, calibration)
+    assert list(tmp_path.iterdir()) == []
