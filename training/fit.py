@@ -94,6 +94,8 @@ class FitConfig:
     equalise: bool = False  # equalise each image's foreground histogram before the model (stored in the manifest)
     distil_from: str = ""  # an artifact whose tumour-kind distribution the model learns on tumour images
     distil_weight: float = 1.0
+    balance_tumours: bool = False  # presence cell loss: each image's tumour cells weigh as one (small = large)
+    tumour_or_not: bool = False  # the class loss asks only whether there is a tumour (a hybrid's presence member)
 
 
 # Softens both distributions of the kind distillation (Hinton et al.'s T; the loss is scaled by T²).
@@ -115,11 +117,13 @@ class KindTeacher:
 
 @dataclass(frozen=True)
 class BoxSupervision:
-    """Training images' box masks (uint8 N×1×S×S), which of them have one, and the loss weight."""
+    """Training images' box masks (uint8 N×1×S×S), which of them have one, the loss weight, and whether a
+    presence cell loss weighs each image's tumour cells as one (``--balance-tumours``)."""
 
     masks: torch.Tensor
     has_box: torch.Tensor
     weight: float
+    per_image: bool = False
 
 
 @dataclass
@@ -261,13 +265,33 @@ def _batch_loss(
             cells = head.cell_presence(features)
         absent = target == head.absent_index
         grid = (int(cells.shape[1]), int(cells.shape[2]))
-        localisation = presence_loss(cells, *presence_targets(masks.to(device), boxed, absent, grid))
+        targets = presence_targets(masks.to(device), boxed, absent, grid)
+        localisation = presence_loss(cells, *targets, per_image=boxes.per_image)
         return loss + boxes.weight * localisation, float(localisation.detach())
     # Kept in the graph even when no image of the batch has a box, so DDP ranks stay in step.
     with _autocast(device, trainer.amp):
         evidence = class_evidence_map(features[boxed], last_linear(head), target[boxed])
     localisation = localisation_loss(evidence, masks.to(device)[boxed]) if bool(boxed.any()) else features.sum() * 0.0
     return loss + boxes.weight * localisation, float(localisation.detach())
+
+
+class TumourOrNotLoss(nn.Module):
+    """Cross-entropy of tumour or not alone (``--tumour-or-not``): the tumour classes' probabilities summed.
+
+    For a presence model that will decide only whether there is a tumour inside a hybrid (:mod:`training.hybrid`),
+    whose kind comes from another model: none of the backbone is spent on telling the kinds apart.
+    """
+
+    def __init__(self, absent: int, label_smoothing: float) -> None:
+        super().__init__()
+        self.absent = absent
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.log_softmax(logits.float(), 1)
+        tumour = torch.cat([log_probs[:, : self.absent], log_probs[:, self.absent + 1 :]], 1)
+        binary = torch.stack([log_probs[:, self.absent], torch.logsumexp(tumour, 1)], 1)
+        return F.cross_entropy(binary, (target != self.absent).long(), label_smoothing=self.label_smoothing)
 
 
 def kind_distillation(
@@ -369,6 +393,8 @@ def prepare_split(config: FitConfig, dist_info: Distributed) -> tuple[Dataset, n
 
 def box_supervision(config: FitConfig, data: Dataset, train: np.ndarray) -> BoxSupervision | None:
     """Box masks of the ``train`` images (never the validation ones), or None without boxes or weight."""
+    if config.balance_tumours and config.architecture not in PRESENCE_ARCHITECTURES:
+        raise TrainingError(f"--balance-tumours weighs a presence model's cell loss; {config.architecture} has none")
     if not config.boxes or config.localisation_weight <= 0:
         return None
     boxes = read_boxes(Path(config.boxes))
@@ -384,7 +410,9 @@ def box_supervision(config: FitConfig, data: Dataset, train: np.ndarray) -> BoxS
     )
     if not bool(has_box.any()):
         raise DatasetError(f"no training image has a box in {config.boxes}; check its paths")
-    return BoxSupervision(masks=masks, has_box=has_box, weight=config.localisation_weight)
+    return BoxSupervision(
+        masks=masks, has_box=has_box, weight=config.localisation_weight, per_image=config.balance_tumours
+    )
 
 
 def absent_index(architecture: str, classes: list[str]) -> int:
@@ -447,7 +475,7 @@ def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info
         ema=ema,
         optimizer=optimizer,
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup_steps)),
-        criterion=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+        criterion=class_loss(config, data.classes),
         spec=spec,
         augment=AugmentConfig() if config.augment else AugmentConfig.none(),
         batch_size=config.batch_size,
@@ -457,6 +485,15 @@ def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info
         counterfactual=counterfactual_training(config, data, train),
         teacher=kind_teacher(config, data.classes, dist_info.device),
     )
+
+
+def class_loss(config: FitConfig, classes: list[str]) -> nn.Module:
+    """Cross-entropy over the classes, or of tumour or not alone with ``--tumour-or-not``."""
+    if not config.tumour_or_not:
+        return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    if NO_TUMOUR not in classes:
+        raise TrainingError(f"--tumour-or-not needs a {NO_TUMOUR!r} class; the data holds {classes}")
+    return TumourOrNotLoss(classes.index(NO_TUMOUR), config.label_smoothing)
 
 
 def initial_weights(artifact_path: Path, classes: list[str]) -> tuple[dict[str, torch.Tensor], str]:

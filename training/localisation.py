@@ -129,11 +129,20 @@ def presence_targets(
     return positive.float(), (positive | negative).float()
 
 
-def presence_loss(cells: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def presence_loss(
+    cells: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, *, per_image: bool = False
+) -> torch.Tensor:
     """Binary cross-entropy of the cell presence logits (N, h, w): the mean over tumour cells plus the mean
-    over tumour-free cells, so that the few tumour cells weigh as much as the many others."""
+    over tumour-free cells, so that the few tumour cells weigh as much as the many others. With ``per_image``
+    the tumour part is the mean over images of each image's mean over its tumour cells, so that a small
+    tumour's one or two cells weigh as much as a large tumour's many."""
     losses = F.binary_cross_entropy_with_logits(cells.float(), targets, reduction="none")
     positive, negative = weights * targets, weights * (1 - targets)
-    tumour = (losses * positive).sum() / positive.sum().clamp_min(1.0)
+    if per_image:
+        counts = positive.sum((1, 2))
+        each = (losses * positive).sum((1, 2)) / counts.clamp_min(1.0)
+        tumour = each.sum() / (counts > 0).sum().clamp_min(1)
+    else:
+        tumour = (losses * positive).sum() / positive.sum().clamp_min(1.0)
     tumour_free = (losses * negative).sum() / negative.sum().clamp_min(1.0)
     return tumour + tumour_free

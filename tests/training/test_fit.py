@@ -274,3 +274,26 @@ def test_kind_distillation_reads_the_teachers_kinds_only_on_tumour_images() -> N
     other_kinds = torch.tensor([[0.0, 2.0, 0.0, 0.0]]).expand(3, -1)
     assert kind_distillation(teacher, images, other_kinds, tumours).item() > 0.1
     assert kind_distillation(teacher, images, other_kinds, torch.tensor([2, 2, 2])).item() == 0.0
+
+
+def test_the_tumour_or_not_loss_ignores_the_kinds() -> None:
+    """With ``--tumour-or-not`` the loss is the binary cross-entropy of p(no tumour) against the summed tumour
+    classes: moving probability between kinds leaves it unchanged, moving it to "no tumour" does not, and a data
+    set without a no-tumour class is refused."""
+    from mlcore.errors import TrainingError
+    from tests.helpers import CLASSES, tiny_config
+    from training.fit import class_loss
+
+    loss = class_loss(tiny_config(Path("."), Path("."), tumour_or_not=True, label_smoothing=0.0), CLASSES)
+    target = torch.tensor([0, 2])  # a glioma, a no-tumour image
+    log_probs = torch.log(torch.tensor([[0.5, 0.2, 0.2, 0.1], [0.1, 0.1, 0.7, 0.1]]))
+    by_hand = -(np.log(0.8) + np.log(0.7)) / 2
+    assert loss(log_probs, target).item() == pytest.approx(by_hand, rel=1e-5)
+    kinds_moved = torch.log(torch.tensor([[0.05, 0.05, 0.2, 0.7], [0.3, 0.0, 0.7, 0.0]]) + 1e-12)
+    assert loss(kinds_moved, target).item() == pytest.approx(by_hand, rel=1e-4)
+    towards_absent = torch.log(torch.tensor([[0.3, 0.1, 0.5, 0.1], [0.1, 0.1, 0.7, 0.1]]))
+    assert loss(towards_absent, target).item() > by_hand + 0.1
+    four_way = class_loss(tiny_config(Path("."), Path("."), label_smoothing=0.0), CLASSES)
+    assert four_way(kinds_moved, target).item() > loss(kinds_moved, target).item() + 0.5
+    with pytest.raises(TrainingError, match="needs a 'notumor' class"):
+        class_loss(tiny_config(Path("."), Path("."), tumour_or_not=True), ["cat", "dog"])

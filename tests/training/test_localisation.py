@@ -8,6 +8,7 @@ transposed or mis-scaled map would not.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from mlcore.errors import TrainingError
 from mlcore.preprocessing import fit_to_square
 from tests.helpers import tiny_config
 from training.data import load_dataset
@@ -91,6 +93,42 @@ def test_the_presence_loss_rewards_a_map_on_the_box_whatever_its_size() -> None:
         presence_loss(nowhere, targets, weights).item(), rel=1e-4
     )
     assert presence_loss(nowhere, targets, weights).item() > 5.0
+
+
+def test_balanced_tumour_cells_weigh_a_small_tumour_as_much_as_a_large_one() -> None:
+    """Two images, a one-cell and a 16-cell tumour, both missed: pooled, the small one's miss is 1/17 of the
+    tumour part; per image, half of it. Both losses agree when each image holds one tumour cell."""
+    masks = torch.zeros(2, 1, 48, 48, dtype=torch.uint8)
+    masks[0, :, 4:8, 4:8] = 1  # one cell of a 12 × 12 grid
+    masks[1, :, 8:24, 8:24] = 1  # sixteen cells
+    targets, weights = presence_targets(masks, torch.tensor([True, True]), torch.tensor([False, False]), (12, 12))
+    assert targets.sum((1, 2)).tolist() == [1.0, 16.0]
+    small_missed = torch.where(targets > 0, 6.0, -6.0)
+    small_missed[0] = -6.0
+    perfect = presence_loss(torch.where(targets > 0, 6.0, -6.0), targets, weights, per_image=True).item()
+    pooled = presence_loss(small_missed, targets, weights).item()
+    balanced = presence_loss(small_missed, targets, weights, per_image=True).item()
+    miss = torch.nn.functional.softplus(torch.tensor(6.0)).item()
+    assert pooled == pytest.approx(miss / 17, abs=0.01)
+    assert balanced == pytest.approx(miss / 2, abs=0.01)
+    assert perfect < 0.01
+    one_each = targets.clone()
+    one_each[1] = 0
+    one_each[1, 2, 2] = 1
+    cells = torch.randn(2, 12, 12)
+    assert presence_loss(cells, one_each, weights, per_image=True).item() == pytest.approx(
+        presence_loss(cells, one_each, weights).item(), rel=1e-5
+    )
+
+
+def test_balancing_tumour_cells_is_refused_for_a_model_without_cells(synth_root: Path, tmp_path: Path) -> None:
+    data = load_dataset(synth_root, 48, show_progress=False)
+    config = tiny_config(synth_root, tmp_path, boxes=str(synth_root.parent / "tumor-boxes.csv"), balance_tumours=True)
+    with pytest.raises(TrainingError, match="balance-tumours"):
+        box_supervision(config, data, np.arange(8))
+    presence = dataclasses.replace(config, architecture="brainxai_presence")
+    supervision = box_supervision(presence, data, np.arange(8))
+    assert supervision is not None and supervision.per_image
 
 
 def test_only_training_boxes_are_read(tiny_run: Path, synth_root: Path) -> None:
