@@ -1,4 +1,5 @@
-"""``python -m training <command>``: fit, evaluate, export, calibrate, fit-ood, ood-set, synth, explain-eval, card."""
+"""``python -m training <command>``: fit, evaluate, export, compose, calibrate, fit-ood, ood-set, synth,
+explain-eval, shortcut, card."""
 
 from __future__ import annotations
 
@@ -124,6 +125,24 @@ def _run_export(args: argparse.Namespace) -> None:
     from training.export import export
 
     export(args.checkpoint, args.out, name=args.name, version=args.version, fit_commit=args.fit_commit)
+
+
+def _add_compose(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "compose",
+        help="write a hybrid artifact: tumour or not from presence models, the tumour kind from a pooling model",
+    )
+    parser.add_argument("--presence", type=Path, nargs="+", required=True, help="presence artifacts (their mean)")
+    parser.add_argument("--kinds", type=Path, default=DEFAULT_MODEL, help="the kind model (default: the shipped one)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--name", default="brainxai-cnn")
+    parser.add_argument("--version", required=True)
+
+
+def _run_compose(args: argparse.Namespace) -> None:
+    from training.hybrid import compose
+
+    compose(args.presence, args.kinds, args.out, name=args.name, version=args.version)
 
 
 def _add_calibrate(commands: argparse._SubParsersAction) -> None:
@@ -379,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_fit(commands)
     _add_evaluate(commands)
     _add_export(commands)
+    _add_compose(commands)
     _add_calibrate(commands)
     _add_fit_ood(commands)
     _add_ood_set(commands)
@@ -393,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             "fit": _run_fit,
             "evaluate": _run_evaluate,
             "export": _run_export,
+            "compose": _run_compose,
             "calibrate": _run_calibrate,
             "fit-ood": _run_fit_ood,
             "ood-set": _run_ood_set,
