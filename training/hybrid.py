@@ -37,26 +37,25 @@ from training.provenance import git_commit
 log = logging.getLogger(__name__)
 
 HYBRID_ARCHITECTURE = "brainxai_hybrid"
+# p(no tumour) and p(tumour) are summed as probabilities; below this their logarithm is clamped (log 1e-30 = −69).
+SMALLEST_PROBABILITY = 1e-30
 
 
 class HybridBackbone(nn.Module):
     """Every presence model's feature maps, then the kind model's upsampled to the presence grid, along channels."""
 
-    def __init__(self, presence: list[nn.Module], kinds: nn.Module, *, scale: int) -> None:
+    def __init__(self, presence: list[nn.Module], kinds: nn.Module) -> None:
         super().__init__()
         self.presence = nn.ModuleList(presence)
         self.kinds = kinds
-        # a constant factor, not the presence map's size: ONNX Runtime's int8 tooling needs static shapes
-        self.scale = float(scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         maps: list[torch.Tensor] = []
         for backbone in self.presence:
             maps.append(backbone(x))
-        kinds = self.kinds(x)
-        if self.scale != 1.0:
-            kinds = F.interpolate(kinds, scale_factor=self.scale, mode="nearest")
-        maps.append(kinds)
+        # to the presence map's size, not by a factor: ONNX Runtime's shape inference (int8) must see the shapes agree
+        grid = [int(maps[0].shape[2]), int(maps[0].shape[3])]
+        maps.append(F.interpolate(self.kinds(x), size=grid, mode="nearest"))
         return torch.cat(maps, 1)
 
 
@@ -72,6 +71,7 @@ class HybridHead(nn.Module):
         self.kinds = kinds
         self.channels = channels
         self.log_members = math.log(len(presence))
+        self.smallest = SMALLEST_PROBABILITY
         self.absent = absent
         classes = int(presence[0].order.numel())
         self.tumour: torch.Tensor
@@ -81,18 +81,21 @@ class HybridHead(nn.Module):
         self.register_buffer("order", presence[0].order.clone())
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        parts = torch.split(features, self.channels, 1)
-        absent: list[torch.Tensor] = []
-        tumour: list[torch.Tensor] = []
-        index = 0
+        # Sums of probabilities in a loop, not lists of tensors: ONNX Runtime's int8 tooling cannot take the tensor
+        # sequences a list becomes in ONNX.
+        absent = torch.zeros_like(features[:, 0, 0, 0])
+        tumour = torch.zeros_like(absent)
+        start, index = 0, 0
         for head in self.presence:
-            log_probs = head(parts[index])
-            absent.append(log_probs[:, self.absent])
-            tumour.append(torch.logsumexp(log_probs.index_select(1, self.tumour), 1))
+            log_probs = head(features.narrow(1, start, self.channels[index]))
+            absent = absent + torch.exp(log_probs[:, self.absent])
+            tumour = tumour + torch.exp(log_probs.index_select(1, self.tumour)).sum(1)
+            start += self.channels[index]
             index += 1
-        log_absent = torch.logsumexp(torch.stack(absent, 1), 1) - self.log_members
-        log_tumour = torch.logsumexp(torch.stack(tumour, 1), 1) - self.log_members
-        kinds = torch.log_softmax(self.kinds(parts[index]).float().index_select(1, self.tumour), 1)
+        log_absent = torch.log(absent.clamp_min(self.smallest)) - self.log_members
+        log_tumour = torch.log(tumour.clamp_min(self.smallest)) - self.log_members
+        kind_logits = self.kinds(features.narrow(1, start, self.channels[index])).float()
+        kinds = torch.log_softmax(kind_logits.index_select(1, self.tumour), 1)
         log_probs = torch.cat([kinds + log_tumour.unsqueeze(1), log_absent.unsqueeze(1)], 1)
         return log_probs.index_select(1, self.order)
 
@@ -157,13 +160,13 @@ def build_hybrid(presence: list[artifact.LoadedModel], kinds: artifact.LoadedMod
     channels = [int(m.shape[1]) for m in maps] + [int(kind_map.shape[1])]
     if len({tuple(m.shape[2:]) for m in maps}) != 1:
         raise TrainingError("the presence models' maps have different grids; combine models of one grid")
-    scale = int(maps[0].shape[2]) // int(kind_map.shape[2])
-    if tuple(maps[0].shape[2:]) != (scale * int(kind_map.shape[2]), scale * int(kind_map.shape[3])):
+    # whole multiples, so that nearest upsampling leaves the kind model's pooled features (all its head reads) unchanged
+    if any(int(p) % int(k) for p, k in zip(maps[0].shape[2:], kind_map.shape[2:], strict=True)):
         raise TrainingError("the presence grid is not a whole multiple of the kind model's; they cannot be aligned")
     heads = [member.head for member in members]
     if not all(isinstance(head, PresenceHead) for head in heads):
         raise TrainingError("every presence member needs a presence head")
-    backbone = HybridBackbone([member.backbone for member in members], kind_model.backbone, scale=scale)
+    backbone = HybridBackbone([member.backbone for member in members], kind_model.backbone)
     absent = absent_index(str(presence[0].manifest["architecture"]["name"]), kinds.classes)
     head = HybridHead(heads, kind_model.head, channels=channels, absent=absent)  # type: ignore[arg-type]
     return Classifier(backbone, head).eval()
@@ -172,7 +175,7 @@ def build_hybrid(presence: list[artifact.LoadedModel], kinds: artifact.LoadedMod
 def compose(presence_paths: list[Path], kinds_path: Path, out: Path, *, name: str, version: str) -> dict[str, Any]:
     """Build the hybrid of the artifacts at ``presence_paths`` and ``kinds_path``, check it, write it to ``out``.
 
-    Refuses to write when the scripted hybrid's output differs by more than 1e-5 from the hybrid's definition
+    Refuses to write when the scripted hybrid's probabilities differ by more than 1e-5 from the hybrid's definition
     (:func:`combined_log_probs`) computed on the members' own artifacts. Returns the manifest written.
     """
     presence = [artifact.load(path) for path in presence_paths]
@@ -184,9 +187,9 @@ def compose(presence_paths: list[Path], kinds_path: Path, out: Path, *, name: st
     absent = absent_index(str(presence[0].manifest["architecture"]["name"]), kinds.classes)
     with torch.no_grad():
         expected = combined_log_probs([member.module(probe) for member in presence], kinds.module(probe), absent)
-        gap = float((scripted(probe) - expected).abs().max())
+        gap = float((torch.softmax(scripted(probe), 1) - torch.softmax(expected, 1)).abs().max())
     if not gap <= AGREEMENT_TOLERANCE:
-        raise TrainingError(f"the scripted hybrid differs from its members' combination by {gap:.2e}; not written")
+        raise TrainingError(f"the scripted hybrid's probabilities differ from its members' combined by {gap:.2e}")
     manifest = hybrid_manifest(presence, kinds, name=name, version=version, model=model)
     digest = artifact.save(scripted, manifest, out)
     log.info("composed %s (sha256 %s) of %d presence model(s) and %s", out, digest, len(presence), kinds.path.name)

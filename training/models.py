@@ -186,7 +186,8 @@ class FineBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mid = self.mid(x)
-        deep = F.interpolate(self.deep(mid), scale_factor=2.0, mode="nearest")
+        # to mid's size, not by a factor of 2: ONNX Runtime's shape inference (int8) must see that the shapes agree
+        deep = F.interpolate(self.deep(mid), size=[int(mid.shape[2]), int(mid.shape[3])], mode="nearest")
         return F.relu(deep + self.lateral(mid))
 
 
