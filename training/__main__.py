@@ -285,11 +285,11 @@ def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
 
 def _run_explain_eval(args: argparse.Namespace) -> None:
     import json
-    import shlex
 
     from training.counterfactual_eval import counterfactual_markdown
     from training.explain_eval import evaluate_explanations, load_cases, summarise
     from training.explain_report import figure, markdown, pick_figure_cases
+    from training.provenance import this_command
 
     boxes = _boxes_csv(args)
     split = None if str(args.split) == "none" else args.split
@@ -310,7 +310,7 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"summary": summary, "rows": rows, "counterfactual": counterfactual}
     (args.out / "explanations.json").write_text(json.dumps(result, indent=1))
-    command = shlex.join(["python", "-m", "training", *sys.argv[1:]])
+    command = this_command()
     header = (
         f"Command: `{command}`\n\n{len(cases)} images with a tumour box"
         + (f" from the validation side of `{split}`" if split else "")

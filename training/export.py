@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,7 @@ from mlcore.errors import ArtifactError
 from mlcore.preprocessing import PreprocessSpec
 from training.fit import FitConfig, load_trained
 from training.models import count_macs, count_parameters
-from training.provenance import dataclass_defaults, fit_command, git_commit
+from training.provenance import dataclass_defaults, fit_command, this_command, written_stamp
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +58,9 @@ def build_manifest(
         "metrics": {"validation": {k: v for k, v in metrics.items()}, "best_epoch": checkpoint["epoch"]},
         "provenance": {
             "fit_command": fit_command(config, dataclass_defaults(FitConfig)),
-            "export_command": shlex.join(["python", "-m", "training", *sys.argv[1:]]),
+            "export_command": this_command(),
             "fit_git_commit": fit_commit or checkpoint.get("git_commit", "unknown"),
-            "git_commit": git_commit(),
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "torch": torch.__version__.split("+")[0],
+            **written_stamp(),
         },
     }
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.reliability import Reliability, normalised
 from training.evaluate import calibration_summary, model_outputs, select_files
+from training.provenance import this_command
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ def fit_reliability(
             "n": len(val),
             **{key: round(value, 4) for key, value in calibration.items() if key != "temperature"},
         },
-        command=shlex.join(["python", "-m", "training", *sys.argv[1:]]),
+        command=this_command(),
     )
     manifest = {**model.manifest, "reliability": section, "version": version or model.manifest["version"]}
     digest = artifact.save(model.module, manifest, model_path, calibration=model.calibration, reliability=reliability)

@@ -15,13 +15,10 @@ service and the int8 path treat it as any other model.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
-import shlex
-import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +29,7 @@ from mlcore.errors import TrainingError
 from training.export import AGREEMENT_TOLERANCE
 from training.fit import absent_index
 from training.models import PRESENCE_ARCHITECTURES, Classifier, PresenceHead, build_model, count_macs
-from training.provenance import git_commit
+from training.provenance import this_command, written_stamp
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +129,11 @@ def check_members(presence: list[artifact.LoadedModel], kinds: artifact.LoadedMo
     """Refuse members a hybrid cannot combine: presence models that are not presence architectures, or members
     with other classes, other preprocessing or another split (a member could then have trained on the others'
     validation images)."""
-    for member in presence:
-        if member.manifest["architecture"]["name"] not in PRESENCE_ARCHITECTURES:
-            raise TrainingError(f"{member.path} is not a presence model ({sorted(PRESENCE_ARCHITECTURES)})")
     if kinds.manifest["architecture"]["name"] in (*PRESENCE_ARCHITECTURES, HYBRID_ARCHITECTURE):
         raise TrainingError(f"{kinds.path}: the kind model must be a pooling model, not a presence or hybrid one")
     for member in presence:
+        if member.manifest["architecture"]["name"] not in PRESENCE_ARCHITECTURES:
+            raise TrainingError(f"{member.path} is not a presence model ({sorted(PRESENCE_ARCHITECTURES)})")
         if member.classes != kinds.classes or member.manifest["input"]["size"] != kinds.manifest["input"]["size"]:
             raise TrainingError(f"{member.path} and {kinds.path} differ in their classes or input size")
         ours, theirs = member.manifest["preprocessing"], kinds.manifest["preprocessing"]
@@ -163,12 +159,10 @@ def build_hybrid(presence: list[artifact.LoadedModel], kinds: artifact.LoadedMod
     # whole multiples, so that nearest upsampling leaves the kind model's pooled features (all its head reads) unchanged
     if any(int(p) % int(k) for p, k in zip(maps[0].shape[2:], kind_map.shape[2:], strict=True)):
         raise TrainingError("the presence grid is not a whole multiple of the kind model's; they cannot be aligned")
-    heads = [member.head for member in members]
-    if not all(isinstance(head, PresenceHead) for head in heads):
-        raise TrainingError("every presence member needs a presence head")
+    heads = [cast(PresenceHead, member.head) for member in members]  # every presence architecture has one
     backbone = HybridBackbone([member.backbone for member in members], kind_model.backbone)
     absent = absent_index(str(presence[0].manifest["architecture"]["name"]), kinds.classes)
-    head = HybridHead(heads, kind_model.head, channels=channels, absent=absent)  # type: ignore[arg-type]
+    head = HybridHead(heads, kind_model.head, channels=channels, absent=absent)
     return Classifier(backbone, head).eval()
 
 
@@ -184,7 +178,7 @@ def compose(presence_paths: list[Path], kinds_path: Path, out: Path, *, name: st
     scripted = artifact.script(model.backbone, model.head)
     size = int(kinds.manifest["input"]["size"])
     probe = torch.randn(4, 1, size, size, generator=torch.Generator().manual_seed(0))
-    absent = absent_index(str(presence[0].manifest["architecture"]["name"]), kinds.classes)
+    absent = cast(HybridHead, model.head).absent
     with torch.no_grad():
         expected = combined_log_probs([member.module(probe) for member in presence], kinds.module(probe), absent)
         gap = float((torch.softmax(scripted(probe), 1) - torch.softmax(expected, 1)).abs().max())
@@ -233,9 +227,7 @@ def hybrid_manifest(
         "training": {"composed_from": [loaded.path.name for loaded in [*presence, kinds]]},
         "metrics": {"validation": {}},
         "provenance": {
-            "compose_command": shlex.join(["python", "-m", "training", *sys.argv[1:]]),
-            "git_commit": git_commit(),
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "torch": torch.__version__.split("+")[0],
+            "compose_command": this_command(),
+            **written_stamp(),
         },
     }

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,23 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
+
+
+def this_command() -> str:
+    """The ``python -m training …`` command line this process runs."""
+    return shlex.join(["python", "-m", "training", *sys.argv[1:]])
+
+
+def written_stamp() -> dict[str, str]:
+    """What every artifact the training package writes records of its writing: the git commit, the time (UTC) and
+    the torch version."""
+    import torch
+
+    return {
+        "git_commit": git_commit(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "torch": torch.__version__.split("+")[0],
+    }
 
 
 def fit_command(config: dict[str, Any], defaults: dict[str, Any]) -> str:
