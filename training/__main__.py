@@ -316,7 +316,9 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
         + (f" from the validation side of `{split}`" if split else "")
         + f"; model `{args.model}`."
     )
-    extra = counterfactual_markdown(counterfactual["summary"]) if counterfactual else ""
+    extra = (
+        counterfactual_markdown(counterfactual["summary"], counterfactual["trained_fills"]) if counterfactual else ""
+    )
     (args.out / "EXPLANATIONS.md").write_text(markdown(summary, header, methods) + "\n" + extra)
     figure(args.model, pick_figure_cases(rows, cases), methods, params, out=args.out / "explanations.png")
     log.info("wrote %s", args.out)
@@ -324,11 +326,16 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
 
 def counterfactuals(args: argparse.Namespace, cases: list[Any], split: Path | None) -> dict[str, Any]:
     """The counterfactual rows and their summary for the explain-eval cases (no-tumour donors: the same split side)."""
+    from mlcore import artifact
+    from training.counterfactual import REMOVALS, trained_fills
     from training.counterfactual_eval import counterfactual_rows, donor_files, summarise_counterfactuals
 
     donors = donor_files(args.data, split)
     rows = counterfactual_rows(args.model, cases, donors, seed=args.seed, show_progress=sys.stderr.isatty())
-    return {"summary": summarise_counterfactuals(rows), "rows": rows}
+    fills = trained_fills(artifact.load(args.model).manifest)
+    if fills is not None and set(REMOVALS) <= set(fills):
+        log.warning("%s was trained with every removal fill: no row measures a fill it never saw", args.model)
+    return {"summary": summarise_counterfactuals(rows), "rows": rows, "trained_fills": fills}
 
 
 def method_parameters(methods: list[str], given: list[str], *, seed: int) -> dict[str, dict[str, Any]]:

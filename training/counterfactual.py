@@ -19,8 +19,9 @@ Images are float H×W arrays in [0, 1]; boxes pixel rectangles (x0, y0, x1, y1),
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +37,21 @@ FEATHER = 2.0  # pixels: the blend's edge, so that no hard seam is left
 MIDLINE_GAP = 0.02  # of the width: a box must keep this far from the vertical midline to count as off-midline
 
 Fill = Callable[[np.ndarray, Box, np.random.Generator], np.ndarray]
+
+
+def trained_fills(manifest: Mapping[str, Any]) -> list[str] | None:
+    """The removal fills a model was trained with, from its artifact's manifest: its own fit's, those of every model it
+    was fine-tuned from and, for a hybrid, those of its presence members. None for an artifact written before the
+    manifest recorded them (unknown, not "none")."""
+    fills = manifest.get("training", {}).get("counterfactual_fills")
+    return None if fills is None else sorted(fills)
+
+
+def merged_fills(*lineages: list[str] | None) -> list[str] | None:
+    """The union of several models' training fills; unknown (None) when any of them is unknown."""
+    if any(fills is None for fills in lineages):
+        return None
+    return sorted({fill for fills in lineages if fills is not None for fill in fills})
 
 
 def grown(box: Box, shape: tuple[int, int], margin: float = MARGIN) -> Box:

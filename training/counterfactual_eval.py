@@ -155,28 +155,41 @@ def summarise_counterfactuals(rows: list[dict[str, Any]]) -> dict[str, dict[str,
     return summary
 
 
-def counterfactual_markdown(summary: dict[str, dict[str, dict[str, float]]]) -> str:
-    """The counterfactual section of EXPLANATIONS.md."""
+def counterfactual_markdown(summary: dict[str, dict[str, dict[str, float]]], fills: list[str] | None) -> str:
+    """The counterfactual section of EXPLANATIONS.md; ``fills``: the removals the model was trained with
+    (:func:`training.counterfactual.trained_fills`, None when unknown), so that each row says whether its fill is one
+    the model never saw."""
     lines = [
         "## Does the decision rest on the tumour? Counterfactual removal and insertion",
         "",
         "Tumours off the midline, removed four ways (`training/counterfactual.py`); the control is the same "
         "operation on the healthy side with the tumour kept. Insertion pastes a tumour's box into a no-tumour brain.",
         "",
-        "| removal | class | images | answered notumor | still the true class | drop of p(true) | control changed "
-        "the answer |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| removal | fill in training | class | images | answered notumor | still the true class | drop of p(true) | "
+        "control changed the answer |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for method in [*REMOVALS, "insert"]:
+        seen = "–" if method == "insert" else "unknown" if fills is None else "yes" if method in fills else "**no**"
         for group, entry in sorted(summary.get(method, {}).items(), key=lambda item: item[0] != "all"):
             lines.append(
-                f"| {method} | {group} | {entry['n']:.0f} | {entry['answered_notumor']:.0%} | "
+                f"| {method} | {seen} | {group} | {entry['n']:.0f} | {entry['answered_notumor']:.0%} | "
                 f"{entry['answered_true_class']:.0%} | {entry['p_true_drop']:.3f} | {entry['control_changed']:.0%} |"
             )
+    unseen = [method for method in REMOVALS if fills is not None and method not in fills]
     lines += [
         "",
         "For `insert`, *answered notumor* is the share still answered notumor with the tumour pasted in, *still the "
         "true class* the share answered the inserted tumour's class, and *drop* is negative when p(class) rose.",
+        "*Fill in training*: whether the model (or a model it was fine-tuned or composed from) was trained with that "
+        "removal; "
+        + (
+            "not recorded in this artifact's manifest."
+            if fills is None
+            else f"fills it never saw: {', '.join(unseen)}."
+            if unseen
+            else "**every fill was used in training** — no row here measures a fill the model never saw."
+        ),
         "",
     ]
     return "\n".join(lines)

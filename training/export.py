@@ -54,6 +54,7 @@ def build_manifest(
             "localisation_weight": config.get("localisation_weight", 0.0) if config.get("boxes") else 0.0,
             "epochs": config["epochs"],
             "image_size": config["image_size"],
+            "counterfactual_fills": checkpoint.get("counterfactual_fills"),
         },
         "metrics": {"validation": {k: v for k, v in metrics.items()}, "best_epoch": checkpoint["epoch"]},
         "provenance": {

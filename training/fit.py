@@ -33,7 +33,15 @@ from mlcore.errors import DatasetError, TrainingError
 from mlcore.files import atomic_write, atomic_write_text
 from mlcore.preprocessing import PreprocessSpec, equalised, normalise
 from training.augment import AugmentConfig, augment_batch
-from training.counterfactual import MARGIN, NO_TUMOUR, REMOVALS, CounterfactualTraining, counterfactual_batch
+from training.counterfactual import (
+    MARGIN,
+    NO_TUMOUR,
+    REMOVALS,
+    CounterfactualTraining,
+    counterfactual_batch,
+    merged_fills,
+    trained_fills,
+)
 from training.data import Dataset, load_dataset
 from training.dedup import find_duplicate_groups
 from training.localisation import (
@@ -526,6 +534,14 @@ def backbone_weights(start: dict[str, torch.Tensor], model: nn.Module) -> dict[s
     return {**own, **taken}
 
 
+def lineage_fills(config: FitConfig) -> list[str] | None:
+    """The removal fills this fit trains with (none without ``--counterfactual``), together with those the artifact it
+    starts from was trained with: what an evaluation must not count as a fill the model never saw."""
+    own = [fill for fill in config.counterfactual_methods.split(",") if fill] if config.counterfactual > 0 else []
+    start = trained_fills(artifact.load(Path(config.init_from)).manifest) if config.init_from else []
+    return merged_fills(own, start)
+
+
 def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray) -> CounterfactualTraining | None:
     """The trainer's counterfactual augmentation with its no-tumour donors (train side), or None when off."""
     if config.counterfactual <= 0 and config.counterfactual_insert <= 0:
@@ -680,6 +696,7 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
         "fingerprint": data.fingerprint,
         "split": split_summary,
         "git_commit": git_commit(),
+        "counterfactual_fills": lineage_fills(config),
     }
     while state.epoch < config.epochs and state.epoch - state.best_epoch <= config.patience:
         metrics, row = run_epoch(trainer, data, (train, val), seed=config.seed * 100_003 + state.epoch)

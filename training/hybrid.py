@@ -26,6 +26,7 @@ from torch import nn
 
 from mlcore import artifact
 from mlcore.errors import TrainingError
+from training.counterfactual import merged_fills, trained_fills
 from training.export import AGREEMENT_TOLERANCE
 from training.fit import absent_index
 from training.models import PRESENCE_ARCHITECTURES, Classifier, PresenceHead, build_model, count_macs
@@ -224,7 +225,11 @@ def hybrid_manifest(
         "flops": 2 * macs,
         "macs": macs,
         "data": kinds.manifest["data"],
-        "training": {"composed_from": [loaded.path.name for loaded in [*presence, kinds]]},
+        "training": {
+            "composed_from": [loaded.path.name for loaded in [*presence, kinds]],
+            # Only the presence members answer "notumor", so only their fills bear on a removal.
+            "counterfactual_fills": merged_fills(*(trained_fills(loaded.manifest) for loaded in presence)),
+        },
         "metrics": {"validation": {}},
         "provenance": {
             "compose_command": this_command(),

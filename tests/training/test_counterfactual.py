@@ -114,3 +114,13 @@ def test_insertion_pastes_the_tumour_and_its_control_a_healthy_patch() -> None:
     x0, y0, x1, y1 = box
     assert inserted[y0:y1, x0:x1].mean() > healthy[y0:y1, x0:x1].mean() + 0.2
     assert abs(float(control[y0:y1, x0:x1].mean()) - float(healthy[y0:y1, x0:x1].mean())) < 0.1
+
+
+def test_training_fills_are_read_from_the_manifest_and_unknown_stays_unknown() -> None:
+    from training.counterfactual import merged_fills, trained_fills
+
+    assert trained_fills({"training": {"counterfactual_fills": ["inpaint", "donor"]}}) == ["donor", "inpaint"]
+    assert trained_fills({"training": {"counterfactual_fills": []}}) == []
+    assert trained_fills({"training": {}}) is None and trained_fills({}) is None
+    assert merged_fills(["inpaint"], ["biharmonic", "inpaint"], []) == ["biharmonic", "inpaint"]
+    assert merged_fills(["inpaint"], None) is None

@@ -10,7 +10,13 @@ from PIL import Image
 
 from mlcore.errors import DatasetError
 from training.counterfactual import REMOVALS
-from training.counterfactual_eval import counterfactual_rows, donor_files, square_box, summarise_counterfactuals
+from training.counterfactual_eval import (
+    counterfactual_markdown,
+    counterfactual_rows,
+    donor_files,
+    square_box,
+    summarise_counterfactuals,
+)
 from training.explain_eval import load_cases
 
 
@@ -31,6 +37,22 @@ def test_the_summary_counts_answers_drops_and_controls() -> None:
     assert entry["n"] == 2 and entry["answered_notumor"] == 0.5 and entry["answered_true_class"] == 0.5
     assert entry["p_true_drop"] == pytest.approx(0.5) and entry["control_changed"] == 0.5
     assert summarise_counterfactuals(rows)["mirror"]["glioma"] == entry
+
+
+def test_the_section_says_which_fills_the_model_never_saw() -> None:
+    entry = {"n": 10.0, "answered_notumor": 0.7, "answered_true_class": 0.2, "p_true_drop": 0.5, "control_changed": 0.0}
+    summary = {method: {"all": entry} for method in REMOVALS}
+
+    def seen_column(fills: list[str] | None) -> dict[str, str]:
+        rows = [line.split(" | ") for line in counterfactual_markdown(summary, fills).splitlines()]
+        return {row[0].strip("| "): row[1] for row in rows if row[0].strip("| ") in REMOVALS}
+
+    assert seen_column(["donor", "inpaint"]) == {
+        "mirror": "**no**", "inpaint": "yes", "donor": "yes", "biharmonic": "**no**"
+    }  # fmt: skip
+    assert set(seen_column(None).values()) == {"unknown"}
+    assert "fills it never saw: mirror, biharmonic" in counterfactual_markdown(summary, ["donor", "inpaint"])
+    assert "every fill was used in training" in counterfactual_markdown(summary, list(REMOVALS))
 
 
 def test_rows_for_the_tiny_model_on_phantoms(exported: Path, synth_root: Path, tiny_run: Path, tmp_path: Path) -> None:

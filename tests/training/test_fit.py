@@ -168,7 +168,11 @@ def test_fine_tuning_starts_from_an_artifact_and_counterfactuals_need_boxes(
     tuned = tiny_config(synth_root, tmp_path / "tuned", epochs=2, **options)
     metrics = fit(tuned)
     assert 0.0 <= metrics["accuracy"] <= 1.0
-    assert torch.load(tmp_path / "tuned" / "best.pt", weights_only=False)["epoch"] == 2  # the last epoch, not the best
+    checkpoint = torch.load(tmp_path / "tuned" / "best.pt", weights_only=False)
+    assert checkpoint["epoch"] == 2  # the last epoch, not the best
+    # This fit's fills with its start's (none: the start was fitted without counterfactuals).
+    assert artifact.load(exported).manifest["training"]["counterfactual_fills"] == []
+    assert checkpoint["counterfactual_fills"] == ["donor", "inpaint"]
     with pytest.raises(TrainingError, match="--select"):
         fit(tiny_config(synth_root, tmp_path / "bad", epochs=1, select="worst"))
 

@@ -25,8 +25,17 @@ NOTUMOR = CLASSES.index("notumor")
 TUMOUR = [index for index, name in enumerate(CLASSES) if name != "notumor"]
 
 
-def save_member(path: Path, architecture: str, *, seed: int, split: str = "s1", mean: float = 0.2) -> Path:
-    """A randomly initialised 48-px model of ``architecture`` (width 8) as an artifact with a full manifest."""
+def save_member(
+    path: Path,
+    architecture: str,
+    *,
+    seed: int,
+    split: str = "s1",
+    mean: float = 0.2,
+    fills: list[str] | None = None,
+) -> Path:
+    """A randomly initialised 48-px model of ``architecture`` (width 8) as an artifact with a full manifest
+    (``fills``: the removal fills it says it was trained with; None: not recorded)."""
     torch.manual_seed(seed)
     absent = NOTUMOR if architecture.startswith("brainxai_presence") else -1
     model = build_model(architecture, len(CLASSES), width=8, dropout=0.0, absent_index=absent).eval()
@@ -40,6 +49,7 @@ def save_member(path: Path, architecture: str, *, seed: int, split: str = "s1", 
         "parameters": sum(p.numel() for p in model.parameters()),
         "flops": 0,
         "data": {"dataset": "phantoms", "split": split},
+        "training": {} if fills is None else {"counterfactual_fills": fills},
         "metrics": {},
         "provenance": {"fit_command": f"built by the tests ({architecture}, seed {seed})"},
     }
@@ -51,8 +61,8 @@ def save_member(path: Path, architecture: str, *, seed: int, split: str = "s1", 
 def members(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("members")
     return {
-        "fine_a": save_member(folder / "fine_a.pt", "brainxai_presence_fine", seed=1),
-        "fine_b": save_member(folder / "fine_b.pt", "brainxai_presence_fine", seed=2),
+        "fine_a": save_member(folder / "fine_a.pt", "brainxai_presence_fine", seed=1, fills=["inpaint", "donor"]),
+        "fine_b": save_member(folder / "fine_b.pt", "brainxai_presence_fine", seed=2, fills=["biharmonic"]),
         "coarse": save_member(folder / "coarse.pt", "brainxai_presence", seed=3),
         "kinds": save_member(folder / "kinds.pt", "brainxai_cnn", seed=4),
         "kinds_other_split": save_member(folder / "other.pt", "brainxai_cnn", seed=5, split="s2"),
@@ -92,6 +102,8 @@ def test_the_hybrid_is_an_ordinary_artifact(hybrid_path: Path) -> None:
     assert architecture["name"] == HYBRID_ARCHITECTURE
     assert [member["name"] for member in architecture["presence"]] == ["fine_a", "fine_b"]
     assert architecture["kinds"]["name"] == "kinds"
+    # The presence members' fills together; the kind model's (not recorded) do not bear on "notumor".
+    assert hybrid.manifest["training"]["counterfactual_fills"] == ["biharmonic", "donor", "inpaint"]
     image = torch.rand(1, 1, 48, 48)
     features = hybrid.module.features(image)
     assert tuple(features.shape) == (1, 3 * 48, 6, 6)
