@@ -176,20 +176,21 @@ def counterfactual_markdown(summary: dict[str, dict[str, dict[str, float]]], fil
                 f"| {method} | {seen} | {group} | {entry['n']:.0f} | {entry['answered_notumor']:.0%} | "
                 f"{entry['answered_true_class']:.0%} | {entry['p_true_drop']:.3f} | {entry['control_changed']:.0%} |"
             )
-    unseen = [method for method in REMOVALS if fills is not None and method not in fills]
     lines += [
         "",
         "For `insert`, *answered notumor* is the share still answered notumor with the tumour pasted in, *still the "
         "true class* the share answered the inserted tumour's class, and *drop* is negative when p(class) rose.",
         "*Fill in training*: whether the model (or a model it was fine-tuned or composed from) was trained with that "
-        "removal; "
-        + (
-            "not recorded in this artifact's manifest."
-            if fills is None
-            else f"fills it never saw: {', '.join(unseen)}."
-            if unseen
-            else "**every fill was used in training** — no row here measures a fill the model never saw."
-        ),
+        "removal; " + _unseen_fills_sentence(fills),
         "",
     ]
     return "\n".join(lines)
+
+
+def _unseen_fills_sentence(fills: list[str] | None) -> str:
+    if fills is None:
+        return "not recorded in this artifact's manifest."
+    unseen = [method for method in REMOVALS if method not in fills]
+    if not unseen:
+        return "**every fill was used in training** — no row here measures a fill the model never saw."
+    return f"fills it never saw: {', '.join(unseen)}."
