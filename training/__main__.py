@@ -327,13 +327,13 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
 def counterfactuals(args: argparse.Namespace, cases: list[Any], split: Path | None) -> dict[str, Any]:
     """The counterfactual rows and their summary for the explain-eval cases (no-tumour donors: the same split side)."""
     from mlcore import artifact
-    from training.counterfactual import REMOVALS, trained_fills
+    from training.counterfactual import trained_fills, unseen_fills
     from training.counterfactual_eval import counterfactual_rows, donor_files, summarise_counterfactuals
 
     donors = donor_files(args.data, split)
     rows = counterfactual_rows(args.model, cases, donors, seed=args.seed, show_progress=sys.stderr.isatty())
     fills = trained_fills(artifact.load(args.model).manifest)
-    if fills is not None and set(REMOVALS) <= set(fills):
+    if unseen_fills(fills) == []:
         log.warning("%s was trained with every removal fill: no row measures a fill it never saw", args.model)
     return {"summary": summarise_counterfactuals(rows), "rows": rows, "trained_fills": fills}
 

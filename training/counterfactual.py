@@ -54,6 +54,11 @@ def merged_fills(*lineages: list[str] | None) -> list[str] | None:
     return sorted({fill for fills in lineages if fills is not None for fill in fills})
 
 
+def unseen_fills(fills: list[str] | None) -> list[str] | None:
+    """The removals (in :data:`REMOVALS` order) a model with these training fills never saw; None when unknown."""
+    return None if fills is None else [method for method in REMOVALS if method not in fills]
+
+
 def grown(box: Box, shape: tuple[int, int], margin: float = MARGIN) -> Box:
     """The box grown by ``margin`` of its size on every side, clipped to the image."""
     x0, y0, x1, y1 = box

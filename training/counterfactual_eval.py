@@ -19,7 +19,7 @@ from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.preprocessing import PreprocessSpec, fit_to_square, normalise, square_padding
 from mlcore.reliability import probabilities
-from training.counterfactual import NO_TUMOUR, REMOVALS, insert_and_control, remove_and_control
+from training.counterfactual import NO_TUMOUR, REMOVALS, insert_and_control, remove_and_control, unseen_fills
 from training.data import read_gray
 from training.evaluate import select_files
 from training.explain_eval import Case, rows_by_method_and_class
@@ -169,8 +169,9 @@ def counterfactual_markdown(summary: dict[str, dict[str, dict[str, float]]], fil
         "control changed the answer |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
+    unseen = unseen_fills(fills)
     for method in [*REMOVALS, "insert"]:
-        seen = "–" if method == "insert" else "unknown" if fills is None else "yes" if method in fills else "**no**"
+        seen = _seen_in_training(method, unseen)
         for group, entry in sorted(summary.get(method, {}).items(), key=lambda item: item[0] != "all"):
             lines.append(
                 f"| {method} | {seen} | {group} | {entry['n']:.0f} | {entry['answered_notumor']:.0%} | "
@@ -181,16 +182,23 @@ def counterfactual_markdown(summary: dict[str, dict[str, dict[str, float]]], fil
         "For `insert`, *answered notumor* is the share still answered notumor with the tumour pasted in, *still the "
         "true class* the share answered the inserted tumour's class, and *drop* is negative when p(class) rose.",
         "*Fill in training*: whether the model (or a model it was fine-tuned or composed from) was trained with that "
-        "removal; " + _unseen_fills_sentence(fills),
+        "removal; " + _unseen_fills_sentence(unseen),
         "",
     ]
     return "\n".join(lines)
 
 
-def _unseen_fills_sentence(fills: list[str] | None) -> str:
-    if fills is None:
+def _seen_in_training(method: str, unseen: list[str] | None) -> str:
+    if method not in REMOVALS:
+        return "–"  # insertion is not a removal fill
+    if unseen is None:
+        return "unknown"
+    return "**no**" if method in unseen else "yes"
+
+
+def _unseen_fills_sentence(unseen: list[str] | None) -> str:
+    if unseen is None:
         return "not recorded in this artifact's manifest."
-    unseen = [method for method in REMOVALS if method not in fills]
     if not unseen:
         return "**every fill was used in training** — no row here measures a fill the model never saw."
     return f"fills it never saw: {', '.join(unseen)}."
