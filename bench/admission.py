@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import REPO, default_service, machine, make_inputs  # bench/common.py, beside this script
 
-from bench import REPO, default_service, machine, make_inputs  # bench/bench.py, beside this script
 from mlcore.cpu import cpu_info
 
 log = logging.getLogger("bench.admission")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ood_eval import ood_files  # bench/ood_eval.py, beside this script
 from sklearn.metrics import roc_auc_score
 
 from mlcore import artifact
@@ -27,7 +28,6 @@ from training.__main__ import SHARED_TRAINING
 from training.evaluate import model_outputs, select_files
 from training.fit_ood import conformal_threshold, fit_gaussians, fit_temperature
 from training.metrics import expected_calibration_error
-from training.ood_eval import ood_files
 
 log = logging.getLogger("ood_detectors")
 Score = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (logits, pooled) -> score, higher = less alike

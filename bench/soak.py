@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 import numpy as np
+from common import REPO, default_service, machine, make_inputs  # bench/common.py, beside this script
 from PIL import Image
 
-from bench import REPO, default_service, machine, make_inputs  # bench/bench.py, beside this script
 from mlcore.explainers import method_names
 
 log = logging.getLogger("bench.soak")

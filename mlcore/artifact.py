@@ -266,6 +266,11 @@ def _check_manifest(manifest: Any, path: Path) -> None:
     classes = manifest["classes"]
     if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
         raise ArtifactError(f"{path}: the manifest's classes must be a list of at least two names")
+    if manifest.get("preprocessing", {}).get("equalise"):
+        raise ArtifactError(
+            f"{path}: the model asks for histogram equalisation before it, a preprocessing step this version does not "
+            "have (an experiment's artifact; the shipped models do not use it)"
+        )
 
 
 def _check_output_shape(module: torch.jit.ScriptModule, manifest: dict[str, Any], path: Path) -> None:

@@ -81,23 +81,16 @@ def _to_onnx(module: torch.jit.ScriptModule, size: int, folder: Path, *, with_fe
 def _expose_penultimate(path: Path) -> None:
     """Add the pooled features the input check scores as a second output.
 
-    A pooling head's last Gemm (the linear layer) classifies them: its input is exposed. A head without
-    one (the presence head) gets a mean over space of the backbone's last output appended. The graph's
-    cost stays as it is (the mean is over a few cells); the caller checks the output against TorchScript's
-    pooled features (a graph of another shape would fail that check and lose only the second output)."""
+    The pooling head's last Gemm (the linear layer) classifies them: its input is exposed, so the graph's cost stays
+    as it is. The caller checks the output against TorchScript's pooled features (a graph without a Gemm, or of
+    another shape, loses only the second output)."""
     import onnx
 
     graph = onnx.load(str(path))
     linears = [node for node in graph.graph.node if node.op_type == "Gemm"]
-    if linears:
-        pooled = linears[-1].input[0]
-    else:
-        backbone = [node for node in graph.graph.node if node.name.startswith("/backbone/")]
-        if not backbone:
-            return
-        pooled = "penultimate_features"
-        mean = onnx.helper.make_node("ReduceMean", [backbone[-1].output[0]], [pooled], axes=[2, 3], keepdims=0)
-        graph.graph.node.append(mean)
+    if not linears:
+        return
+    pooled = linears[-1].input[0]
     graph.graph.output.append(onnx.helper.make_tensor_value_info(pooled, onnx.TensorProto.FLOAT, ["batch", None]))
     onnx.save(graph, str(path))
 

@@ -3,8 +3,7 @@
 Training's evaluation, the service and the explanation evaluation all call :func:`preprocess`;
 training's augmentation starts from :func:`fit_to_square` so that train and eval see the same
 geometry. Steps: grayscale (float in [0, 1]), pad to a centred square with zeros (aspect kept),
-resize with an antialiased bilinear filter, then (when the manifest asks for it) equalise each image's foreground
-histogram, and normalise with the manifest's mean and std.
+resize with an antialiased bilinear filter, then normalise with the manifest's mean and std.
 """
 
 from __future__ import annotations
@@ -27,13 +26,11 @@ FOREGROUND_LEVEL = 0.04
 
 @dataclass(frozen=True)
 class PreprocessSpec:
-    """What the model expects: square input side in pixels, the normalisation constants, and whether each image's
-    foreground histogram is equalised first (models trained before it existed do not; their manifests omit it)."""
+    """What the model expects: square input side in pixels and the normalisation constants."""
 
     size: int
     mean: float
     std: float
-    equalise: bool = False
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> PreprocessSpec:
@@ -42,15 +39,12 @@ class PreprocessSpec:
             size=int(manifest["input"]["size"]),
             mean=float(manifest["preprocessing"]["mean"]),
             std=float(manifest["preprocessing"]["std"]),
-            equalise=bool(manifest["preprocessing"].get("equalise", False)),
         )
 
     def to_manifest(self) -> dict[str, Any]:
         """The preprocessing section of a manifest, with the steps spelled out for people."""
         steps = ["grayscale [0,1]", "pad to centred square with 0", "resize bilinear antialias", "normalise"]
-        if self.equalise:
-            steps.insert(3, f"equalise the foreground (> {FOREGROUND_LEVEL}) histogram")
-        return {"steps": steps, "mean": self.mean, "std": self.std, "equalise": self.equalise}
+        return {"steps": steps, "mean": self.mean, "std": self.std}
 
 
 def grayscale_from_pil(image: Image.Image) -> np.ndarray:
@@ -104,28 +98,8 @@ def fit_to_square(gray: np.ndarray, size: int) -> torch.Tensor:
     return tensor[0].clamp_(0.0, 1.0)
 
 
-def equalised(batch: torch.Tensor) -> torch.Tensor:
-    """Each image's foreground intensities replaced by their empirical CDF over its foreground; background set to 0.
-
-    A batch (N, 1, S, S) of [0, 1] images comes back with the same shape. Every image's foreground then has the same,
-    flat histogram, so brightness, contrast and the histogram's shape (which differ between scanners, sequences and
-    collections) no longer reach the model, while the order of intensities (what is brighter than what) is kept.
-    Equal intensities get equal values.
-    """
-    flat = batch.reshape(batch.shape[0], -1)
-    foreground = flat > FOREGROUND_LEVEL
-    ordered = torch.sort(torch.where(foreground, flat, torch.full_like(flat, -1.0)), dim=1).values
-    at_or_below = torch.searchsorted(ordered, flat.contiguous(), right=True)
-    background = (~foreground).sum(dim=1, keepdim=True)
-    count = foreground.sum(dim=1, keepdim=True).clamp(min=1)
-    cdf = (at_or_below - background).to(batch.dtype) / count
-    return torch.where(foreground, cdf, torch.zeros_like(cdf)).reshape(batch.shape)
-
-
 def normalise(batch: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
-    """Map a batch of [0, 1] images to the model's input: equalised if the spec says so, then (x - mean) / std."""
-    if spec.equalise:
-        batch = equalised(batch)
+    """Map a batch of [0, 1] images to the model's input: (x - mean) / std."""
     return (batch - spec.mean) / spec.std
 
 

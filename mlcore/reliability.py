@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from mlcore.errors import ArtifactError
 
@@ -156,6 +157,21 @@ def colour_fraction(rgb: np.ndarray) -> float:
     """The fraction of pixels of an H×W×3 image in [0, 1] whose channels differ by more than :data:`COLOUR_PIXEL`."""
     spread = rgb.max(axis=2) - rgb.min(axis=2)
     return float((spread > COLOUR_PIXEL).mean())
+
+
+# Pillow modes that can carry colour, and the side of the reduced copy the colour share is measured on: enough to
+# tell, cheap on 40 MP.
+COLOUR_MODES = {"RGB", "RGBA", "RGBX", "RGBa", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV"}
+COLOUR_PROBE = 256
+
+
+def colour_of(image: Image.Image) -> float:
+    """The share of coloured pixels of a loaded Pillow image (0 for grey modes), on a reduced copy."""
+    if image.mode not in COLOUR_MODES:
+        return 0.0
+    probe = image.convert("RGB")
+    probe.thumbnail((COLOUR_PROBE, COLOUR_PROBE))
+    return colour_fraction(np.asarray(probe, dtype=np.float32) / 255.0)
 
 
 def cheap_check(gray: np.ndarray, colour: float) -> tuple[str, str] | None:

@@ -11,30 +11,17 @@ import io
 import struct
 from collections.abc import Callable
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mlcore.errors import ImageError, ImageTooLarge, RequestError, UnsupportedImageType
 from mlcore.preprocessing import grayscale_from_pil
-from mlcore.reliability import colour_fraction
+from mlcore.reliability import colour_of
 from service.dicom import DICOM, decode_dicom
 from service.image import DecodedImage, DecodeOptions, check_frame, check_size
 
 PNG, JPEG = "image/png", "image/jpeg"
 ALIASES = {"image/jpg": JPEG, "image/pjpeg": JPEG, "image/x-png": PNG, "application/dicom+octet-stream": DICOM}
 GENERIC = {"", "application/octet-stream", "binary/octet-stream"}
-COLOUR_MODES = {"RGB", "RGBA", "RGBX", "RGBa", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV"}
-# The colour share is measured on a copy at most this many pixels wide and high: enough to tell, cheap on 40 MP.
-COLOUR_PROBE = 256
-
-
-def colour_of(image: Image.Image) -> float:
-    """The share of coloured pixels of a loaded Pillow image (0 for grey modes), on a reduced copy."""
-    if image.mode not in COLOUR_MODES:
-        return 0.0
-    probe = image.convert("RGB")
-    probe.thumbnail((COLOUR_PROBE, COLOUR_PROBE))
-    return colour_fraction(np.asarray(probe, dtype=np.float32) / 255.0)
 
 
 def sniff(data: bytes) -> str | None:

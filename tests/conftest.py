@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import logging
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,6 +55,24 @@ def held_aside_phantoms(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Phantoms of another seed than the tiny run's: brain-like images no model of the tests has seen."""
     root = write_phantoms(tmp_path_factory.mktemp("held"), n_per_class=6, seed=99, size=64, show_progress=False)
     return sorted(root.glob("*/*.png"))
+
+
+@pytest.fixture(scope="session")
+def unknown_kind_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tumour phantoms of another seed laid out like ``br35h-tumours``: ``images/`` and ``boxes.csv`` with a group
+    of three copies per slice (the kind is not given)."""
+    root = tmp_path_factory.mktemp("unknown-kind")
+    phantoms = write_phantoms(root / "source", n_per_class=4, seed=7, size=64, show_progress=False)
+    (root / "images").mkdir()
+    rows = ["path,group,x_center,y_center,width,height"]
+    with open(phantoms.parent / "tumor-boxes.csv", newline="") as handle:
+        for index, box in enumerate(csv.DictReader(handle)):
+            name = f"g{index // 3:02d}-{Path(box['path']).name}"
+            shutil.copy(phantoms.parent / box["path"], root / "images" / name)
+            fractions = ",".join(box[key] for key in ("x_center", "y_center", "width", "height"))
+            rows.append(f"images/{name},g{index // 3:02d},{fractions}")
+    (root / "boxes.csv").write_text("\n".join(rows) + "\n")
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,9 @@
-"""``python -m training <command>``: fit, evaluate, export, compose, calibrate, fit-ood, ood-set, synth,
-explain-eval, shortcut, card."""
+"""``python -m training <command>``: fit, evaluate, export, calibrate, fit-ood, ood-set, synth, explain-eval, shortcut,
+card."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -13,53 +12,98 @@ from typing import Any
 from mlcore.artifact import DEFAULT_MODEL
 from mlcore.errors import BrainxaiError, ParameterError
 from mlcore.explainers import get_explainer, method_names
+from training.recipe import RECIPE_OF_RECORD, FitConfig
 
 log = logging.getLogger("training")
 
-SHARED_TRAINING = Path(__file__).resolve().parents[2] / "shared" / "data" / "brain-tumor-mri" / "Training"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_TRAINING = SHARED_DATA / "brain-tumor-mri" / "Training"
+SHARED_UNKNOWN_KIND = SHARED_DATA / "br35h-tumours"
 
 
 def _add_fit(commands: argparse._SubParsersAction) -> None:
-    from training.fit import FitConfig
+    parser = commands.add_parser(
+        "fit",
+        help="train a model from a recipe; checkpoints every epoch under --out",
+        description="Train a model. Every setting comes from --recipe (default: the recipe of record, "
+        f"{RECIPE_OF_RECORD.relative_to(RECIPE_OF_RECORD.parents[1])}); the flags below override a few, --set any.",
+    )
+    parser.add_argument("--recipe", type=Path, default=None, help="a recipe TOML (default: the recipe of record)")
+    where = parser.add_argument_group("data and output")
+    default = str(SHARED_TRAINING) if SHARED_TRAINING.is_dir() else None
+    where.add_argument(
+        "--data",
+        default=default,
+        required=default is None,
+        help="dataset root <root>/<class>/*.jpg (default: the shared Training split)",
+    )
+    where.add_argument("--out", default="runs/brainxai-cnn", help="run folder (default: %(default)s)")
+    where.add_argument(
+        "--boxes",
+        default=None,
+        help="tumour boxes CSV for the localisation loss (default: tumor-boxes.csv beside --data; '' for none)",
+    )
+    where.add_argument(
+        "--unknown-kind", default=None, help="folder of tumours of unknown kind with boxes.csv (default: the recipe's)"
+    )
+    where.add_argument("--skip-bad", action="store_true", help="leave out unreadable images instead of stopping")
+    run = parser.add_argument_group("run")
+    run.add_argument("--epochs", type=int, default=None, help="number of epochs (default: the recipe's)")
+    run.add_argument("--batch-size", type=int, default=None, help="images per step (default: the recipe's)")
+    run.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
+    run.add_argument("--seed", type=int, default=None, help="the split's and the run's seed (default: the recipe's)")
+    run.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other recipe setting, e.g. --set patience=5 (repeatable; the names: recipes/*.toml)",
+    )
+    run.add_argument("--resume", action="store_true", help="continue from <out>/last.pt of the same configuration")
 
-    parser = commands.add_parser("fit", help="train a model; checkpoints every epoch under --out")
-    for field in dataclasses.fields(FitConfig):
-        flag = "--" + field.name.replace("_", "-")
-        if field.name == "data":
-            default = str(SHARED_TRAINING) if SHARED_TRAINING.is_dir() else None
-            parser.add_argument(
-                flag,
-                default=default,
-                required=default is None,
-                help="dataset root <root>/<class>/*.jpg (default: the shared Training split)",
-            )
-        elif field.name == "boxes":
-            parser.add_argument(
-                flag,
-                default=None,
-                help="tumour boxes CSV for the localisation loss; only training images' boxes are read "
-                "(default: tumor-boxes.csv beside the --data folder, if there is one; '' turns the loss off)",
-            )
-        elif field.name == "out":
-            parser.add_argument(flag, default="runs/brainxai-cnn", help="run folder (default: %(default)s)")
-        elif isinstance(field.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            parser.add_argument(flag, type=type(field.default), default=field.default, help="default: %(default)s")
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/last.pt of the same configuration")
+
+def fit_config(args: argparse.Namespace) -> FitConfig:
+    """The run's :class:`FitConfig`: the recipe (or the recipe of record's defaults), then ``--set``, then the flags."""
+    from training.recipe import read_recipe, recipe_fields
+
+    settings: dict[str, Any] = read_recipe(args.recipe) if args.recipe else {}
+    fields = {field.name: field for field in recipe_fields()}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        name = name.replace("-", "_")
+        if name not in fields or not value:
+            raise ParameterError(f"--set {item!r}: expected NAME=VALUE with NAME one of {sorted(fields)}")
+        settings[name] = _typed(value, fields[name].default, name)
+    for name in ("epochs", "batch_size", "lr", "seed", "device", "unknown_kind"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    boxes = args.boxes
+    if boxes is None:
+        beside = Path(args.data).parent / "tumor-boxes.csv"
+        boxes = str(beside) if beside.is_file() else ""
+    return FitConfig(data=args.data, out=args.out, boxes=boxes, skip_bad=args.skip_bad, **settings)
+
+
+def _typed(value: str, default: Any, name: str) -> Any:
+    """``value`` as the type of the setting's default (bool: true/false)."""
+    if isinstance(default, bool):
+        if value.lower() not in ("true", "false"):
+            raise ParameterError(f"--set {name}={value}: true or false")
+        return value.lower() == "true"
+    try:
+        return type(default)(value)
+    except ValueError as exc:
+        raise ParameterError(f"--set {name}={value}: must be a {type(default).__name__}") from exc
 
 
 def _run_fit(args: argparse.Namespace) -> None:
     import json
 
-    from training.fit import FitConfig, fit
+    from training.fit import fit
 
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(FitConfig)}
-    if values["boxes"] is None:
-        beside = _boxes_csv(args)
-        values["boxes"] = str(beside) if beside.is_file() else ""
-    metrics = fit(FitConfig(**values), resume=args.resume)
-    log.info("best validation: %s", json.dumps({k: metrics[k] for k in ("accuracy", "macro_f1", "ece")}))
+    metrics = fit(fit_config(args), resume=args.resume)
+    log.info("kept epoch's validation: %s", json.dumps({k: metrics[k] for k in ("accuracy", "macro_f1", "ece")}))
 
 
 def _add_evaluate(commands: argparse._SubParsersAction) -> None:
@@ -75,11 +119,17 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--subset", choices=["val", "train"], default="val")
     parser.add_argument("--out", type=Path, default=Path("runs/evaluation"), help="default: %(default)s")
     parser.add_argument(
-        "--ood",
+        "--unknown-kind",
         type=Path,
-        default=None,
-        help="an out-of-distribution folder <dir>/<group>/<image> (python -m training ood-set): measure the "
-        "input check against it",
+        default=SHARED_UNKNOWN_KIND if SHARED_UNKNOWN_KIND.is_dir() else None,
+        help="tumours of unknown kind from the collection of most no-tumour images (boxes.csv): the same-collection "
+        "section, on the split's held-aside groups when it has some (default: the shared br35h-tumours, if there)",
+    )
+    parser.add_argument(
+        "--counterfactual",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also remove each boxed tumour off the midline four ways, with controls (needs the boxes; default: on)",
     )
     parser.add_argument(
         "--boxes",
@@ -91,19 +141,32 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
+    import json
+
     from training.evaluate import evaluate_artifact
 
     boxes = _boxes_csv(args)
-    evaluate_artifact(
+    boxes_csv = boxes if args.boxes or boxes.is_file() else None
+    metrics = evaluate_artifact(
         args.model,
         args.data,
         args.split,
         subset=args.subset,
         out_dir=args.out,
-        ood_dir=args.ood,
-        boxes_csv=boxes if args.boxes or boxes.is_file() else None,
+        boxes_csv=boxes_csv,
+        unknown_kind=args.unknown_kind,
         show_progress=sys.stderr.isatty(),
     )
+    if args.counterfactual and boxes_csv is not None:
+        from training.counterfactual_eval import counterfactual_markdown
+        from training.explain_eval import load_cases
+
+        cases = load_cases(args.data, boxes_csv, args.split, per_class=None, seed=0)
+        counterfactual = counterfactuals(args.model, args.data, cases, args.split, seed=0)
+        metrics["counterfactual"] = counterfactual["summary"]
+        (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        with open(args.out / "report.md", "a") as report:
+            report.write("\n" + counterfactual_markdown(counterfactual["summary"], counterfactual["trained_fills"]))
 
 
 def _add_export(commands: argparse._SubParsersAction) -> None:
@@ -125,24 +188,6 @@ def _run_export(args: argparse.Namespace) -> None:
     from training.export import export
 
     export(args.checkpoint, args.out, name=args.name, version=args.version, fit_commit=args.fit_commit)
-
-
-def _add_compose(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "compose",
-        help="write a hybrid artifact: tumour or not from presence models, the tumour kind from a pooling model",
-    )
-    parser.add_argument("--presence", type=Path, nargs="+", required=True, help="presence artifacts (their mean)")
-    parser.add_argument("--kinds", type=Path, default=DEFAULT_MODEL, help="the kind model (default: the shipped one)")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--name", default="brainxai-cnn")
-    parser.add_argument("--version", required=True)
-
-
-def _run_compose(args: argparse.Namespace) -> None:
-    from training.hybrid import compose
-
-    compose(args.presence, args.kinds, args.out, name=args.name, version=args.version)
 
 
 def _add_calibrate(commands: argparse._SubParsersAction) -> None:
@@ -306,7 +351,9 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
         precision=args.precision,
     )
     summary = summarise(rows)
-    counterfactual = counterfactuals(args, cases, split) if args.counterfactual else None
+    counterfactual = (
+        counterfactuals(args.model, args.data, cases, split, seed=args.seed) if args.counterfactual else None
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"summary": summary, "rows": rows, "counterfactual": counterfactual}
     (args.out / "explanations.json").write_text(json.dumps(result, indent=1))
@@ -324,17 +371,17 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     log.info("wrote %s", args.out)
 
 
-def counterfactuals(args: argparse.Namespace, cases: list[Any], split: Path | None) -> dict[str, Any]:
-    """The counterfactual rows and their summary for the explain-eval cases (no-tumour donors: the same split side)."""
+def counterfactuals(model: Path, data: Path, cases: list[Any], split: Path | None, *, seed: int) -> dict[str, Any]:
+    """The counterfactual rows and their summary for boxed cases (no-tumour donors: the same split side)."""
     from mlcore import artifact
     from training.counterfactual import trained_fills, unseen_fills
     from training.counterfactual_eval import counterfactual_rows, donor_files, summarise_counterfactuals
 
-    donors = donor_files(args.data, split)
-    rows = counterfactual_rows(args.model, cases, donors, seed=args.seed, show_progress=sys.stderr.isatty())
-    fills = trained_fills(artifact.load(args.model).manifest)
+    donors = donor_files(data, split)
+    rows = counterfactual_rows(model, cases, donors, seed=seed, show_progress=sys.stderr.isatty())
+    fills = trained_fills(artifact.load(model).manifest)
     if unseen_fills(fills) == []:
-        log.warning("%s was trained with every removal fill: no row measures a fill it never saw", args.model)
+        log.warning("%s was trained with every removal fill: no row measures a fill it never saw", model)
     return {"summary": summarise_counterfactuals(rows), "rows": rows, "trained_fills": fills}
 
 
@@ -363,18 +410,13 @@ def _add_shortcut(commands: argparse._SubParsersAction) -> None:
     _add_boxed_data(parser, "train side to fit, validation side to score (default: the shipped model's split)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/shortcut"), help="default: %(default)s")
-    parser.add_argument(
-        "--equalise", action="store_true", help="statistics of the equalised images (what a fit --equalise model sees)"
-    )
 
 
 def _run_shortcut(args: argparse.Namespace) -> None:
     from training.shortcut import shortcut_report, write_shortcut_report
 
     boxes = _boxes_csv(args)
-    report = shortcut_report(
-        args.data, boxes, args.split, seed=args.seed, show_progress=sys.stderr.isatty(), equalise=args.equalise
-    )
+    report = shortcut_report(args.data, boxes, args.split, seed=args.seed, show_progress=sys.stderr.isatty())
     write_shortcut_report(report, args.out)
 
 
@@ -405,7 +447,6 @@ def main(argv: list[str] | None = None) -> int:
     _add_fit(commands)
     _add_evaluate(commands)
     _add_export(commands)
-    _add_compose(commands)
     _add_calibrate(commands)
     _add_fit_ood(commands)
     _add_ood_set(commands)
@@ -420,7 +461,6 @@ def main(argv: list[str] | None = None) -> int:
             "fit": _run_fit,
             "evaluate": _run_evaluate,
             "export": _run_export,
-            "compose": _run_compose,
             "calibrate": _run_calibrate,
             "fit-ood": _run_fit_ood,
             "ood-set": _run_ood_set,

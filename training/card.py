@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from mlcore import artifact
-from training.models import PRESENCE_ARCHITECTURES
 
 TEMPLATE = """# Model card: {name} {version}
 
@@ -68,7 +67,8 @@ curve is `docs/evaluation/history.json`. The ECE and NLL above are of the probab
 {fit_command}
 {export_command}{calibrate_command}{fit_ood_command}
 python -m training ood-set --out runs/ood-set
-python -m training evaluate --split models/brainxai-cnn.split.json --ood runs/ood-set --out docs/evaluation
+python -m training evaluate --split models/brainxai-cnn.split.json --out docs/evaluation
+python bench/ood_eval.py --ood runs/ood-set --out docs/evaluation
 python -m training card
 ```
 Trained with the code at git commit `{fit_git_commit}`, exported at `{git_commit}`; torch {torch}.
@@ -87,19 +87,9 @@ layout (e.g. the held-out Testing split).
 
 
 # How each architecture turns its last feature map into the answer.
-_PRESENCE_HEAD = (
-    "a **presence head** (`training/models.py`): a tumour-presence logit per feature cell, the image's "
-    "presence as a smooth maximum over the cells (log-mean-exp, sharpness 4) and the tumour kind read from "
-    'the cells that hold the tumour (softmax of presence as weights), so that the answer "tumour" needs cells '
-    "that show one"
-)
 HEADS = {
     "brainxai_cnn": "global average pooling, linear head",
-    "brainxai_presence": _PRESENCE_HEAD,
-    "brainxai_presence_fine": _PRESENCE_HEAD
-    + ", on a grid twice as fine (the stride-8 stage added to the stride-16 map upsampled)",
-    "brainxai_presence_context": _PRESENCE_HEAD
-    + "; the tumour kind also adds a linear reading of the whole image (global pooling)",
+    "brainxai_lite0": "global average pooling, linear head",
 }
 
 
@@ -166,13 +156,6 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
 def _boxes_line(training: dict[str, Any], architecture: str) -> str:
     if not training.get("boxes"):
         return "Tumour boxes (`tumor-boxes.csv`) were not used for training this model."
-    if architecture in PRESENCE_ARCHITECTURES:
-        return (
-            f"Tumour boxes (`{training['boxes']}`) of the **training** images only were used as weak supervision: "
-            f"a cell loss (weight {training['localisation_weight']}) asks the presence map to be high in the box, "
-            "low more than one cell away from it and everywhere in no-tumour images. Boxes of validation images "
-            "were only used to score the explanations and the counterfactuals."
-        )
     return (
         f"Tumour boxes (`{training['boxes']}`) of the **training** images only were used as weak supervision: a "
         f"localisation loss (weight {training['localisation_weight']}) asks the class evidence of the true class to "

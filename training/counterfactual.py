@@ -28,6 +28,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 from skimage.restoration import inpaint_biharmonic
 
+from training.batch import Batch
 from training.explanation_metrics import Box
 
 REMOVALS = ("mirror", "inpaint", "donor", "biharmonic")
@@ -45,13 +46,6 @@ def trained_fills(manifest: Mapping[str, Any]) -> list[str] | None:
     manifest recorded them (unknown, not "none")."""
     fills = manifest.get("training", {}).get("counterfactual_fills")
     return None if fills is None else sorted(fills)
-
-
-def merged_fills(*lineages: list[str] | None) -> list[str] | None:
-    """The union of several models' training fills; unknown (None) when any of them is unknown."""
-    if any(fills is None for fills in lineages):
-        return None
-    return sorted({fill for fills in lineages if fills is not None for fill in fills})
 
 
 def unseen_fills(fills: list[str] | None) -> list[str] | None:
@@ -214,33 +208,35 @@ def insert_and_control(
     return pasted(healthy, tumour_image, box), pasted(healthy, donor, box)
 
 
-@dataclass(frozen=True)
-class CounterfactualTraining:
-    """Counterfactual augmentation: each training tumour with a box off the midline has its tumour removed with
-    chance ``fraction`` (by one of ``methods``, labelled ``notumor`` and without localisation), and each image gets
-    the paired control with chance ``fraction`` (the same operation on the healthy side, label kept), so that the
-    model cannot learn the operation's own traces. ``donors``: no-tumour training images (D×1×S×S) lending their
-    tissue; ``margin``: how much each box is grown before it is filled (a larger one removes more of a tumour that
-    outgrows its box, and leaves fewer boxes off the midline); ``removable``: the labels whose tumours may be removed
-    (None: every one), so that a class whose boxes hold too little of its tumour can be left out; ``insert``: the
-    chance that a no-tumour image gets a tumour of the batch pasted in at the tumour's place (intensity-matched,
-    labelled with the tumour's class, its box kept), the other direction of the same lesson."""
-
-    fraction: float
-    methods: tuple[str, ...]
-    notumor: int
-    donors: torch.Tensor
-    margin: float = MARGIN
-    removable: tuple[int, ...] | None = None
-    insert: float = 0.0
-
-
 def box_of(mask: np.ndarray) -> Box | None:
     """The bounding box of a boolean mask, or None for an empty one."""
     rows, cols = np.nonzero(mask)
     if rows.size == 0:
         return None
     return int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1
+
+
+@dataclass(frozen=True)
+class CounterfactualTraining:
+    """Counterfactual augmentation, a batch transform (:class:`training.batch.BatchTransform`): each training tumour
+    with a box off the midline has its tumour removed with chance ``fraction`` (by one of ``methods``, labelled
+    ``notumor`` and without localisation), and each image gets the paired control with chance ``fraction`` (the same
+    operation on the healthy side, label kept), so that the model cannot learn the operation's own traces.
+    ``donors``: no-tumour training images (D×1×S×S) lending their tissue to the ``donor`` fill."""
+
+    fraction: float
+    methods: tuple[str, ...]
+    notumor: int
+    donors: torch.Tensor
+
+    def __call__(self, batch: Batch, rng: np.random.Generator) -> Batch:
+        """The batch with its counterfactual edits (a batch without box masks is returned as it is)."""
+        if batch.masks is None or batch.boxed is None:
+            return batch
+        images, labels, masks, boxed = counterfactual_batch(
+            batch.images, batch.labels, (batch.masks, batch.boxed), config=self, rng=rng
+        )
+        return Batch(images, labels, masks, boxed)
 
 
 def counterfactual_batch(
@@ -257,20 +253,11 @@ def counterfactual_batch(
     box of another image of the batch.
     """
     masks, has_box = boxes
-    edited, new_labels, new_masks, keep_box = images.clone(), labels.clone(), masks.clone(), has_box.clone()
+    edited, new_labels, keep_box = images.clone(), labels.clone(), has_box.clone()
     known = [box_of(masks[i, 0].numpy() > 0) if bool(has_box[i]) else None for i in range(len(images))]
-    sources = [i for i, box in enumerate(known) if box is not None]  # the images of ``anywhere``, in its order
     anywhere = [box for box in known if box is not None]
     for index in range(len(images)):
-        if config.insert > 0 and int(labels[index]) == config.notumor and sources and rng.random() < config.insert:
-            position = int(rng.integers(len(sources)))
-            source = sources[position]
-            tumour = pasted(images[index, 0].numpy(), images[source, 0].numpy(), anywhere[position])
-            edited[index, 0] = torch.from_numpy(tumour)
-            new_labels[index], new_masks[index], keep_box[index] = labels[source], masks[source], True
-            continue
-        allowed = config.removable is None or int(labels[index]) in config.removable
-        remove = known[index] is not None and rng.random() < config.fraction and allowed
+        remove = known[index] is not None and rng.random() < config.fraction
         if not remove and (not anywhere or rng.random() >= config.fraction):
             continue
         box = known[index] if remove else known[index] or anywhere[int(rng.integers(len(anywhere)))]
@@ -278,12 +265,10 @@ def counterfactual_batch(
             continue
         donor = config.donors[int(rng.integers(len(config.donors))), 0].numpy()
         method = config.methods[int(rng.integers(len(config.methods)))]
-        changed = counterfactual(
-            images[index, 0].numpy(), box, method, rng, donor=donor, remove=remove, margin=config.margin
-        )
+        changed = counterfactual(images[index, 0].numpy(), box, method, rng, donor=donor, remove=remove)
         if changed is None:
             continue
         edited[index, 0] = torch.from_numpy(changed)
         if remove:
             new_labels[index], keep_box[index] = config.notumor, False
-    return edited, new_labels, new_masks, keep_box
+    return edited, new_labels, masks.clone(), keep_box

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from mlcore.errors import DatasetError, ImageError
 from mlcore.preprocessing import fit_to_square, grayscale_from_pil
+from mlcore.reliability import colour_of
 from training.dedup import exact_key, perceptual_hash
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,17 @@ def read_gray(path: Path) -> np.ndarray:
         with Image.open(path) as image:
             image.load()
             return grayscale_from_pil(image)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{path}: {exc}") from exc
+
+
+def read_gray_and_colour(path: Path) -> tuple[np.ndarray, float]:
+    """Decode one image file as :func:`read_gray` does, with the share of its coloured pixels (the input check's
+    colour measure, :func:`mlcore.reliability.colour_of`)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return grayscale_from_pil(image), colour_of(image)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{path}: {exc}") from exc
 

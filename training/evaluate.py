@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -15,13 +16,13 @@ from tqdm import tqdm
 from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.preprocessing import PreprocessSpec, preprocess
-from mlcore.reliability import Reliability, pooled_features, probabilities
+from mlcore.reliability import Reliability, check_input, pooled_features, probabilities
 from training.counterfactual import NO_TUMOUR
-from training.data import discover, read_gray
+from training.data import discover, read_gray, read_gray_and_colour
 from training.localisation import read_boxes
 from training.metrics import brier_score, by_tumour_size, classification_metrics, expected_calibration_error
-from training.ood_eval import input_check_markdown, input_check_report
 from training.report import markdown_report, plot_confusion_matrix, plot_reliability
+from training.unknown_kind import BOXES_FILE
 
 log = logging.getLogger(__name__)
 
@@ -97,25 +98,29 @@ def evaluate_artifact(
     *,
     subset: str,
     out_dir: Path,
-    ood_dir: Path | None = None,
     boxes_csv: Path | None = None,
+    unknown_kind: Path | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate the artifact and write ``metrics.json``, ``report.md`` and PNG figures to ``out_dir``.
 
     Probabilities are the calibrated ones the service gives; the calibration section compares them with the
-    uncalibrated ones. With ``ood_dir``, the input check is measured too (:mod:`training.ood_eval`); with
-    ``boxes_csv``, accuracy by tumour size (:func:`training.metrics.by_tumour_size`) for the images it boxes.
+    uncalibrated ones, and the input check section says how many images it refuses and how accurate the answered
+    ones are. With ``boxes_csv``, accuracy by tumour size (:func:`training.metrics.by_tumour_size`) for the images it
+    boxes; with ``unknown_kind`` (a folder of tumours of unknown kind), the same-collection section
+    (:func:`same_collection_report`).
     """
     model = artifact.load(model_path)
     classes, files = select_files(data_root, split_file, subset)
     if classes != model.classes:
         raise DatasetError(f"the model's classes {model.classes} differ from the data's {classes}")
-    logits, _ = model_outputs(model, files, show_progress=show_progress)
+    logits, pooled = model_outputs(model, files, show_progress=show_progress)
     probs = probabilities(torch.from_numpy(logits), model.reliability).numpy()
     labels = np.array([label for _, label in files])
     metrics = classification_metrics(probs, labels, classes)
     metrics["calibration"] = calibration_summary(logits, labels, model.reliability)
+    accepted = answered(model, [path for path, _ in files], pooled)
+    metrics["input_check"] = answered_summary(probs, labels, accepted, classes)
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_confusion_matrix(metrics["confusion_matrix"], classes, out_dir / "confusion_matrix.png")
     uncalibrated = probabilities(torch.from_numpy(logits), None).numpy()
@@ -125,13 +130,16 @@ def evaluate_artifact(
     shown_root = os.path.relpath(data_root) if data_root.is_absolute() else data_root
     source = f"Model `{model_path.name}` (sha256 `{model.sha256[:12]}`) on {what} under `{shown_root}`."
     report = markdown_report(metrics, "Evaluation", source) + calibration_markdown(metrics["calibration"])
+    report += answered_markdown(metrics["input_check"])
     if boxes_csv is not None and NO_TUMOUR in classes:
         areas = box_areas(files, data_root, boxes_csv)
         metrics["by_tumour_size"] = by_tumour_size(probs.argmax(1), labels, areas, classes.index(NO_TUMOUR))
         report += tumour_size_markdown(metrics["by_tumour_size"], NO_TUMOUR)
-    if ood_dir is not None:
-        metrics["input_check"] = input_check_report(model, files, ood_dir, show_progress=show_progress)
-        report += input_check_markdown(metrics["input_check"], ood_dir)
+    if unknown_kind is not None:
+        metrics["same_collection"] = same_collection_report(
+            model, unknown_kind, split_file, show_progress=show_progress
+        )
+        report += same_collection_markdown(metrics["same_collection"], unknown_kind)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out_dir / "report.md").write_text(report)
     log.info(
@@ -190,3 +198,105 @@ def calibration_markdown(calibration: dict[str, Any]) -> str:
             "",
         ]
     )
+
+
+def answered(model: artifact.LoadedModel, paths: list[Path], pooled: np.ndarray) -> np.ndarray:
+    """Which images the service would answer: the input check (:func:`mlcore.reliability.check_input`: colour,
+    blank, the detector's score) of each file with its pooled features; all of them without a detector."""
+    if model.reliability is None:
+        return np.ones(len(paths), bool)
+    accepted = []
+    for path, features in zip(paths, pooled, strict=True):
+        gray, colour = read_gray_and_colour(path)
+        accepted.append(check_input(gray, colour, features, model.reliability).in_distribution)
+    return np.array(accepted, bool)
+
+
+def answered_summary(probs: np.ndarray, labels: np.ndarray, accepted: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """Refusals and the metrics of the answered images (what a user of the service gets)."""
+    summary: dict[str, Any] = {"n": len(labels), "refused": float(1 - accepted.mean()) if len(labels) else 0.0}
+    if accepted.any():
+        kept = classification_metrics(probs[accepted], labels[accepted], classes)
+        summary.update(
+            answered_accuracy=kept["accuracy"], answered_macro_f1=kept["macro_f1"], answered=int(accepted.sum())
+        )
+    return summary
+
+
+def answered_markdown(summary: dict[str, Any]) -> str:
+    """The report's input-check section on these (in-distribution) images."""
+    lines = ["", "## Input check on these images", ""]
+    lines.append(f"Refused as not like a brain MRI slice: {summary['refused']:.2%} of {summary['n']}.")
+    if "answered_accuracy" in summary:
+        lines.append(
+            f"On the {summary['answered']} answered: accuracy {summary['answered_accuracy']:.4f}, "
+            f"macro-F1 {summary['answered_macro_f1']:.4f}."
+        )
+    return "\n".join([*lines, ""])
+
+
+def unknown_kind_files(root: Path, split_file: Path | None) -> tuple[list[Path], list[str]]:
+    """The tumours of unknown kind to measure and their groups: the held-aside side of the model's split when it
+    trained with some (``split.json``'s ``unknown_kind.val``), else every image of ``root`` (none was trained on)."""
+    table = root / BOXES_FILE
+    if not table.is_file():
+        raise DatasetError(f"tumours of unknown kind: no {BOXES_FILE} in {root}")
+    with open(table, newline="") as handle:
+        groups = {row["path"]: row["group"] for row in csv.DictReader(handle)}
+    chosen = list(groups)
+    if split_file is not None:
+        held = json.loads(split_file.read_text()).get("unknown_kind", {}).get("val")
+        if held is not None:
+            chosen = [path for path in chosen if path in set(held)]
+    return [root / path for path in chosen], [groups[path] for path in chosen]
+
+
+def same_collection_report(
+    model: artifact.LoadedModel, root: Path, split_file: Path | None, *, show_progress: bool = True
+) -> dict[str, Any]:
+    """Tumours from the collection of most no-tumour images, as a user gets them: the share answered as a tumour,
+    refused by the input check, and answered "notumor" (a missed tumour), counted one slice per group of copies (the
+    first of each group) and over every copy."""
+    if NO_TUMOUR not in model.classes:
+        raise DatasetError(f"the same-collection measure needs a {NO_TUMOUR!r} class; the model has {model.classes}")
+    paths, groups = unknown_kind_files(root, split_file)
+    if not paths:
+        raise DatasetError(f"no tumours of unknown kind to measure under {root}")
+    logits, pooled = model_outputs(
+        model, [(path, 0) for path in paths], show_progress=show_progress, desc="same collection"
+    )
+    predicted = logits.argmax(1)
+    accepted = answered(model, paths, pooled)
+    tumour = accepted & (predicted != model.classes.index(NO_TUMOUR))
+    missed = accepted & ~tumour
+    first = np.array(sorted({group: index for index, group in reversed(list(enumerate(groups)))}.values()))
+
+    def shares(rows: np.ndarray) -> dict[str, float | int]:
+        return {
+            "n": len(rows),
+            "answered_tumour": float(tumour[rows].mean()),
+            "refused": float((~accepted[rows]).mean()),
+            "answered_notumor": float(missed[rows].mean()),
+        }
+
+    return {"groups": shares(first), "copies": shares(np.arange(len(paths)))}
+
+
+def same_collection_markdown(report: dict[str, Any], root: Path) -> str:
+    """The report's same-collection section."""
+    lines = [
+        "",
+        "## Tumours from the collection of most no-tumour images",
+        "",
+        f"Tumour slices of unknown kind from `{root.name}` the model never trained on, as the service answers them.",
+        "",
+        "| counted | tumours | answered as a tumour | refused (input check) | answered notumor |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, label in (("groups", "one slice per group"), ("copies", "every copy")):
+        row = report[name]
+        lines.append(
+            f"| {label} | {row['n']} | {row['answered_tumour']:.1%} | {row['refused']:.1%} | "
+            f"{row['answered_notumor']:.1%} |"
+        )
+    return "\n".join([*lines, ""])

@@ -11,9 +11,10 @@ import torch
 from mlcore import artifact
 from mlcore.errors import ArtifactError
 from mlcore.preprocessing import PreprocessSpec
-from training.fit import FitConfig, load_trained
+from training.fit import load_trained
 from training.models import count_macs, count_parameters
 from training.provenance import dataclass_defaults, fit_command, this_command, written_stamp
+from training.recipe import FitConfig, recipe_fields
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def build_manifest(
             "epochs": config["epochs"],
             "image_size": config["image_size"],
             "counterfactual_fills": checkpoint.get("counterfactual_fills"),
+            "unknown_kind": _unknown_kind_record(config, checkpoint["split"]),
+            "recipe": {field.name: config[field.name] for field in recipe_fields() if field.name in config},
         },
         "metrics": {"validation": {k: v for k, v in metrics.items()}, "best_epoch": checkpoint["epoch"]},
         "provenance": {
@@ -63,6 +66,18 @@ def build_manifest(
             "fit_git_commit": fit_commit or checkpoint.get("git_commit", "unknown"),
             **written_stamp(),
         },
+    }
+
+
+def _unknown_kind_record(config: dict[str, Any], split: dict[str, Any]) -> dict[str, Any] | None:
+    """What the manifest says of the tumours of unknown kind a model was trained with (None without any)."""
+    if not config.get("unknown_kind"):
+        return None
+    return {
+        "folder": Path(config["unknown_kind"]).name,
+        "train": split.get("unknown_kind_train"),
+        "val": split.get("unknown_kind_val"),
+        "loss": "-log(1 - p(notumor)): tumour, kind unknown",
     }
 
 

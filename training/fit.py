@@ -3,7 +3,8 @@
 Runs single-process or under ``torchrun`` (DistributedDataParallel; gloo on CPU, nccl on CUDA).
 Every epoch writes ``last.pt`` atomically; ``--resume`` reloads it and continues exactly where a
 killed run stopped (per-epoch seeds are derived from the run seed, so nothing else is needed).
-The best epoch by validation macro-F1 (ties: lower NLL) is kept in ``best.pt`` for export.
+The kept epoch (``select``: the best by validation macro-F1, ties by lower NLL, or the last) is in ``best.pt``.
+Experiments add batch transforms and loss terms through :func:`fit`'s arguments (:mod:`training.batch`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,41 +25,26 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from mlcore import artifact
 from mlcore.errors import DatasetError, TrainingError
 from mlcore.files import atomic_write, atomic_write_text
-from mlcore.preprocessing import PreprocessSpec, equalised, normalise
+from mlcore.preprocessing import PreprocessSpec, normalise
 from training.augment import AugmentConfig, augment_batch
-from training.counterfactual import (
-    MARGIN,
-    NO_TUMOUR,
-    REMOVALS,
-    CounterfactualTraining,
-    counterfactual_batch,
-    merged_fills,
-    trained_fills,
-)
+from training.batch import Batch, BatchTransform, LossTerm, Step
+from training.counterfactual import NO_TUMOUR, REMOVALS, CounterfactualTraining
 from training.data import Dataset, load_dataset
 from training.dedup import find_duplicate_groups
-from training.localisation import (
-    box_masks,
-    class_evidence_map,
-    count_boxes,
-    last_linear,
-    localisation_loss,
-    presence_loss,
-    presence_targets,
-    read_boxes,
-)
+from training.localisation import box_masks, count_boxes, localisation_loss, read_boxes
+from training.losses import TumourAnyKindLoss, localisation_targets
 from training.metrics import classification_metrics
-from training.models import PRESENCE_ARCHITECTURES, Classifier, PresenceHead, build_model, compact_name
+from training.models import Classifier, EvidenceMap, build_model, get_architecture
 from training.provenance import git_commit
+from training.recipe import FitConfig
 from training.split import groups_on_both_sides, stratified_group_split
+from training.unknown_kind import UnknownKindTumours, load_unknown_kind, split_groups, unknown_kind_label
 
 log = logging.getLogger(__name__)
 
@@ -66,72 +53,24 @@ CHECKPOINT_VERSION = 1
 
 
 @dataclass(frozen=True)
-class FitConfig:
-    """Everything that defines a training run; stored in every checkpoint."""
+class LocalisationTerm:
+    """The localisation loss (:func:`training.localisation.localisation_loss`) on the architecture's class-evidence
+    map, for the images of the batch that keep a box, times ``weight``. ``absent`` (the no-tumour class, or -1) lets
+    a tumour of unknown kind be localised on its most likely kind's map."""
 
-    data: str
-    out: str
-    architecture: str = "brainxai_cnn"
-    width: int = 26
-    dropout: float = 0.2
-    image_size: int = 192
-    epochs: int = 100
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    warmup_epochs: float = 2.0
-    label_smoothing: float = 0.1
-    ema_decay: float = 0.999
-    val_fraction: float = 0.15
-    phash_distance: int = 4
-    patience: int = 25
-    seed: int = 0
-    amp: bool = True
-    augment: bool = True
-    boxes: str = ""
-    localisation_weight: float = 0.3
-    skip_bad: bool = False
-    device: str = "auto"
-    init_from: str = ""
-    counterfactual: float = 0.0
-    counterfactual_methods: str = "donor,inpaint"
-    counterfactual_margin: float = MARGIN
-    counterfactual_classes: str = ""  # comma-separated tumour classes whose tumours are removed; "" every one
-    counterfactual_insert: float = 0.0  # share of no-tumour images that get a batch tumour pasted in (its label)
-    select: str = "best"
-    equalise: bool = False  # equalise each image's foreground histogram before the model (stored in the manifest)
-    distil_from: str = ""  # an artifact whose tumour-kind distribution the model learns on tumour images
-    distil_weight: float = 1.0
-    balance_tumours: bool = False  # presence cell loss: each image's tumour cells weigh as one (small = large)
-    tumour_or_not: bool = False  # the class loss asks only whether there is a tumour (a hybrid's presence member)
-
-
-# Softens both distributions of the kind distillation (Hinton et al.'s T; the loss is scaled by T²).
-DISTIL_TEMPERATURE = 2.0
-
-
-@dataclass(frozen=True)
-class KindTeacher:
-    """A trained model whose distribution over the tumour kinds (not whether there is a tumour) is distilled.
-
-    ``kinds``: the tumour classes' columns; ``spec``: the teacher's own preprocessing.
-    """
-
-    module: nn.Module
-    spec: PreprocessSpec
-    kinds: torch.Tensor
     weight: float
+    evidence: EvidenceMap
+    absent: int = -1
+    name: str = "localisation"
 
-
-@dataclass(frozen=True)
-class BoxSupervision:
-    """Training images' box masks (uint8 N×1×S×S), which of them have one, the loss weight, and whether a
-    presence cell loss weighs each image's tumour cells as one (``--balance-tumours``)."""
-
-    masks: torch.Tensor
-    has_box: torch.Tensor
-    weight: float
-    per_image: bool = False
+    def __call__(self, model: nn.Module, step: Step) -> torch.Tensor:
+        boxed, masks = step.batch.boxed, step.batch.masks
+        if boxed is None or masks is None or not bool(boxed.any()):
+            return step.features.sum() * 0.0  # kept in the graph so that DDP ranks stay in step
+        labels = step.batch.labels
+        target = localisation_targets(step.logits, labels, self.absent) if self.absent >= 0 else labels
+        evidence = self.evidence(_unwrap(model).get_submodule("head"), step.features[boxed], target[boxed])
+        return self.weight * localisation_loss(evidence, masks[boxed])
 
 
 @dataclass
@@ -199,9 +138,9 @@ class Trainer:
     batch_size: int
     dist_info: Distributed
     amp: bool = False
-    boxes: BoxSupervision | None = None
-    counterfactual: CounterfactualTraining | None = None
-    teacher: KindTeacher | None = None
+    masks: tuple[torch.Tensor, torch.Tensor] | None = None  # every training image's box mask and whether it has one
+    transforms: tuple[BatchTransform, ...] = ()
+    terms: tuple[LossTerm, ...] = ()
 
     @property
     def scored(self) -> nn.Module:
@@ -211,12 +150,11 @@ class Trainer:
 
 def train_one_epoch(
     trainer: Trainer, images: torch.Tensor, labels: torch.Tensor, *, epoch_seed: int
-) -> tuple[float, float]:
-    """One pass over this rank's shard of the training images; returns the mean total and localisation losses.
+) -> tuple[float, dict[str, float]]:
+    """One pass over this rank's shard of the training images; returns the mean total loss and each term's mean.
 
     The shuffling is the same on every rank (seeded by ``epoch_seed``); each rank takes every
-    ``world_size``-th image and all ranks run the same number of steps, as DDP requires. With
-    ``trainer.boxes``, the images of the batch that have a tumour box add ``weight`` × the localisation loss.
+    ``world_size``-th image and all ranks run the same number of steps, as DDP requires.
     """
     dist_info, batch_size = trainer.dist_info, trainer.batch_size
     trainer.model.train()
@@ -225,11 +163,12 @@ def train_one_epoch(
     steps = len(order) // dist_info.world_size // batch_size
     aug_generator = torch.Generator().manual_seed(epoch_seed * 1009 + dist_info.rank)
     torch.manual_seed(epoch_seed * 1013 + dist_info.rank)
-    total, total_localisation = 0.0, 0.0
+    total = 0.0
+    term_totals = {term.name: 0.0 for term in trainer.terms}
     bar = tqdm(range(steps), desc="train", unit="batch", leave=False, disable=not _show_progress(dist_info))
     for step in bar:
         index = shard[step * batch_size : (step + 1) * batch_size]
-        loss, localisation = _batch_loss(trainer, images, labels, index=index, generator=aug_generator)
+        loss, parts = batch_loss(trainer, images, labels, index=index, generator=aug_generator)
         trainer.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         trainer.optimizer.step()
@@ -237,112 +176,40 @@ def train_one_epoch(
         if trainer.ema is not None:
             trainer.ema.update_parameters(_unwrap(trainer.model))
         total += float(loss.detach())
-        total_localisation += localisation
+        for name, value in parts.items():
+            term_totals[name] += value
         bar.set_postfix(loss=f"{total / (step + 1):.4f}")
-    return total / max(1, steps), total_localisation / max(1, steps)
+    return total / max(1, steps), {name: value / max(1, steps) for name, value in term_totals.items()}
 
 
-def _batch_loss(
+def batch_loss(
     trainer: Trainer, images: torch.Tensor, labels: torch.Tensor, *, index: torch.Tensor, generator: torch.Generator
-) -> tuple[torch.Tensor, float]:
-    """The loss of one augmented batch (classification + weighted localisation) and its localisation part."""
-    device, boxes = trainer.dist_info.device, trainer.boxes
-    masks = boxes.masks[index] if boxes is not None else None
-    batch, target, boxed = images[index], labels[index], boxes.has_box[index] if boxes is not None else None
-    if trainer.counterfactual is not None and masks is not None and boxed is not None:
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss of one batch (transforms, augmentation, class loss + every loss term) and each term's value."""
+    device = trainer.dist_info.device
+    masks, boxed = (trainer.masks[0][index], trainer.masks[1][index]) if trainer.masks is not None else (None, None)
+    batch = Batch(images[index], labels[index], masks, boxed)
+    if trainer.transforms:
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-        batch, target, masks, boxed = counterfactual_batch(
-            batch, target, (masks, boxed), config=trainer.counterfactual, rng=rng
-        )
-    augmented, masks = augment_batch(batch, trainer.augment, generator, masks)
-    batch = (
-        normalise(augmented, trainer.spec).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        for transform in trainer.transforms:
+            batch = transform(batch, rng)
+    augmented, moved_masks = augment_batch(batch.images, trainer.augment, generator, batch.masks)
+    inputs = normalise(augmented, trainer.spec).to(device, non_blocking=True)
+    on_device = Batch(
+        images=inputs.contiguous(memory_format=torch.channels_last),
+        labels=batch.labels.to(device, non_blocking=True),
+        masks=moved_masks.to(device) if moved_masks is not None else None,
+        boxed=batch.boxed.to(device) if batch.boxed is not None else None,
     )
-    target = target.to(device, non_blocking=True)
     with _autocast(device, trainer.amp):
-        logits, features = trainer.model(batch, return_features=True)
-        loss = trainer.criterion(logits, target)
-    if trainer.teacher is not None:
-        loss = loss + trainer.teacher.weight * kind_distillation(trainer.teacher, augmented, logits, target)
-    if boxes is None or masks is None:
-        return loss, 0.0
-    boxed = boxed.to(device) if boxed is not None else boxes.has_box[index].to(device)
-    head = _unwrap(trainer.model).get_submodule("head")
-    if isinstance(head, PresenceHead):
-        with _autocast(device, trainer.amp):
-            cells = head.cell_presence(features)
-        absent = target == head.absent_index
-        grid = (int(cells.shape[1]), int(cells.shape[2]))
-        targets = presence_targets(masks.to(device), boxed, absent, grid)
-        localisation = presence_loss(cells, *targets, per_image=boxes.per_image)
-        return loss + boxes.weight * localisation, float(localisation.detach())
-    # Kept in the graph even when no image of the batch has a box, so DDP ranks stay in step.
-    with _autocast(device, trainer.amp):
-        evidence = class_evidence_map(features[boxed], last_linear(head), target[boxed])
-    localisation = localisation_loss(evidence, masks.to(device)[boxed]) if bool(boxed.any()) else features.sum() * 0.0
-    return loss + boxes.weight * localisation, float(localisation.detach())
-
-
-class TumourOrNotLoss(nn.Module):
-    """Cross-entropy of tumour or not alone (``--tumour-or-not``): the tumour classes' probabilities summed.
-
-    For a presence model that will decide only whether there is a tumour inside a hybrid (:mod:`training.hybrid`),
-    whose kind comes from another model: none of the backbone is spent on telling the kinds apart.
-    """
-
-    def __init__(self, absent: int, label_smoothing: float) -> None:
-        super().__init__()
-        self.absent = absent
-        self.label_smoothing = label_smoothing
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        log_probs = torch.log_softmax(logits.float(), 1)
-        tumour = torch.cat([log_probs[:, : self.absent], log_probs[:, self.absent + 1 :]], 1)
-        binary = torch.stack([log_probs[:, self.absent], torch.logsumexp(tumour, 1)], 1)
-        return F.cross_entropy(binary, (target != self.absent).long(), label_smoothing=self.label_smoothing)
-
-
-def kind_distillation(
-    teacher: KindTeacher, augmented: torch.Tensor, logits: torch.Tensor, target: torch.Tensor
-) -> torch.Tensor:
-    """T² · KL(teacher ‖ model) of the distributions over the tumour kinds, on the batch's tumour-labelled images.
-
-    Softmax over the kind columns alone is the distribution given that there is a tumour, so the teacher says
-    nothing about tumour or not (which a shortcut-trained teacher would answer from the image's source). Images
-    labelled no tumour (counterfactual removals among them) add nothing.
-    """
-    kinds = teacher.kinds.to(logits.device)
-    tumour = torch.isin(target, kinds)
-    if not bool(tumour.any()):
-        return logits.sum() * 0.0
-    with torch.no_grad():
-        inputs = normalise(augmented[tumour.cpu()], teacher.spec).to(logits.device)
-        soft = torch.softmax(teacher.module(inputs).float()[:, kinds] / DISTIL_TEMPERATURE, 1)
-    log_student = torch.log_softmax(logits[tumour].float()[:, kinds] / DISTIL_TEMPERATURE, 1)
-    divergence = F.kl_div(log_student, soft, reduction="batchmean")
-    return divergence * DISTIL_TEMPERATURE**2
-
-
-def kind_teacher(config: FitConfig, classes: list[str], device: torch.device) -> KindTeacher | None:
-    """The artifact named by ``--distil-from`` as a kind teacher (eval mode, on ``device``), or None."""
-    if not config.distil_from:
-        return None
-    if NO_TUMOUR not in classes:
-        raise TrainingError(f"--distil-from distils the tumour kinds; the data has no {NO_TUMOUR!r} class")
-    loaded = artifact.load(Path(config.distil_from))
-    if loaded.classes != classes:
-        raise TrainingError(f"--distil-from {config.distil_from} classifies {loaded.classes}, the data holds {classes}")
-    spec = PreprocessSpec.from_manifest(loaded.manifest)
-    if spec.size != config.image_size:
-        raise TrainingError(f"--distil-from takes {spec.size} px images, this fit {config.image_size} px")
-    kinds = torch.tensor([index for index, name in enumerate(classes) if name != NO_TUMOUR])
-    log.info(
-        "distilling the tumour kinds of %s %s (weight %s)",
-        loaded.manifest["name"],
-        loaded.manifest["version"],
-        config.distil_weight,
-    )
-    return KindTeacher(module=loaded.module.to(device).eval(), spec=spec, kinds=kinds, weight=config.distil_weight)
+        logits, features = trainer.model(on_device.images, return_features=True)
+        loss = trainer.criterion(logits, on_device.labels)
+        parts: dict[str, float] = {}
+        for term in trainer.terms:
+            value = term(trainer.model, Step(on_device, logits, features))
+            loss = loss + value
+            parts[term.name] = float(value.detach())
+    return loss, parts
 
 
 @torch.no_grad()
@@ -375,8 +242,31 @@ def _show_progress(dist_info: Distributed) -> bool:
     return dist_info.is_main and sys.stderr.isatty()
 
 
-def prepare_split(config: FitConfig, dist_info: Distributed) -> tuple[Dataset, np.ndarray, np.ndarray, dict[str, Any]]:
-    """Load the data, de-duplicate, split by duplicate group, and write ``split.json`` (main rank)."""
+@dataclass(frozen=True)
+class UnknownKindSplit:
+    """Tumours of unknown kind, split by group: the training side (repeated as the recipe says) and the validation
+    side."""
+
+    train: UnknownKindTumours
+    val: UnknownKindTumours
+
+
+def unknown_kind_split(config: FitConfig, show_progress: bool) -> UnknownKindSplit | None:
+    """``unknown_kind``'s tumours split by group (``unknown_kind_val_fraction`` of the groups held aside), or None."""
+    if not config.unknown_kind:
+        return None
+    if config.unknown_kind_repeat < 1:
+        raise TrainingError(f"unknown_kind_repeat {config.unknown_kind_repeat}: at least 1")
+    tumours = load_unknown_kind(Path(config.unknown_kind), config.image_size, show_progress=show_progress)
+    train, val = split_groups(tumours.groups, config.unknown_kind_val_fraction, config.seed)
+    return UnknownKindSplit(train=tumours.subset(np.tile(train, config.unknown_kind_repeat)), val=tumours.subset(val))
+
+
+def prepare_split(
+    config: FitConfig, dist_info: Distributed
+) -> tuple[Dataset, np.ndarray, np.ndarray, dict[str, Any], UnknownKindSplit | None]:
+    """Load the data, de-duplicate, split by duplicate group, and write ``split.json`` (main rank); the tumours of
+    unknown kind are split by their groups and recorded there too."""
     data = load_dataset(Path(config.data), config.image_size, config.skip_bad, show_progress=_show_progress(dist_info))
     report = find_duplicate_groups(data.exact_keys, data.phashes, config.phash_distance)
     train, val = stratified_group_split(data.labels, report.groups, config.val_fraction, config.seed)
@@ -385,8 +275,12 @@ def prepare_split(config: FitConfig, dist_info: Distributed) -> tuple[Dataset, n
         raise TrainingError(f"split leaks {len(leaked)} duplicate groups; this is a bug")
     summary = {**report.summary(), "train": len(train), "val": len(val)}
     log.info("de-duplication and split: %s", json.dumps(summary))
+    extra = unknown_kind_split(config, _show_progress(dist_info))
+    if extra is not None:
+        unique_train = list(dict.fromkeys(extra.train.paths))
+        summary = {**summary, "unknown_kind_train": len(unique_train), "unknown_kind_val": len(extra.val.paths)}
     if dist_info.is_main:
-        split = {
+        split: dict[str, Any] = {
             "classes": data.classes,
             "fingerprint": data.fingerprint,
             "seed": config.seed,
@@ -395,14 +289,17 @@ def prepare_split(config: FitConfig, dist_info: Distributed) -> tuple[Dataset, n
             "train": [data.paths[i] for i in train],
             "val": [data.paths[i] for i in val],
         }
+        if extra is not None:
+            split["unknown_kind"] = {"root": config.unknown_kind, "train": unique_train, "val": extra.val.paths}
         atomic_write_text(Path(config.out) / "split.json", json.dumps(split, indent=1))
-    return data, train, val, summary
+    return data, train, val, summary, extra
 
 
-def box_supervision(config: FitConfig, data: Dataset, train: np.ndarray) -> BoxSupervision | None:
-    """Box masks of the ``train`` images (never the validation ones), or None without boxes or weight."""
-    if config.balance_tumours and config.architecture not in PRESENCE_ARCHITECTURES:
-        raise TrainingError(f"--balance-tumours weighs a presence model's cell loss; {config.architecture} has none")
+def training_masks(
+    config: FitConfig, data: Dataset, train: np.ndarray, extra: UnknownKindTumours | None = None
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Box masks of the ``train`` images (never the validation ones), followed by those of the training side's
+    tumours of unknown kind (``extra``), and which have a box; None without boxes or localisation weight."""
     if not config.boxes or config.localisation_weight <= 0:
         return None
     boxes = read_boxes(Path(config.boxes))
@@ -418,50 +315,35 @@ def box_supervision(config: FitConfig, data: Dataset, train: np.ndarray) -> BoxS
     )
     if not bool(has_box.any()):
         raise DatasetError(f"no training image has a box in {config.boxes}; check its paths")
-    return BoxSupervision(
-        masks=masks, has_box=has_box, weight=config.localisation_weight, per_image=config.balance_tumours
-    )
+    if extra is not None:
+        masks, has_box = torch.cat([masks, extra.masks]), torch.cat([has_box, extra.has_box])
+        log.info("and %d tumours of unknown kind with a box", int(extra.has_box.sum()))
+    return masks, has_box
 
 
-def absent_index(architecture: str, classes: list[str]) -> int:
-    """The no-tumour class's index for a presence architecture (which needs one); -1 for the others."""
-    if architecture not in PRESENCE_ARCHITECTURES:
-        return -1
-    if NO_TUMOUR not in classes:
-        raise TrainingError(f"--architecture {architecture} needs a {NO_TUMOUR!r} class; the data holds {classes}")
-    return classes.index(NO_TUMOUR)
-
-
-def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
-    """Write a checkpoint atomically: a kill mid-write leaves the previous one intact."""
-    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def input_statistics(images: torch.Tensor, *, equalise: bool) -> tuple[float, float]:
-    """Mean and standard deviation of the training images as the model will see them (equalised or not)."""
-    if equalise:
-        images = torch.cat([equalised(images[start : start + 256]) for start in range(0, len(images), 256)])
+def input_statistics(images: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard deviation of the training images."""
     return float(images.mean()), float(images.std())
 
 
-def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info: Distributed) -> Trainer:
-    """The model (channels-last, on the device), its EMA, AdamW with warm-up + cosine, the loss and the boxes."""
-    mean, std = input_statistics(data.images[train], equalise=config.equalise)
-    spec = PreprocessSpec(size=config.image_size, mean=round(mean, 6), std=round(std, 6), equalise=config.equalise)
+def build_trainer(
+    config: FitConfig,
+    data: Dataset,
+    train: np.ndarray,
+    dist_info: Distributed,
+    *,
+    extra: UnknownKindTumours | None = None,
+    transforms: Sequence[BatchTransform] = (),
+    terms: Sequence[LossTerm] = (),
+) -> Trainer:
+    """The model (channels-last, on the device), its EMA, AdamW with warm-up + cosine, the class loss, the box masks,
+    and the batch transforms and loss terms: the recipe's (counterfactual removals, localisation) and ``transforms`` /
+    ``terms`` after them."""
+    mean, std = input_statistics(data.images[train])
+    spec = PreprocessSpec(size=config.image_size, mean=round(mean, 6), std=round(std, 6))
     model: nn.Module = build_model(
-        config.architecture,
-        len(data.classes),
-        config.width,
-        config.dropout,
-        absent_index=absent_index(config.architecture, data.classes),
+        config.architecture, len(data.classes), config.width, config.dropout, pretrained=config.pretrained
     )
-    if config.init_from:
-        start, architecture = initial_weights(Path(config.init_from), data.classes)
-        model.load_state_dict(start if architecture == config.architecture else backbone_weights(start, model))
     model = model.to(dist_info.device).to(memory_format=torch.channels_last)
     ema = None
     if config.ema_decay > 0:
@@ -474,10 +356,18 @@ def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.lr,
     )
-    steps_per_epoch = len(train) // dist_info.world_size // config.batch_size
+    images = len(train) + (len(extra.paths) if extra is not None else 0)
+    steps_per_epoch = images // dist_info.world_size // config.batch_size
     if steps_per_epoch < 1:
-        raise TrainingError(f"{len(train)} training images are fewer than one batch of {config.batch_size} per process")
+        raise TrainingError(f"{images} training images are fewer than one batch of {config.batch_size} per process")
     total_steps, warmup_steps = config.epochs * steps_per_epoch, max(1, int(config.warmup_epochs * steps_per_epoch))
+    masks = training_masks(config, data, train, extra)
+    recipe_transforms = [counterfactual_transform(config, data, train)] if config.counterfactual > 0 else []
+    absent = data.classes.index(NO_TUMOUR) if config.unknown_kind else -1
+    recipe_terms: list[LossTerm] = []
+    if masks is not None:
+        evidence = get_architecture(config.architecture).evidence
+        recipe_terms.append(LocalisationTerm(config.localisation_weight, evidence, absent))
     return Trainer(
         model=model,
         ema=ema,
@@ -489,111 +379,56 @@ def build_trainer(config: FitConfig, data: Dataset, train: np.ndarray, dist_info
         batch_size=config.batch_size,
         dist_info=dist_info,
         amp=config.amp,
-        boxes=box_supervision(config, data, train),
-        counterfactual=counterfactual_training(config, data, train),
-        teacher=kind_teacher(config, data.classes, dist_info.device),
+        masks=masks,
+        transforms=(*recipe_transforms, *transforms),
+        terms=(*recipe_terms, *terms),
     )
 
 
 def class_loss(config: FitConfig, classes: list[str]) -> nn.Module:
-    """Cross-entropy over the classes, or of tumour or not alone with ``--tumour-or-not``."""
-    if not config.tumour_or_not:
+    """Cross-entropy over the classes, and on p(no tumour) alone for tumours of unknown kind when there are any."""
+    if not config.unknown_kind:
         return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     if NO_TUMOUR not in classes:
-        raise TrainingError(f"--tumour-or-not needs a {NO_TUMOUR!r} class; the data holds {classes}")
-    return TumourOrNotLoss(classes.index(NO_TUMOUR), config.label_smoothing)
+        raise TrainingError(f"tumours of unknown kind need a {NO_TUMOUR!r} class; the data holds {classes}")
+    return TumourAnyKindLoss(classes.index(NO_TUMOUR), config.label_smoothing)
 
 
-def initial_weights(artifact_path: Path, classes: list[str]) -> tuple[dict[str, torch.Tensor], str]:
-    """The weights of an artifact to start from (fine-tuning) and its architecture; its classes must be the data's."""
-    loaded = artifact.load(artifact_path)
-    if loaded.classes != classes:
-        raise TrainingError(f"{artifact_path} classifies {loaded.classes}, the data holds {classes}")
-    log.info("starting from the weights of %s %s", loaded.manifest["name"], loaded.manifest["version"])
-    weights = {name: tensor.clone() for name, tensor in loaded.module.state_dict().items()}
-    return weights, str(loaded.manifest["architecture"]["name"])
+def fills_trained_with(config: FitConfig) -> list[str]:
+    """The removal fills this fit trains with (none without counterfactual removals): what an evaluation must not
+    count as a fill the model never saw."""
+    if config.counterfactual <= 0:
+        return []
+    return sorted(fill for fill in config.counterfactual_methods.split(",") if fill)
 
 
-def backbone_weights(start: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """``model``'s own weights with every backbone tensor that ``start`` (another architecture) holds replaced.
-
-    A presence model can so start from a pooling model's backbone; its head (and a fine backbone's lateral,
-    named by :func:`compact_name`) starts fresh. Fails when a backbone tensor of ``start`` has another shape
-    (another width) or none matches.
-    """
-    own = model.state_dict()
-    backbone = {
-        name: compact_name(name) for name in own if name.startswith("backbone.") and compact_name(name) in start
-    }
-    wrong = [name for name, source in backbone.items() if start[source].shape != own[name].shape]
-    if wrong or not backbone:
-        raise TrainingError(f"--init-from: the artifact's backbone does not match this architecture's ({wrong[:3]})")
-    taken = {name: start[source] for name, source in backbone.items()}
-    fresh = sorted({name.rsplit(".", 2)[0] for name in own if name not in taken})
-    log.info("took %d backbone tensors of %d; fresh: %s", len(taken), len(own), fresh)
-    return {**own, **taken}
-
-
-def lineage_fills(config: FitConfig) -> list[str] | None:
-    """The removal fills this fit trains with (none without ``--counterfactual``), together with those the artifact it
-    starts from was trained with: what an evaluation must not count as a fill the model never saw."""
-    own = [fill for fill in config.counterfactual_methods.split(",") if fill] if config.counterfactual > 0 else []
-    start = trained_fills(artifact.load(Path(config.init_from)).manifest) if config.init_from else []
-    return merged_fills(own, start)
-
-
-def counterfactual_training(config: FitConfig, data: Dataset, train: np.ndarray) -> CounterfactualTraining | None:
-    """The trainer's counterfactual augmentation with its no-tumour donors (train side), or None when off."""
-    if config.counterfactual <= 0 and config.counterfactual_insert <= 0:
-        return None
+def counterfactual_transform(config: FitConfig, data: Dataset, train: np.ndarray) -> CounterfactualTraining:
+    """The counterfactual removals and controls as a batch transform, with their no-tumour donors (train side)."""
     if not config.boxes or config.localisation_weight <= 0:
-        raise TrainingError("counterfactual augmentation needs the tumour boxes (--boxes, --localisation-weight > 0)")
+        raise TrainingError("counterfactual augmentation needs the tumour boxes (boxes, localisation_weight > 0)")
     if NO_TUMOUR not in data.classes:
         raise TrainingError(f"counterfactual augmentation needs a {NO_TUMOUR!r} class")
     methods = tuple(method for method in config.counterfactual_methods.split(",") if method)
     unknown = [method for method in methods if method not in REMOVALS]
     if unknown or not methods:
-        raise TrainingError(f"--counterfactual-methods {config.counterfactual_methods!r}: choose from {REMOVALS}")
-    if not 0.0 <= config.counterfactual_insert <= 1.0:
-        raise TrainingError(f"--counterfactual-insert {config.counterfactual_insert}: a share from 0 to 1")
-    if not 0.0 <= config.counterfactual_margin <= 1.0:
-        raise TrainingError(
-            f"--counterfactual-margin {config.counterfactual_margin}: a share of the box's size from 0 to 1 (default "
-            f"{MARGIN})"
-        )
+        raise TrainingError(f"counterfactual_methods {config.counterfactual_methods!r}: choose from {REMOVALS}")
     notumor = data.classes.index(NO_TUMOUR)
     donors = data.images[train][torch.from_numpy(data.labels[train] == notumor)]
-    removable = removable_classes(config.counterfactual_classes, data.classes)
     log.info(
-        "counterfactual augmentation: %.0f %% removals of %s tumours by %s (boxes grown by %.0f %%), as many controls, "
-        "%.0f %% of no-tumour images with a tumour inserted",
+        "counterfactual augmentation: %.0f %% removals of tumours by %s (labelled notumor), as many controls",
         100 * config.counterfactual,
-        [data.classes[index] for index in removable],
         methods,
-        100 * config.counterfactual_margin,
-        100 * config.counterfactual_insert,
     )
-    return CounterfactualTraining(
-        config.counterfactual,
-        methods,
-        notumor,
-        donors,
-        margin=config.counterfactual_margin,
-        removable=removable,
-        insert=config.counterfactual_insert,
-    )
+    return CounterfactualTraining(config.counterfactual, methods, notumor, donors)
 
 
-def removable_classes(names: str, classes: list[str]) -> tuple[int, ...]:
-    """The indices of the tumour classes named in ``names`` (comma-separated; empty: every class but notumor)."""
-    chosen = [name for name in names.split(",") if name] or [name for name in classes if name != NO_TUMOUR]
-    wrong = [name for name in chosen if name not in classes or name == NO_TUMOUR]
-    if wrong:
-        tumours = [name for name in classes if name != NO_TUMOUR]
-        raise TrainingError(
-            f"--counterfactual-classes {names!r}: {wrong} are not tumour classes; choose from {tumours}"
-        )
-    return tuple(classes.index(name) for name in chosen)
+def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
+    """Write a checkpoint atomically: a kill mid-write leaves the previous one intact."""
+    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def resume_state(trainer: Trainer, config: FitConfig, last: Path) -> RunState:
@@ -638,15 +473,38 @@ def write_epoch(
     atomic_write_text(out / "history.json", json.dumps(state.history, indent=1))
 
 
+def training_images(
+    data: Dataset, train: np.ndarray, extra: UnknownKindSplit | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training side's images and labels, followed by the tumours of unknown kind (their own label), if any."""
+    images, labels = data.images[train], torch.from_numpy(data.labels[train])
+    if extra is None:
+        return images, labels
+    unknown = torch.full((len(extra.train.paths),), unknown_kind_label(data.classes), dtype=labels.dtype)
+    return torch.cat([images, extra.train.images]), torch.cat([labels, unknown])
+
+
+def answered_tumour(
+    model: nn.Module, images: torch.Tensor, classes: list[str], *, spec: PreprocessSpec, device: torch.device
+) -> float:
+    """The share of ``images`` (all tumours) whose most probable class is a tumour class."""
+    probabilities = predict_probabilities(model, images, spec, device)
+    return float(np.mean(probabilities.argmax(1) != classes.index(NO_TUMOUR)))
+
+
 def run_epoch(
-    trainer: Trainer, data: Dataset, split: tuple[np.ndarray, np.ndarray], *, seed: int
+    trainer: Trainer,
+    data: Dataset,
+    val: np.ndarray,
+    *,
+    seed: int,
+    training: tuple[torch.Tensor, torch.Tensor],
+    extra: UnknownKindSplit | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train one epoch and evaluate on the validation side: the metrics (the same on every rank) and a history row."""
-    train, val = split
+    """Train one epoch on ``training`` (images, labels) and evaluate on the validation side: the metrics (the same on
+    every rank) and a history row; with ``extra``, the row has the share of its validation tumours answered tumour."""
     started = time.perf_counter()
-    train_loss, train_localisation = train_one_epoch(
-        trainer, data.images[train], torch.from_numpy(data.labels[train]), epoch_seed=seed
-    )
+    train_loss, term_losses = train_one_epoch(trainer, *training, epoch_seed=seed)
     metrics = evaluate(
         trainer.scored,
         data.images[val],
@@ -655,36 +513,52 @@ def run_epoch(
         spec=trainer.spec,
         device=trainer.dist_info.device,
     )
+    if extra is not None:
+        metrics["unknown_kind_answered_tumour"] = answered_tumour(
+            trainer.scored, extra.val.images, data.classes, spec=trainer.spec, device=trainer.dist_info.device
+        )
     if trainer.dist_info.world_size > 1:  # every rank must take the same early-stopping decision
         shared = [metrics]
         dist.broadcast_object_list(shared, src=0)
         metrics = shared[0]
     row = {
         "train_loss": round(train_loss, 5),
-        "train_localisation": round(train_localisation, 5),
+        **{f"train_{name}": round(value, 5) for name, value in term_losses.items()},
         "val_accuracy": round(metrics["accuracy"], 5),
         "val_macro_f1": round(metrics["macro_f1"], 5),
         "val_nll": round(metrics["nll"], 5),
         "lr": trainer.optimizer.param_groups[0]["lr"],
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if extra is not None:
+        row["val_unknown_kind_tumour"] = round(metrics["unknown_kind_answered_tumour"], 5)
     return metrics, row
 
 
-def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
-    """Train a model as ``config`` says and return the best epoch's validation metrics.
+def fit(
+    config: FitConfig,
+    resume: bool = False,
+    *,
+    transforms: Sequence[BatchTransform] = (),
+    terms: Sequence[LossTerm] = (),
+) -> dict[str, Any]:
+    """Train a model as ``config`` says and return the kept epoch's validation metrics.
 
-    Writes ``split.json``, ``last.pt`` (every epoch), ``best.pt`` and ``history.json`` under
-    ``config.out``. With ``resume``, continues from ``last.pt`` of the same configuration.
+    Writes ``split.json``, ``last.pt`` (every epoch), ``best.pt`` and ``history.json`` under ``config.out``. With
+    ``resume``, continues from ``last.pt`` of the same configuration. ``transforms`` and ``terms`` extend the recipe's
+    batch transforms and loss terms (the extension point for experiments).
     """
     if config.select not in ("best", "last"):
-        raise TrainingError(f"--select {config.select!r}: best (by validation macro-F1) or last (the final epoch)")
+        raise TrainingError(f"select {config.select!r}: best (by validation macro-F1) or last (the final epoch)")
     dist_info = setup_distributed(config.device)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    data, train, val, split_summary = prepare_split(config, dist_info)
-    trainer = build_trainer(config, data, train, dist_info)
+    data, train, val, split_summary, extra = prepare_split(config, dist_info)
+    trainer = build_trainer(
+        config, data, train, dist_info, extra=extra.train if extra else None, transforms=transforms, terms=terms
+    )
+    training = training_images(data, train, extra)
     state = resume_state(trainer, config, out / "last.pt") if resume else RunState()
     if dist_info.world_size > 1:
         trainer.model = nn.parallel.DistributedDataParallel(trainer.model)
@@ -696,10 +570,12 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
         "fingerprint": data.fingerprint,
         "split": split_summary,
         "git_commit": git_commit(),
-        "counterfactual_fills": lineage_fills(config),
+        "counterfactual_fills": fills_trained_with(config),
     }
     while state.epoch < config.epochs and state.epoch - state.best_epoch <= config.patience:
-        metrics, row = run_epoch(trainer, data, (train, val), seed=config.seed * 100_003 + state.epoch)
+        metrics, row = run_epoch(
+            trainer, data, val, seed=config.seed * 100_003 + state.epoch, training=training, extra=extra
+        )
         state.epoch += 1
         row = {"epoch": state.epoch, **row}
         score = (round(metrics["macro_f1"], 6), -metrics["nll"])
@@ -708,7 +584,7 @@ def fit(config: FitConfig, resume: bool = False) -> dict[str, Any]:
         if improved:
             state.best_score, state.best_epoch = score, state.epoch
         state.history.append(row)
-        log.info("epoch %d/%d %s%s", state.epoch, config.epochs, json.dumps(row), "  *best*" if improved else "")
+        log.info("epoch %d/%d %s%s", state.epoch, config.epochs, json.dumps(row), "  *kept*" if improved else "")
         if dist_info.is_main:
             write_epoch(out, trainer, state, run=run, metrics=metrics if improved else None)
     if state.epoch - state.best_epoch > config.patience:
@@ -731,12 +607,6 @@ def load_trained(checkpoint_path: Path) -> tuple[Classifier, dict[str, Any]]:
         )
     config = checkpoint["config"]
     classes = checkpoint["classes"]
-    model = build_model(
-        config["architecture"],
-        len(classes),
-        config["width"],
-        config["dropout"],
-        absent_index=absent_index(config["architecture"], classes),
-    )
+    model = build_model(config["architecture"], len(classes), config["width"], config["dropout"])
     model.load_state_dict(checkpoint["weights"])
     return model.eval(), checkpoint

@@ -1,12 +1,15 @@
 """Fit the input check and the temperature of an existing artifact, weights unchanged (``python -m training fit-ood``).
 
-The detector's Gaussians come from the *train* side of the model's split; the threshold and the temperature from
-the *validation* side only (in-distribution data the weights never trained on) — never from out-of-distribution
-examples. The method is described in :mod:`mlcore.reliability` and measured in ``docs/RELIABILITY.md``.
+The detector's Gaussians come from the *train* side of the model's split — one per class, and one more for the
+tumours of unknown kind when the model trained with some (a brain MRI from another scanner is in distribution); the
+threshold and the temperature from the *validation* side only (in-distribution data the weights never trained on) —
+never from out-of-distribution examples. The method is described in :mod:`mlcore.reliability` and measured in
+``docs/RELIABILITY.md``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -64,6 +67,19 @@ def conformal_threshold(scores: np.ndarray, false_refusal: float) -> float:
     return float(ordered[rank - 1])
 
 
+def unknown_kind_train(split_file: Path) -> list[tuple[Path, int]]:
+    """The train-side tumours of unknown kind a split records (``unknown_kind``), as (file, 0) pairs; none when it
+    records none."""
+    record = json.loads(split_file.read_text()).get("unknown_kind")
+    if not record:
+        return []
+    root = Path(record["root"])
+    missing = [path for path in record["train"] if not (root / path).is_file()]
+    if missing:
+        raise DatasetError(f"{len(missing)} tumours of unknown kind of {split_file} are missing under {root}")
+    return [(root / path, 0) for path in record["train"]]
+
+
 def fit_reliability(
     model_path: Path,
     data_root: Path,
@@ -85,7 +101,12 @@ def fit_reliability(
     val_logits, val_pooled = model_outputs(model, val, show_progress=show_progress, desc="validation features")
     train_labels = np.array([label for _, label in train])
     val_labels = np.array([label for _, label in val])
-    means, precision = fit_gaussians(train_pooled, train_labels, len(classes))
+    unknown = unknown_kind_train(split_file)
+    if unknown:
+        _, unknown_pooled = model_outputs(model, unknown, show_progress=show_progress, desc="unknown-kind features")
+        train_pooled = np.concatenate([train_pooled, unknown_pooled])
+        train_labels = np.concatenate([train_labels, np.full(len(unknown), len(classes))])
+    means, precision = fit_gaussians(train_pooled, train_labels, len(classes) + (1 if unknown else 0))
     unfitted = Reliability(means, precision, math.inf, 1.0, artifact.weights_sha256(model.module), false_refusal)
     threshold = conformal_threshold(unfitted.scores(val_pooled), false_refusal)
     temperature = fit_temperature(val_logits, val_labels)
@@ -93,7 +114,8 @@ def fit_reliability(
     calibration = calibration_summary(val_logits, val_labels, reliability)
     section = reliability.manifest_section(
         features="the backbone's feature maps averaged over space, L2-normalised",
-        gaussians=f"class means and a shared Ledoit-Wolf covariance, from {len(train)} train-side images",
+        gaussians=f"class means and a shared Ledoit-Wolf covariance, from {len(train)} train-side images"
+        + (f", and the mean of {len(unknown)} train-side tumours of unknown kind" if unknown else ""),
         threshold_rule=f"conformal: the ceil((n+1)(1-a))-th smallest of n = {len(val)} validation scores, a = "
         f"{false_refusal}",
         calibration={

@@ -13,7 +13,7 @@ seeded generators. The groups:
 - ``documents``: a scanned page, text, generated text pages and charts;
 - ``synthetic``: blank images, noise, checkerboards, stripes, gradients and random shapes.
 
-The set only measures the detector (``python -m training evaluate --ood DIR``); no threshold is set on it.
+The set only measures the detector (``python bench/ood_eval.py --ood DIR``); no threshold is set on it.
 """
 
 from __future__ import annotations

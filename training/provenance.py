@@ -45,24 +45,30 @@ def written_stamp() -> dict[str, str]:
     }
 
 
+# The fit settings with a flag of their own; every other setting is written as ``--set NAME=VALUE``.
+FIT_FLAGS = ("data", "out", "boxes", "unknown_kind", "epochs", "batch_size", "lr", "seed", "device", "skip_bad")
+
+
 def fit_command(config: dict[str, Any], defaults: dict[str, Any]) -> str:
     """The ``python -m training fit`` command line that reproduces a run of ``config``.
 
-    Options equal to their defaults are left out except ``--data`` and ``--out``, which are
-    always given so the command is unambiguous; ``--data`` and ``--boxes`` are written relative to the
-    repository.
+    Settings equal to their defaults are left out except ``--data`` and ``--out``, which are always given so the
+    command is unambiguous; paths are written relative to the repository. Settings without a flag of their own are
+    given as ``--set NAME=VALUE``.
     """
     parts = ["python", "-m", "training", "fit"]
     for name, value in config.items():
         if name not in ("data", "out") and defaults.get(name) == value:
             continue
-        flag = "--" + name.replace("_", "-")
-        if name in ("data", "boxes") and value and os.path.isabs(value):
+        if name in ("data", "boxes", "unknown_kind") and value and os.path.isabs(value):
             value = os.path.relpath(value, REPO_ROOT)
-        if isinstance(value, bool):
-            parts.append(flag if value else "--no-" + name.replace("_", "-"))
+        if name == "skip_bad":
+            parts += ["--skip-bad"] if value else []
+        elif name in FIT_FLAGS:
+            parts += ["--" + name.replace("_", "-"), str(value)]
         else:
-            parts += [flag, str(value)]
+            written = str(value).lower() if isinstance(value, bool) else str(value)
+            parts += ["--set", f"{name}={written}"]
     return shlex.join(parts)
 
 

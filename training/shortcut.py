@@ -6,9 +6,7 @@ images from no-tumour ones, scored on the validation side. No-tumour images get 
 at random, so that masking is no cue. An AUC near 0.5 says the rest of the image does not tell; near 1 says a
 model can answer "tumour or not" without looking at any tumour — the source of the image answers it.
 
-``python -m training shortcut`` writes ``shortcut.json`` and prints the AUC per group of statistics; with
-``--equalise`` the statistics are taken after the foreground equalisation a model trained with ``fit --equalise`` gets
-(:func:`mlcore.preprocessing.equalised`), to show which cues it removes and which it leaves.
+``python -m training shortcut`` writes ``shortcut.json`` and prints the AUC per group of statistics.
 """
 
 from __future__ import annotations
@@ -19,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from mlcore.errors import DatasetError
-from mlcore.preprocessing import FOREGROUND_LEVEL, equalised
+from mlcore.preprocessing import FOREGROUND_LEVEL
 from training.counterfactual import NO_TUMOUR, grown
 from training.data import read_gray
 from training.evaluate import select_files
@@ -71,10 +68,8 @@ def side_statistics(
     *,
     seed: int,
     show_progress: bool,
-    equalise: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Statistics and tumour-or-not labels of one side: no-tumour images and tumour images that have a box
-    (each image's foreground histogram equalised first when ``equalise``)."""
+    """Statistics and tumour-or-not labels of one side: no-tumour images and tumour images that have a box."""
     classes, files = select_files(data_root, split_file, subset)
     rng = np.random.default_rng(seed)
     rows, labels = [], []
@@ -83,8 +78,6 @@ def side_statistics(
         if classes[label] != NO_TUMOUR and relative not in boxes:
             continue  # a tumour without a known box cannot be masked
         gray = read_gray(path)
-        if equalise:
-            gray = equalised(torch.from_numpy(gray)[None, None])[0, 0].numpy()
         rows.append(statistics(gray, _masked_box(relative, classes[label], gray.shape, boxes, rng=rng)))
         labels.append(classes[label] != NO_TUMOUR)
     if len(set(labels)) < 2:
@@ -99,14 +92,12 @@ def shortcut_report(
     *,
     seed: int = 0,
     show_progress: bool = True,
-    equalise: bool = False,
 ) -> dict[str, Any]:
     """Validation AUC of tumour-or-not from the statistics outside the tumour: all of them and each group alone."""
     boxes = read_boxes(boxes_csv)
-    options = {"show_progress": show_progress, "equalise": equalise}
-    train_x, train_y = side_statistics(data_root, split_file, "train", boxes, seed=seed, **options)
-    val_x, val_y = side_statistics(data_root, split_file, "val", boxes, seed=seed + 1, **options)
-    report: dict[str, Any] = {"train": len(train_y), "val": len(val_y), "equalised": equalise, "auc": {}}
+    train_x, train_y = side_statistics(data_root, split_file, "train", boxes, seed=seed, show_progress=show_progress)
+    val_x, val_y = side_statistics(data_root, split_file, "val", boxes, seed=seed + 1, show_progress=show_progress)
+    report: dict[str, Any] = {"train": len(train_y), "val": len(val_y), "auc": {}}
     for name, columns in {"all statistics": slice(None), **GROUPS}.items():
         classifier = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
         classifier.fit(train_x[:, columns], train_y)

@@ -207,3 +207,19 @@ def test_weights_sha256_changes_with_any_weight() -> None:
     with torch.no_grad():
         model.head[-1].bias[0] += 1e-6
     assert artifact.weights_sha256(model) != before
+
+
+@pytest.mark.filterwarnings(JIT_DEPRECATED)
+def test_an_artifact_asking_for_a_preprocessing_step_this_version_lacks_is_refused(tmp_path: Path) -> None:
+    """An experiment's artifact that equalised its inputs would be answered wrongly without that step: refused."""
+    model = build_model("brainxai_cnn", 2, width=8, dropout=0.0)
+    path = tmp_path / "equalising.pt"
+    manifest = {**_manifest(["x", "y"]), "format_version": artifact.FORMAT_VERSION}
+    manifest["preprocessing"] = {**manifest["preprocessing"], "equalise": True}
+    torch.jit.save(
+        artifact.script(model.backbone, model.head),
+        str(path),
+        _extra_files={artifact.MANIFEST_FILE: json.dumps(manifest)},
+    )
+    with pytest.raises(ArtifactError, match="histogram equalisation"):
+        artifact.load(path)

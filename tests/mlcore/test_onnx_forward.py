@@ -31,14 +31,13 @@ from training.models import build_model
 
 def _scripted(architecture: str = "brainxai_cnn") -> torch.jit.ScriptModule:
     torch.manual_seed(1)
-    model = build_model(architecture, 4, width=8, dropout=0.0, absent_index=2).eval()
+    model = build_model(architecture, 4, width=8, dropout=0.0).eval()
     return artifact.script(model.backbone, model.head)
 
 
-@pytest.mark.parametrize("architecture", ["brainxai_cnn", "brainxai_presence"])
+@pytest.mark.parametrize("architecture", ["brainxai_cnn", "brainxai_lite0"])
 def test_onnx_forward_equals_torchscript_on_new_inputs(architecture: str) -> None:
-    """Logits and the input check's pooled features, for a pooling head (features: the Gemm's input) and a
-    presence head (features: a mean appended to the backbone's output)."""
+    """Logits and the input check's pooled features (the Gemm's input), for both shipped architectures."""
     module = _scripted(architecture)
     forward = onnx_forward(module, 48)
     assert forward is not None
@@ -49,7 +48,7 @@ def test_onnx_forward_equals_torchscript_on_new_inputs(architecture: str) -> Non
     logits, features = forward.evidence(x)  # the penultimate features come from the same run
     with torch.inference_mode():
         expected = pooled_features(module.features(x))
-    assert features is not None and features.shape == expected.shape == (7, 48)
+    assert features is not None and features.shape == expected.shape and expected.shape[0] == 7
     assert float((features - expected).abs().max()) <= TOLERANCE
     assert torch.equal(logits, forward(x))
 

@@ -9,9 +9,7 @@ from PIL import Image
 
 from mlcore.errors import ImageError
 from mlcore.preprocessing import (
-    FOREGROUND_LEVEL,
     PreprocessSpec,
-    equalised,
     fit_to_square,
     grayscale_from_pil,
     map_to_original,
@@ -37,40 +35,6 @@ def test_preprocess_is_deterministic_and_shaped() -> None:
 def test_preprocess_normalises_with_the_spec() -> None:
     flat = np.full((40, 40), 0.75, dtype=np.float32)
     assert torch.allclose(preprocess(flat, SPEC), torch.full((1, 1, 32, 32), (0.75 - 0.25) / 0.25))
-
-
-def test_equalisation_flattens_the_foreground_histogram_and_keeps_the_order() -> None:
-    rng = np.random.default_rng(0)
-    image = torch.zeros(1, 1, 40, 40)
-    image[0, 0, 10:30, 10:30] = torch.from_numpy(rng.uniform(0.3, 0.5, (20, 20)).astype(np.float32))
-    out = equalised(image)[0, 0]
-    assert torch.all(out[image[0, 0] <= FOREGROUND_LEVEL] == 0)
-    inside = out[10:30, 10:30].flatten()
-    assert float(inside.max()) == 1.0 and 0 < float(inside.min()) <= 1 / 400 + 1e-6
-    assert np.allclose(np.histogram(inside.numpy(), bins=4, range=(0, 1))[0], 100, atol=1)
-    order = torch.argsort(image[0, 0, 10:30, 10:30].flatten())
-    assert torch.all(torch.diff(inside[order]) >= 0)
-
-
-def test_equalisation_removes_brightness_and_contrast_but_not_ties() -> None:
-    rng = np.random.default_rng(1)
-    image = torch.from_numpy(rng.uniform(0.1, 0.4, (2, 1, 24, 24)).astype(np.float32))
-    image[0, :, :4] = 0.2  # a band of equal intensities
-    image[1] = image[0] * 2.0 + 0.15  # the same picture, brighter and with more contrast
-    out = equalised(image)
-    assert torch.allclose(out[0], out[1])
-    assert torch.unique(out[0, 0, :4]).numel() == 1
-
-
-def test_the_spec_equalises_only_when_its_manifest_says_so() -> None:
-    gray = np.random.default_rng(2).uniform(0.2, 0.6, (32, 32)).astype(np.float32)
-    plain = PreprocessSpec.from_manifest({"input": {"size": 32}, "preprocessing": {"mean": 0.25, "std": 0.25}})
-    assert not plain.equalise  # manifests written before equalisation existed
-    flat = PreprocessSpec(size=32, mean=0.25, std=0.25, equalise=True)
-    assert PreprocessSpec.from_manifest({"input": {"size": 32}, "preprocessing": flat.to_manifest()}) == flat
-    assert any("equalise" in step for step in flat.to_manifest()["steps"])
-    assert torch.allclose(preprocess(gray, flat), (equalised(preprocess(gray, plain) * 0.25 + 0.25) - 0.25) / 0.25)
-    assert not torch.allclose(preprocess(gray, flat), preprocess(gray, plain))
 
 
 def test_padding_keeps_aspect_and_centres_the_image() -> None:

@@ -17,13 +17,11 @@ from mlcore.quantize import quantize_in_child
 from training.models import build_model
 
 
-@pytest.mark.parametrize("architecture", ["brainxai_cnn", "brainxai_presence_fine"])
+@pytest.mark.parametrize("architecture", ["brainxai_cnn", "brainxai_lite0"])
 def test_quantize_gives_a_qdq_int8_model_that_runs_close_to_float32(architecture: str) -> None:
-    """The shipped architecture, and the fine presence grid (whose upsampling ONNX Runtime's shape inference must
-    follow)."""
+    """Both shipped architectures: plain 3×3 convolutions, and Lite0's depthwise ones with ReLU6."""
     torch.manual_seed(0)
-    absent = 2 if architecture.startswith("brainxai_presence") else -1
-    model = build_model(architecture, 4, width=8, dropout=0.0, absent_index=absent).eval()
+    model = build_model(architecture, 4, width=8, dropout=0.0).eval()
     scripted = artifact.script(model.backbone, model.head)
     with tempfile.TemporaryDirectory() as scratch:
         fp32 = _to_onnx(scripted, 48, Path(scratch)).read_bytes()

@@ -117,12 +117,10 @@ def test_insertion_pastes_the_tumour_and_its_control_a_healthy_patch() -> None:
 
 
 def test_training_fills_are_read_from_the_manifest_and_unknown_stays_unknown() -> None:
-    from training.counterfactual import merged_fills, trained_fills, unseen_fills
+    from training.counterfactual import trained_fills, unseen_fills
 
     assert trained_fills({"training": {"counterfactual_fills": ["inpaint", "donor"]}}) == ["donor", "inpaint"]
     assert trained_fills({"training": {"counterfactual_fills": []}}) == []
     assert trained_fills({"training": {}}) is None and trained_fills({}) is None
-    assert merged_fills(["inpaint"], ["biharmonic", "inpaint"], []) == ["biharmonic", "inpaint"]
-    assert merged_fills(["inpaint"], None) is None
     assert unseen_fills(["inpaint", "donor"]) == ["mirror", "biharmonic"]
     assert unseen_fills(list(REMOVALS)) == [] and unseen_fills(None) is None

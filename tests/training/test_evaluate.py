@@ -6,10 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
-from skimage import data as samples
 
 from mlcore import artifact
 from training.__main__ import main
@@ -48,26 +45,19 @@ def test_evaluate_reproduces_the_validation_metrics_of_fit(
     assert "## By tumour size" in (tmp_path / "report.md").read_text()
 
 
-def _ood_folder(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    images = {
-        "synthetic/noise.png": (rng.random((80, 80)) * 255).astype(np.uint8),
-        "synthetic/blank.png": np.zeros((80, 80), np.uint8),
-        "photographs/camera.png": samples.camera(),
-        "photographs/astronaut.png": samples.astronaut(),
-    }
-    for name, pixels in images.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(root / name)
-    return root
-
-
-def test_evaluate_reports_calibration_and_the_input_check_against_an_ood_folder(
-    tiny_run: Path, ood_model_path: Path, synth_root: Path, tmp_path: Path
+def test_evaluate_reports_calibration_refusals_the_same_collection_and_the_counterfactuals(
+    tiny_run: Path, ood_model_path: Path, synth_root: Path, unknown_kind_root: Path, tmp_path: Path
 ) -> None:
-    ood = _ood_folder(tmp_path / "ood")
-    args = ["evaluate", "--model", str(ood_model_path), "--data", str(synth_root)]
-    assert main([*args, "--split", str(tiny_run / "split.json"), "--out", str(tmp_path / "e"), "--ood", str(ood)]) == 0
+    args = [
+        "evaluate",
+        "--model",
+        str(ood_model_path),
+        "--data",
+        str(synth_root),
+        "--split",
+        str(tiny_run / "split.json"),
+    ]
+    assert main([*args, "--out", str(tmp_path / "e"), "--unknown-kind", str(unknown_kind_root)]) == 0
     metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
     model = artifact.load(ood_model_path)
     assert model.reliability is not None
@@ -77,9 +67,30 @@ def test_evaluate_reports_calibration_and_the_input_check_against_an_ood_folder(
     stored = model.manifest["reliability"]["calibration"]  # fitted on the same validation side
     assert calibration["ece_before"] == pytest.approx(stored["ece_before"], abs=1e-4)
     check = metrics["input_check"]
-    assert check["ood"] == {"n": 4, "caught": 1.0} and check["missed"] == []
-    assert set(check["groups"]) == {"synthetic", "photographs"} and check["auroc"] > 0.9
-    assert check["in_distribution"]["n"] == 16 and check["in_distribution"]["false_refusal_rate"] <= 0.25
+    assert check["n"] == 16 and check["refused"] <= 0.25  # the threshold was set for 10 % on these
+    same = metrics["same_collection"]  # this run trained on none: every image counts, the first of each group
+    assert same["groups"]["n"] == 4 and same["copies"]["n"] == 12
+    for counted in same.values():
+        shares = counted["answered_tumour"] + counted["refused"] + counted["answered_notumor"]
+        assert shares == pytest.approx(1.0)
+    assert set(metrics["counterfactual"]) >= {"inpaint", "donor", "biharmonic"}
     report = (tmp_path / "e" / "report.md").read_text()
-    assert "## Calibration" in report and "## Input check" in report
+    for section in ("## Calibration", "## Input check on these images", "## Tumours from the collection", "removal"):
+        assert section in report
     assert (tmp_path / "e" / "reliability_before.png").stat().st_size > 0
+
+
+def test_the_same_collection_section_counts_only_the_held_aside_groups_of_a_model_that_trained_on_some(
+    unknown_kind_root: Path, tmp_path: Path
+) -> None:
+    from training.evaluate import unknown_kind_files
+
+    split = tmp_path / "split.json"
+    split.write_text(
+        json.dumps(
+            {"unknown_kind": {"val": ["images/" + p.name for p in (unknown_kind_root / "images").glob("g01-*")]}}
+        )
+    )
+    paths, groups = unknown_kind_files(unknown_kind_root, split)
+    assert len(paths) == 3 and set(groups) == {"g01"}
+    assert len(unknown_kind_files(unknown_kind_root, None)[0]) == 12

@@ -29,7 +29,8 @@ def test_export_round_trip_matches_the_eager_model(tiny_run: Path, exported: Pat
     assert manifest["metrics"]["validation"]["accuracy"] == checkpoint["metrics"]["accuracy"]
     assert manifest["data"]["fingerprint"] == checkpoint["fingerprint"]
     assert "python -m training fit" in manifest["provenance"]["fit_command"]
-    assert "--image-size 48" in manifest["provenance"]["fit_command"]
+    assert "--set image_size=48" in manifest["provenance"]["fit_command"]
+    assert manifest["training"]["recipe"]["image_size"] == 48 and "data" not in manifest["training"]["recipe"]
     assert len(manifest["provenance"]["git_commit"]) >= 7
 
 

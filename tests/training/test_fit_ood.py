@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,30 @@ def test_fit_gaussians_needs_every_class_and_gives_normalised_means() -> None:
 def test_the_cli_refuses_a_false_refusal_rate_out_of_range(tmp_path: Path) -> None:
     assert main(["fit-ood", "--model", str(tmp_path / "none.pt"), "--false-refusal", "0.7"]) == 2
     assert main(["fit-ood", "--model", str(tmp_path / "none.pt")]) == 2  # no such model: one line, exit 2
+
+
+def test_a_model_trained_with_tumours_of_unknown_kind_gets_a_gaussian_of_them(
+    synth_root: Path, unknown_kind_root: Path, tmp_path: Path
+) -> None:
+    """The split records the train-side tumours of unknown kind: the detector gets one more mean, theirs, and the
+    manifest says how many were used; a split whose tumours went missing is refused."""
+    from tests.helpers import tiny_config
+    from training.export import export
+    from training.fit import fit
+    from training.fit_ood import unknown_kind_train
+
+    config = tiny_config(synth_root, tmp_path / "run", epochs=1, unknown_kind=str(unknown_kind_root))
+    fit(config)
+    split = tmp_path / "run" / "split.json"
+    train_side = unknown_kind_train(split)
+    assert len(train_side) == 9 and all(path.is_file() for path, _ in train_side)
+    export(tmp_path / "run" / "best.pt", tmp_path / "model.pt")
+    section = fit_reliability(tmp_path / "model.pt", synth_root, split, false_refusal=0.1, show_progress=False)
+    loaded = artifact.load(tmp_path / "model.pt")
+    assert loaded.reliability is not None and loaded.reliability.means.shape[0] == 5  # four classes and theirs
+    assert "9 train-side tumours of unknown kind" in section["gaussians"]
+    moved = json.loads(split.read_text())
+    moved["unknown_kind"]["root"] = str(tmp_path / "gone")
+    split.write_text(json.dumps(moved))
+    with pytest.raises(DatasetError, match="missing"):
+        unknown_kind_train(split)

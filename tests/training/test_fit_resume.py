@@ -18,22 +18,12 @@ from tests.helpers import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 TINY_FLAGS = [
-    "--image-size",
-    "48",
-    "--width",
-    "8",
     "--batch-size",
     "8",
     "--lr",
     "0.003",
-    "--warmup-epochs",
-    "0.5",
-    "--val-fraction",
-    "0.25",
-    "--ema-decay",
-    "0.99",
-    "--patience",
-    "50",
+    *("--set", "image_size=48", "--set", "width=8", "--set", "warmup_epochs=0.5"),
+    *("--set", "val_fraction=0.25", "--set", "ema_decay=0.99", "--set", "patience=50"),
 ]
 
 
@@ -130,7 +120,7 @@ def test_resume_takes_a_checkpoint_written_before_a_field_existed(synth_root: Pa
     )
     last = tmp_path / "last.pt"
     checkpoint = torch.load(last, weights_only=False)
-    del checkpoint["config"]["counterfactual_margin"]  # as a run of an earlier version wrote it
+    del checkpoint["config"]["unknown_kind_repeat"]  # as a run of an earlier version wrote it
     torch.save(checkpoint, last)
     resumed = _fit(synth_root, tmp_path, 1, "--resume")
     assert resumed.returncode == 0, resumed.stderr

@@ -8,7 +8,6 @@ transposed or mis-scaled map would not.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -19,15 +18,14 @@ import numpy as np
 import pytest
 import torch
 
-from mlcore.errors import TrainingError
 from mlcore.preprocessing import fit_to_square
 from tests.helpers import tiny_config
 from training.data import load_dataset
 from training.explain_eval import evaluate_explanations, load_cases, summarise
 from training.explanation_metrics import box_from_fractions, pointing_game
 from training.export import export
-from training.fit import box_supervision, fit
-from training.localisation import box_masks, localisation_loss, presence_loss, presence_targets, read_boxes
+from training.fit import fit, training_masks
+from training.localisation import box_masks, localisation_loss, read_boxes
 from training.synth import write_phantoms
 
 log = logging.getLogger(__name__)
@@ -62,75 +60,6 @@ def test_degenerate_maps_cannot_score_well_on_the_loss() -> None:
     assert localisation_loss(outside, masks).item() > localisation_loss(zero, masks).item()
 
 
-def test_presence_cells_are_labelled_by_the_box_with_a_ring_left_out() -> None:
-    """On a 12×12 grid: the box's cells are tumour, a one-cell ring around it is not labelled, the rest is
-    tumour-free; a box smaller than a cell still labels its most covered cell; a no-tumour image's cells are all
-    tumour-free and an image without a box (and not no-tumour) is not labelled at all."""
-    masks = torch.zeros(4, 1, 48, 48, dtype=torch.uint8)
-    masks[0, :, 12:24, 24:36] = 1  # cells rows 3–5, columns 6–8
-    masks[1, :, 13:15, 5:7] = 1  # inside cell (3, 1), an eighth of it
-    boxed = torch.tensor([True, True, False, False])
-    absent = torch.tensor([False, False, True, False])
-    targets, weights = presence_targets(masks, boxed, absent, (12, 12))
-    assert targets[0, 3:6, 6:9].all() and targets[0].sum() == 9
-    assert weights[0, 2:7, 5:10].sum() == 9  # the ring is left out
-    assert weights[0].sum() == 144 - 25 + 9
-    assert targets[1].sum() == 1 and targets[1, 3, 1] == 1
-    assert targets[2].sum() == 0 and weights[2].sum() == 144
-    assert weights[3].sum() == 0
-
-
-def test_the_presence_loss_rewards_a_map_on_the_box_whatever_its_size() -> None:
-    masks = torch.zeros(1, 1, 48, 48, dtype=torch.uint8)
-    masks[..., 12:24, 24:36] = 1
-    targets, weights = presence_targets(masks, torch.tensor([True]), torch.tensor([False]), (12, 12))
-    on_box = torch.where(targets > 0, 6.0, -6.0)
-    everywhere = torch.full((1, 12, 12), 6.0)
-    nowhere = torch.full((1, 12, 12), -6.0)
-    assert presence_loss(on_box, targets, weights).item() < 0.01
-    # the nine tumour cells weigh as much as the 110 tumour-free ones: both degenerate maps score alike
-    assert presence_loss(everywhere, targets, weights).item() == pytest.approx(
-        presence_loss(nowhere, targets, weights).item(), rel=1e-4
-    )
-    assert presence_loss(nowhere, targets, weights).item() > 5.0
-
-
-def test_balanced_tumour_cells_weigh_a_small_tumour_as_much_as_a_large_one() -> None:
-    """Two images, a one-cell and a 16-cell tumour, both missed: pooled, the small one's miss is 1/17 of the
-    tumour part; per image, half of it. Both losses agree when each image holds one tumour cell."""
-    masks = torch.zeros(2, 1, 48, 48, dtype=torch.uint8)
-    masks[0, :, 4:8, 4:8] = 1  # one cell of a 12 × 12 grid
-    masks[1, :, 8:24, 8:24] = 1  # sixteen cells
-    targets, weights = presence_targets(masks, torch.tensor([True, True]), torch.tensor([False, False]), (12, 12))
-    assert targets.sum((1, 2)).tolist() == [1.0, 16.0]
-    small_missed = torch.where(targets > 0, 6.0, -6.0)
-    small_missed[0] = -6.0
-    perfect = presence_loss(torch.where(targets > 0, 6.0, -6.0), targets, weights, per_image=True).item()
-    pooled = presence_loss(small_missed, targets, weights).item()
-    balanced = presence_loss(small_missed, targets, weights, per_image=True).item()
-    miss = torch.nn.functional.softplus(torch.tensor(6.0)).item()
-    assert pooled == pytest.approx(miss / 17, abs=0.01)
-    assert balanced == pytest.approx(miss / 2, abs=0.01)
-    assert perfect < 0.01
-    one_each = targets.clone()
-    one_each[1] = 0
-    one_each[1, 2, 2] = 1
-    cells = torch.randn(2, 12, 12)
-    assert presence_loss(cells, one_each, weights, per_image=True).item() == pytest.approx(
-        presence_loss(cells, one_each, weights).item(), rel=1e-5
-    )
-
-
-def test_balancing_tumour_cells_is_refused_for_a_model_without_cells(synth_root: Path, tmp_path: Path) -> None:
-    data = load_dataset(synth_root, 48, show_progress=False)
-    config = tiny_config(synth_root, tmp_path, boxes=str(synth_root.parent / "tumor-boxes.csv"), balance_tumours=True)
-    with pytest.raises(TrainingError, match="balance-tumours"):
-        box_supervision(config, data, np.arange(8))
-    presence = dataclasses.replace(config, architecture="brainxai_presence")
-    supervision = box_supervision(presence, data, np.arange(8))
-    assert supervision is not None and supervision.per_image
-
-
 def test_only_training_boxes_are_read(tiny_run: Path, synth_root: Path) -> None:
     """The box masks fit builds cover the training side of the split only; explain-eval reads the other side."""
     split = json.loads((tiny_run / "split.json").read_text())
@@ -138,10 +67,11 @@ def test_only_training_boxes_are_read(tiny_run: Path, synth_root: Path) -> None:
     boxes = read_boxes(boxes_csv)
     data = load_dataset(synth_root, 48, show_progress=False)
     train = np.array([data.paths.index(path) for path in split["train"]])
-    supervision = box_supervision(tiny_config(synth_root, tiny_run, boxes=str(boxes_csv)), data, train)
+    supervision = training_masks(tiny_config(synth_root, tiny_run, boxes=str(boxes_csv)), data, train)
     assert supervision is not None
-    assert int(supervision.has_box.sum()) == sum(path in boxes for path in split["train"])
-    assert len(supervision.masks) == len(split["train"])
+    masks, has_box = supervision
+    assert int(has_box.sum()) == sum(path in boxes for path in split["train"])
+    assert len(masks) == len(split["train"])
     cases = load_cases(synth_root, boxes_csv, tiny_run / "split.json", per_class=None, seed=0)
     assert cases and {case.relative for case in cases} <= set(split["val"])
 

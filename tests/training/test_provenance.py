@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from tests.helpers import REPO_ROOT
-from training.fit import FitConfig
 from training.provenance import dataclass_defaults, fit_command, git_commit, this_command, written_stamp
+from training.recipe import FitConfig
 
 
 def test_the_commit_is_a_sha_marked_dirty_when_the_tree_is() -> None:
@@ -24,12 +24,15 @@ def test_the_fit_command_lists_only_what_differs_from_the_defaults() -> None:
     config = {**defaults, "data": str(REPO_ROOT / "data"), "out": "runs/x", "epochs": 60, "amp": False}
     command = fit_command(config, defaults)
     assert command.startswith("python -m training fit") and "--data data" in command and "--out runs/x" in command
-    assert "--epochs 60" in command and "--no-amp" in command and "--lr" not in command
+    config = {**config, "epochs": 12, "patience": 3, "skip_bad": True}
+    command = fit_command(config, defaults)
+    assert "--epochs 12" in command and "--set amp=false" in command and "--set patience=3" in command
+    assert "--skip-bad" in command and "--lr" not in command
 
 
 def test_the_written_stamp_and_the_command_line_name_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "argv", ["/x/training/__main__.py", "compose", "--out", "a b.pt"])
-    assert this_command() == "python -m training compose --out 'a b.pt'"
+    monkeypatch.setattr(sys, "argv", ["/x/training/__main__.py", "export", "--out", "a b.pt"])
+    assert this_command() == "python -m training export --out 'a b.pt'"
     stamp = written_stamp()
     assert stamp["torch"] == torch.__version__.split("+")[0]
     assert stamp["git_commit"] == git_commit()

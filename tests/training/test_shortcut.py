@@ -25,20 +25,3 @@ def test_on_phantoms_the_rest_of_the_image_does_not_tell_tumour_from_none(synth_
     assert set(report["auc"]) == {"all statistics", *GROUPS}
     assert report["auc"]["size and aspect"] <= 0.75  # every phantom has the same size
     assert all(0.0 <= auc <= 1.0 for auc in report["auc"].values())
-
-
-def test_equalised_statistics_no_longer_see_brightness(synth_root: Path, tiny_run: Path) -> None:
-    """With ``equalise`` the histogram is taken after :func:`mlcore.preprocessing.equalised`: a brighter copy of an
-    image has the same statistics, where the raw ones differ."""
-    import torch
-
-    from mlcore.preprocessing import equalised
-
-    image = np.random.default_rng(3).uniform(0.1, 0.5, (60, 60)).astype(np.float32)
-    flat = [equalised(torch.from_numpy(x)[None, None])[0, 0].numpy() for x in (image, image * 1.8)]
-    histogram = slice(3, 3 + HISTOGRAM_BINS)
-    box = (10, 10, 30, 30)
-    assert not np.allclose(statistics(image, box)[histogram], statistics(image * 1.8, box)[histogram])
-    assert np.allclose(statistics(flat[0], box)[histogram], statistics(flat[1], box)[histogram])
-    report = shortcut_report(synth_root, synth_root.parent / "tumor-boxes.csv", tiny_run / "split.json", equalise=True)
-    assert report["equalised"] is True and set(report["auc"]) == {"all statistics", *GROUPS}

@@ -1,4 +1,4 @@
-"""Measuring the input check as the service applies it (training/ood_eval.py)."""
+"""Measuring the input check as the service applies it (bench/ood_eval.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ood_eval import check_files, input_check_markdown, input_check_report, ood_files
 from PIL import Image
 
 from mlcore import artifact
 from mlcore.errors import DatasetError
-from training.ood_eval import check_files, input_check_markdown, input_check_report, ood_files
 
 
 def test_ood_files_are_grouped_by_folder_and_an_empty_folder_is_refused(tmp_path: Path) -> None:

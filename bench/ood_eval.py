@@ -1,13 +1,20 @@
-"""Measure the input check: brain MRI slices of the validation side against an out-of-distribution folder.
+"""Measure the input check as the service applies it: brain MRI slices of the validation side against an
+out-of-distribution folder.
 
 Every image goes through the service's one analysis pipeline (:class:`service.analysis.Analyser`: decode with the
-colour share, the eval preprocessing, one prediction, :func:`mlcore.reliability.check_input`), so the numbers are
-the service's. The OOD folder is ``<dir>/<group>/<image>`` (``python -m training ood-set``).
+colour share, PNG/JPEG/DICOM alike, the eval preprocessing, one prediction, :func:`mlcore.reliability.check_input`),
+so the numbers are the service's; that is why this measurement lives here, beside the service, and not in the
+training package. The OOD folder is ``<dir>/<group>/<image>`` (``python -m training ood-set``)::
+
+    python bench/ood_eval.py --model models/brainxai-cnn.pt --ood runs/ood-set --out docs/evaluation
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,3 +148,32 @@ def input_check_markdown(report: dict[str, Any], ood_dir: Path) -> str:
     missed = ", ".join(f"`{name}`" for name in report["missed"]) or "none"
     lines += ["", f"Answered although out of distribution: {missed}.", ""]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure the input check of ``--model`` on its validation side and ``--ood``; write ``input_check.json`` and
+    ``input_check.md`` under ``--out``."""
+    from mlcore.artifact import DEFAULT_MODEL
+    from training.__main__ import SHARED_TRAINING
+    from training.evaluate import select_files
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
+    parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
+    parser.add_argument("--split", type=Path, default=None, help="default: <model>.split.json beside the model")
+    parser.add_argument("--ood", type=Path, required=True, help="an out-of-distribution folder <dir>/<group>/<image>")
+    parser.add_argument("--out", type=Path, default=Path("runs/input-check"), help="default: %(default)s")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    model = artifact.load(args.model)
+    _, files = select_files(args.data, args.split or args.model.with_suffix(".split.json"), "val")
+    report = input_check_report(model, files, args.ood, show_progress=sys.stderr.isatty())
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "input_check.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / "input_check.md").write_text(input_check_markdown(report, args.ood))
+    log.info("refused %.1f %% of %d out-of-distribution images", 100 * report["ood"]["caught"], report["ood"]["n"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

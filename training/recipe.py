@@ -1,0 +1,107 @@
+"""A training run's settings (:class:`FitConfig`) and recipes: the settings of a shipped model, as a TOML file.
+
+``recipes/<model>-<version>.toml`` holds every setting of a shipped model's fit except where the data lies; ``python -m
+training fit --recipe recipes/<file>.toml`` reproduces it, and the manifest records the recipe. The defaults of
+:class:`FitConfig` are the recipe of record's (:data:`RECIPE_OF_RECORD`); a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlcore.errors import TrainingError
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPE_OF_RECORD = RECIPES / "brainxai-cnn-2.1.0.toml"
+# Where the data and the run's output lie: given on the command line, never part of a recipe.
+LOCATIONS = ("data", "out", "boxes", "device", "skip_bad")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything that defines a training run; stored in every checkpoint. The defaults are the recipe of record's."""
+
+    data: str
+    out: str
+    architecture: str = "brainxai_cnn"
+    pretrained: bool = False  # start the backbone from the architecture's ImageNet weights
+    width: int = 26
+    dropout: float = 0.2
+    image_size: int = 192
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 2.0
+    label_smoothing: float = 0.1
+    ema_decay: float = 0.999
+    val_fraction: float = 0.15
+    phash_distance: int = 4
+    patience: int = 20
+    select: str = "best"  # best (validation macro-F1) or last (a fixed schedule's final epoch)
+    seed: int = 0
+    amp: bool = True
+    augment: bool = True
+    boxes: str = ""
+    localisation_weight: float = 0.3
+    counterfactual: float = 0.0  # chance of a tumour's removal (labelled notumor) and of a control per image
+    counterfactual_methods: str = "donor,inpaint"  # the removal fills trained with (comma-separated)
+    unknown_kind: str = ""  # a folder of tumours of unknown kind (boxes.csv with groups), trained on p(no tumour)
+    unknown_kind_val_fraction: float = 0.25  # of its groups, held aside for validation
+    unknown_kind_repeat: int = 3  # each training-side tumour of unknown kind appears this often an epoch
+    skip_bad: bool = False
+    device: str = "auto"
+
+
+def recipe_fields() -> list[dataclasses.Field[Any]]:
+    """The fields a recipe holds: every setting but the locations of data and output."""
+    return [field for field in dataclasses.fields(FitConfig) if field.name not in LOCATIONS]
+
+
+def read_recipe(path: Path) -> dict[str, Any]:
+    """The settings of a recipe file, checked against :class:`FitConfig` (names and types)."""
+    if not path.is_file():
+        raise TrainingError(f"recipe not found: {path}")
+    try:
+        table = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise TrainingError(f"{path}: not valid TOML ({exc})") from exc
+    settings = table.get("fit", {})
+    known = {field.name: field for field in recipe_fields()}
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise TrainingError(f"{path}: unknown settings {unknown}; a recipe holds {sorted(known)}")
+    for name, value in settings.items():
+        expected = type(known[name].default)
+        if not isinstance(value, expected) and not (expected is float and isinstance(value, int)):
+            raise TrainingError(f"{path}: {name} = {value!r} must be a {expected.__name__}")
+    return {name: _as_type_of(known[name].default, value) for name, value in settings.items()}
+
+
+def _as_type_of(default: Any, value: Any) -> Any:
+    """``value`` as the type of a setting's default (an int where a float is expected becomes a float)."""
+    return type(default)(value)
+
+
+def recipe_text(config: FitConfig, *, model: str) -> str:
+    """The TOML recipe of ``config`` (every recipe field, in declaration order), headed by the model it makes."""
+    lines = [f"# The recipe of {model}: python -m training fit --recipe <this file>", "[fit]"]
+    for field in recipe_fields():
+        value = getattr(config, field.name)
+        if isinstance(value, bool):
+            written = "true" if value else "false"
+        elif isinstance(value, str):
+            written = f'"{value}"'
+        else:
+            written = repr(value)
+        lines.append(f"{field.name} = {written}")
+    return "\n".join(lines) + "\n"
+
+
+def recipe_settings(config: FitConfig) -> dict[str, Any]:
+    """The recipe part of ``config``, as the manifest records it."""
+    return {field.name: getattr(config, field.name) for field in recipe_fields()}
