@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import numpy as np
 import torch
-from common import MODEL, REPO, SAMPLE, Server, free_port, machine, make_inputs  # bench/common.py
+from common import MODEL, REPO, SAMPLE, Server, free_port, machine, make_inputs, previous_model  # bench/common.py
 from PIL import Image
 
 from mlcore import artifact
@@ -184,6 +184,34 @@ def peer_throughput(jpeg: Path, seconds: float) -> dict[str, Any]:
     return {"throughput_per_s": count / elapsed, "p50_ms": elapsed / count * 1000}
 
 
+def previous_side_by_side(folder: Path, jpeg: Path, plan: Plan) -> dict[str, Any]:
+    """``/predict`` (one client) and LIME latency of the previously shipped model, served with default settings in
+    this same run: the side-by-side numbers for a new model's cost."""
+    previous = previous_model(folder)
+    if previous is None:
+        return {"skipped": "no earlier shipped model in git history"}
+    manifest = artifact.load(previous).manifest
+    log.info("side by side: the previous model %s %s", manifest["name"], manifest["version"])
+    port = free_port()
+    env = {
+        "BRAINXAI_MODEL_PATH": str(previous),
+        "BRAINXAI_PORT": str(port),
+        "BRAINXAI_LOG_LEVEL": "WARNING",
+        "BRAINXAI_EXPLAIN_TIMEOUT_S": "300",
+        "BRAINXAI_EXPLAIN_CACHE_SIZE": "0",
+    }
+    service = Server([sys.executable, "-m", "service"], env, "/readyz", port)
+    try:
+        return {
+            "version": manifest["version"],
+            "flops": manifest["flops"],
+            "predict": wrk(f"{service.url}/predict", jpeg, "image/jpeg", 1, plan.wrk_seconds, folder),
+            "lime": explain_latency(service.url, jpeg, "lime", plan.explain_repeats),
+        }
+    finally:
+        service.stop()
+
+
 def run(plan: Plan) -> dict[str, Any]:
     """Every measurement of the plan; returns them as one dict."""
     results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__}
@@ -276,6 +304,8 @@ def run(plan: Plan) -> dict[str, Any]:
             results["service_peak_rss_mb"] = service.peak_rss_mb()
         finally:
             service.stop()
+
+        results["previous_model"] = previous_side_by_side(folder, jpeg, plan)
 
         log.info("baseline: naive eager handler")
         naive_port = free_port()
@@ -495,11 +525,48 @@ def report(results: dict[str, Any], command: str) -> str:
         "at concurrency 1. Batching serialises the forwards that otherwise overlap with other requests' "
         "decoding and HTTP work on the second core; it was removed.",
         "",
+        *previous_model_section(results),
         *cpu_kinds_section(),
         *admission_section(),
         *soak_section(),
     ]
     return "\n".join(lines)
+
+
+def previous_model_section(results: dict[str, Any]) -> list[str]:
+    """The current model beside the previously shipped one, both served with default settings in this run."""
+    previous = results.get("previous_model")
+    if not previous or "skipped" in previous:
+        return []
+    one = results["service_predict"]["jpeg"][0]
+    lime = results["service_explain"]["lime"]
+    predict_ratio = one["p50_ms"] / previous["predict"]["p50_ms"]
+    return [
+        f"## Side by side with the previously shipped model ({previous['version']})",
+        "",
+        "Both served with default settings in this run (the previous artifact taken from git history).",
+        "",
+        _row(["", "GFLOPs per image", "/predict p50 (512×512 JPEG, one client)", "LIME p50 (1,000 samples)"]),
+        "|---|---:|---:|---:|",
+        _row(
+            [
+                "current",
+                f"{results['model']['flops'] / 1e9:.2f}",
+                f"{one['p50_ms']:.1f} ms",
+                f"{lime['p50_ms'] / 1000:.2f} s",
+            ]
+        ),
+        _row(
+            [
+                f"previous ({previous['version']})",
+                f"{previous['flops'] / 1e9:.2f}",
+                f"{previous['predict']['p50_ms']:.1f} ms",
+                f"{previous['lime']['p50_ms'] / 1000:.2f} s",
+            ]
+        ),
+        _row(["ratio", "", f"{predict_ratio:.2f}×", f"{lime['p50_ms'] / previous['lime']['p50_ms']:.2f}×"]),
+        "",
+    ]
 
 
 def cpu_kind() -> str:

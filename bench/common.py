@@ -125,3 +125,23 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=20)
+
+
+def previous_model(folder: Path) -> Path | None:
+    """The model shipped before the current one, from git history, written to ``folder``; None without one.
+
+    Walks the commits that changed ``models/brainxai-cnn.pt`` (newest first) and takes the first file whose bytes
+    differ from the working tree's, so a benchmark run measures the two side by side.
+    """
+    current = MODEL.read_bytes()
+    relative = str(MODEL.relative_to(REPO))
+    listing = subprocess.run(
+        ["git", "log", "--format=%H", "--", relative], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    for commit in listing.stdout.split():
+        shown = subprocess.run(["git", "show", f"{commit}:{relative}"], capture_output=True, cwd=REPO, check=False)
+        if shown.returncode == 0 and shown.stdout and shown.stdout != current:
+            path = folder / "previous.pt"
+            path.write_bytes(shown.stdout)
+            return path
+    return None
