@@ -115,6 +115,15 @@ class Reliability:
         )
 
 
+# What the check found, in one plain sentence each, by kind (and the DICOM tags' note): what a person reads.
+PLAIN_SENTENCES = {
+    "colour": "This is a colour image, and brain MRI slices are greyscale.",
+    "uniform": "This image is blank: there is no anatomy in it to classify.",
+    "content": "This image does not look like the brain MRI slices the model was trained on.",
+    "body_part": "Its DICOM tags name another body part than the head.",
+}
+
+
 @dataclass(frozen=True)
 class InputCheck:
     """Whether an input is like what the model knows: ``score`` against ``threshold`` (None without a
@@ -126,10 +135,20 @@ class InputCheck:
     reason: str | None = None
     kind: str | None = None  # the refusal's kind for metrics: colour, uniform, content; None when accepted
 
+    @property
+    def summary(self) -> str | None:
+        """One plain sentence on what the check found, without numbers (for people; ``reason``, ``score`` and
+        ``threshold`` keep the details); None when there is nothing to say."""
+        sentences = [PLAIN_SENTENCES[self.kind]] if self.kind in PLAIN_SENTENCES else []
+        if self.reason and "DICOM tags name another body part" in self.reason:
+            sentences.append(PLAIN_SENTENCES["body_part"])
+        return " ".join(sentences) or None
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON form every answer carries."""
         return {
             "in_distribution": self.in_distribution,
+            "summary": self.summary,
             "score": self.score,
             "threshold": self.threshold,
             "reason": self.reason,

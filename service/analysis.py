@@ -243,7 +243,7 @@ class Analyser:
         if self._on_check is not None:
             self._on_check(check, "accepted" if check.in_distribution else "refused" if refused else "flagged")
         if refused:
-            raise OutOfDistribution(f"not answered: {check.reason}", check)
+            raise OutOfDistribution(f"Not answered. {check.summary}", check)
 
     def _explain(
         self,

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from mlcore import artifact
 from mlcore.runtimes import build_runtimes
 from service.analysis import Analyser
+from service.api_docs import install_api_docs
 from service.image import DecodeOptions
 from service.limits import WorkQueue
 from service.metrics import Metrics
@@ -46,13 +47,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="brainxai",
-        version="1.0.0",
+        version="1.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
         license_info={"name": "Apache-2.0"},
+        docs_url=None,  # served from packaged assets by install_api_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.brainxai = state
     install_error_handlers(app)
+    install_api_docs(app)
     app.include_router(predict.router)
     app.include_router(explain.build_router())
     app.include_router(dicomweb.router)

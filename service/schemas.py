@@ -30,6 +30,10 @@ class InputCheck(BaseModel):
     """Whether the image is like the brain MRI slices the model was trained on (docs/RELIABILITY.md)."""
 
     in_distribution: bool = Field(description="false: the answer (flag policy) should not be trusted")
+    summary: str | None = Field(
+        default=None,
+        description="what the check found, in one plain sentence without numbers (for people); null when nothing",
+    )
     score: float | None = Field(
         description="distance of the image's features to the training images' (higher: less alike); null when "
         "the model has no detector"

@@ -44,7 +44,7 @@ for research on explainable classification and as the model behind the brainxai 
 
 ## Validation results ({n} de-duplicated validation images)
 
-| accuracy | macro-F1 | macro ROC-AUC | ECE (15 bins) | NLL |
+| accuracy | macro-F1 | macro ROC-AUC | ECE before temperature (15 bins) | NLL before temperature |
 |---|---|---|---|---|
 | {accuracy:.4f} | {macro_f1:.4f} | {macro_roc_auc:.4f} | {ece:.4f} | {nll:.4f} |
 

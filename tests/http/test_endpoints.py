@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mlcore import artifact
 from mlcore.artifact import DEFAULT_MODEL, file_sha256
 from mlcore.cpu import cpu_info, int8_scheme
 from tests.helpers import CLASSES, SAMPLES
@@ -176,3 +177,24 @@ def test_identical_explanations_come_from_the_cache(client: httpx.Client) -> Non
     assert first.headers["X-Explanation-Cache"] == "miss" and again.headers["X-Explanation-Cache"] == "hit"
     assert again.content == first.content
     assert other.headers["X-Explanation-Cache"] == "miss"
+
+
+def test_the_model_card_route_names_what_each_number_is(start_server: Callable[..., LiveServer]) -> None:
+    """/v1/model on the shipped model: the probability calibration before/after with its temperature, equal to the
+    manifest's (and so to the generated model card's); the int8 images under a name that says so; no plain ``ece``
+    that is the uncalibrated one."""
+    with start_server(model_path=DEFAULT_MODEL).client() as http:
+        card = http.get("/v1/model").json()
+    manifest = artifact.load(DEFAULT_MODEL).manifest
+    fitted = manifest["reliability"]
+    assert card["probability_calibration"] == {
+        "method": fitted["calibration"]["method"],
+        "temperature": fitted["temperature"],
+        "ece_before": fitted["calibration"]["ece_before"],
+        "ece_after": fitted["calibration"]["ece_after"],
+        "n": fitted["calibration"]["n"],
+    }
+    assert card["probability_calibration"]["ece_after"] < card["probability_calibration"]["ece_before"]
+    assert "calibration" not in card and card["int8_calibration"] == manifest["calibration"]
+    validation = card["metrics"]["validation"]
+    assert "ece" not in validation and validation["ece_before_temperature"] == manifest["metrics"]["validation"]["ece"]

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from skimage import data as samples
 
+from mlcore.reliability import PLAIN_SENTENCES
 from tests.fake_pacs import FakePacs
 from tests.http.conftest import LiveServer
 from tests.images import dicom_bytes, pydicom_file_bytes, pydicom_testdata
@@ -103,7 +104,9 @@ def test_the_reject_policy_answers_422_out_of_distribution_without_a_class(
             problem = response.json()
             assert problem["type"] == OOD_TYPE and response.headers["content-type"] == "application/problem+json"
             assert "label" not in problem and "probabilities" not in problem
-            assert problem["reason"] and problem["reason"] in problem["detail"]
+            summary = problem["input_check"]["summary"]
+            assert problem["reason"] and problem["detail"] == f"Not answered. {summary}"
+            assert summary in PLAIN_SENTENCES.values() and not any(char.isdigit() for char in problem["detail"])
             assert problem["input_check"]["in_distribution"] is False
             assert problem["threshold"] == problem["input_check"]["threshold"]
 

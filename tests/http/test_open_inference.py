@@ -105,4 +105,4 @@ def test_the_input_check_refuses_through_the_protocol_too(start_ood_server: Call
     Image.fromarray(samples.astronaut()).save(buffer, format="PNG")  # a colour photograph
     with pytest.raises(InferenceServerException) as refused:
         _client(server).infer(name, [_image_input(buffer.getvalue())])
-    assert refused.value.status() == "422" and "not answered" in refused.value.message()
+    assert refused.value.status() == "422" and "Not answered" in refused.value.message()

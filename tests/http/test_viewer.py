@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -138,12 +139,21 @@ def test_a_refusal_or_a_flag_is_shown_before_any_heatmap(
             page.goto(start_ood_server().url + "/")
             page.set_input_files("#file", str(noise))
             page.wait_for_selector("#check[data-state='refused']", timeout=30_000)
-            assert "Not answered" in page.inner_text("#check")
-            assert page.locator(".panel").count() == 0 and page.locator("#scores .bar").count() == 0
+            shown = page.locator("#check > p").inner_text()
+            assert shown == "Not answered. This image does not look like the brain MRI slices the model was trained on."
+            assert not re.search(r"\d", shown) and page.locator("#check details").get_attribute("open") is None
+            assert not page.is_visible("#check details > p")  # the reason and the numbers wait behind "Details"
+            assert not page.is_visible("#legend") and page.locator(".panel").count() == 0
+            assert page.locator("#scores .bar").count() == 0
+            page.screenshot(path=str(tmp_path / "refused.png"))
+            page.click("#check details > summary")
+            assert "threshold" in page.inner_text("#check details > p")
             page.goto(start_ood_server(ood_policy="flag").url + "/")
             page.set_input_files("#file", str(noise))
             page.wait_for_selector("#check[data-state='flagged']", timeout=30_000)
             page.wait_for_selector("#scores .bar", timeout=30_000)
-            assert "should not be trusted" in page.inner_text("#check")
+            flagged = page.locator("#check > p").inner_text()
+            assert flagged.endswith("The answer below may be wrong.") and not re.search(r"\d", flagged)
+            page.screenshot(path=str(tmp_path / "flagged.png"))
         finally:
             browser.close()

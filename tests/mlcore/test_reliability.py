@@ -84,7 +84,13 @@ def test_check_input_accepts_below_the_threshold_and_refuses_above_with_a_reason
     assert near.score <= near.threshold == 1.0
     assert not far.in_distribution and far.kind == "content" and far.score == pytest.approx(2.0)
     assert far.reason is not None and "unlike the brain MRI slices" in far.reason
-    assert far.as_dict() == {"in_distribution": False, "score": 2.0, "threshold": 1.0, "reason": far.reason}
+    assert far.as_dict() == {
+        "in_distribution": False,
+        "summary": "This image does not look like the brain MRI slices the model was trained on.",
+        "score": 2.0,
+        "threshold": 1.0,
+        "reason": far.reason,
+    }
 
 
 def test_a_note_is_added_to_the_reason_and_the_content_decides() -> None:
@@ -122,3 +128,28 @@ def test_a_detector_of_another_format_or_with_damaged_arrays_is_refused() -> Non
     wrong = Reliability(reliability.means, np.eye(2), 1.0, 1.0, "f" * 64)
     with pytest.raises(ArtifactError, match="disagree"):
         Reliability.from_artifact(section, wrong.to_bytes(), "m.pt")
+
+
+def test_each_finding_reads_as_one_plain_sentence_without_numbers() -> None:
+    from mlcore.reliability import PLAIN_SENTENCES, InputCheck
+
+    colour = InputCheck(
+        False, None, None, "a colour image (40% of pixels coloured); MRI slices are greyscale", "colour"
+    )
+    assert colour.summary == PLAIN_SENTENCES["colour"]
+    tagged = InputCheck(
+        False,
+        680.0,
+        358.2,
+        "the image is unlike ...; the DICOM tags name another body part than the head (X)",
+        "content",
+    )
+    assert tagged.summary == f"{PLAIN_SENTENCES['content']} {PLAIN_SENTENCES['body_part']}"
+    assert InputCheck(True, 12.0, 358.2).summary is None
+    assert (
+        InputCheck(True, 12.0, 358.2, "the DICOM tags name another body part than the head (X)").summary
+        == (PLAIN_SENTENCES["body_part"])
+    )
+    for sentence in PLAIN_SENTENCES.values():
+        assert sentence.endswith(".") and sentence.count(".") == 1 and not any(c.isdigit() for c in sentence)
+    assert colour.as_dict()["summary"] == colour.summary
