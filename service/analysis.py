@@ -30,9 +30,10 @@ import torch
 
 from mlcore.artifact import LoadedModel
 from mlcore.errors import ImageError, OutOfDistribution, ParameterError
+from mlcore.evidence import EvidenceCheck, evidence_check
 from mlcore.explainers import explainer_class
 from mlcore.explainers.base import normalise_map
-from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
+from mlcore.preprocessing import PreprocessSpec, map_to_original, normalise, preprocess
 from mlcore.reliability import InputCheck, check_input, pooled_features, probabilities
 from mlcore.runtimes import Runtimes
 from service.decoding import decode
@@ -97,6 +98,7 @@ class Explanation:
     parameters: dict[str, Any]
     explain_ms: float
     cached: bool = False
+    evidence: EvidenceCheck | None = None  # does the answer depend on the region the map marks? (mlcore.evidence)
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,14 @@ class Analyser:
         caps: Mapping[str, Mapping[str, float]] | None = None,
         ood_policy: OodPolicy = "reject",
         on_check: Callable[[InputCheck, str], None] | None = None,
+        evidence: bool = True,
+        on_evidence: Callable[[EvidenceCheck], None] | None = None,
     ) -> None:
         """``caps``: this server's upper bounds of method parameters (method → parameter → maximum),
         below the declared ones; ``cache_size``: explanations kept for identical requests; ``ood_policy``: what
         an out-of-distribution input gets; ``on_check``: told each input check and its outcome (accepted,
-        flagged or refused), for metrics."""
+        flagged or refused), for metrics; ``evidence``: run the evidence check on every map (``on_evidence`` is told
+        each one)."""
         self.model = model
         self.runtimes = runtimes
         self.spec = PreprocessSpec.from_manifest(model.manifest)
@@ -141,6 +146,8 @@ class Analyser:
         self._caps = caps or {}
         self.ood_policy = ood_policy
         self._on_check = on_check
+        self.evidence = evidence
+        self._on_evidence = on_evidence
 
     def model_ref(self) -> ModelRef:
         """Name, version and sha256 of the served model."""
@@ -263,8 +270,21 @@ class Analyser:
         square = explainer.explain(forward, x, target, params, deadline=deadline, features=features)
         # Resampling can lower a sharp peak: rescale so that the most relevant pixel is 1 again.
         heatmap = normalise_map(map_to_original(square, image.height, image.width))
+        evidence = self._evidence(x, square, target) if self.evidence else None
         elapsed = (time.perf_counter() - started) * 1000
-        return Explanation(heatmap, method, self.classes[target], params, elapsed)
+        return Explanation(heatmap, method, self.classes[target], params, elapsed, evidence=evidence)
+
+    def _evidence(self, x: torch.Tensor, square: np.ndarray, target: int) -> EvidenceCheck | None:
+        """The evidence check of one map (on the model's grid), with the prediction's runtime and temperature."""
+        pixels = (x[0, 0] * self.spec.std + self.spec.mean).clamp(0.0, 1.0).numpy()
+
+        def calibrated(batch: torch.Tensor) -> torch.Tensor:
+            return probabilities(self.runtimes.predict(normalise(batch, self.spec)), self.model.reliability)
+
+        check = evidence_check(calibrated, pixels, normalise_map(square), answered=target, classes=self.classes)
+        if check is not None and self._on_evidence is not None:
+            self._on_evidence(check)
+        return check
 
     def _target_index(self, target: str | None, prediction: Prediction | None) -> int:
         """The class to explain: a class name, its index as text, or None for the predicted class."""

@@ -106,6 +106,8 @@ def load_analyser(settings: Settings, metrics: Metrics | None = None) -> Analyse
         caps={"lime": {"num_samples": settings.lime_max_samples}},
         ood_policy=settings.ood_policy,
         on_check=metrics.input_check if metrics is not None else None,
+        evidence=settings.evidence_check,
+        on_evidence=metrics.evidence_check if metrics is not None else None,
     )
     analyser.warm_up()
     manifest = model.manifest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from mlcore.evidence import EvidenceCheck
 from mlcore.reliability import InputCheck
 from service.limits import QueueObserver
 
@@ -61,6 +62,14 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.evidence_checks = Counter(
+            "brainxai_evidence_checks_total",
+            "Evidence checks of explained answers by verdict (depends, does_not_depend, inconclusive: the control "
+            "moved the answer too)",
+            ["verdict"],
+            registry=self.registry,
+        )
+
         self._add_dimse_metrics()
 
     def _add_dimse_metrics(self) -> None:
@@ -96,6 +105,10 @@ class Metrics:
     def input_check(self, check: InputCheck, outcome: str) -> None:
         """Count one input check: its outcome and, when not accepted, what kind of input it was."""
         self.input_checks.labels(outcome, check.kind or "none").inc()
+
+    def evidence_check(self, check: EvidenceCheck) -> None:
+        """Count one evidence check by its verdict."""
+        self.evidence_checks.labels(check.verdict).inc()
 
     def reject(self, reason: str) -> None:
         """Count one rejection (busy, timeout, too large, unauthorised)."""

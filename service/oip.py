@@ -115,10 +115,12 @@ def encode_infer_response(
     described, blobs = [], []
     for tensor in outputs:
         entry: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype, "shape": list(tensor.shape)}
+        if tensor.parameters:
+            entry["parameters"] = dict(tensor.parameters)
         wanted = (request.outputs or {}).get(tensor.name, {})
         if wanted.get("binary_data", all_binary):
             blob = _as_binary(tensor)
-            entry["parameters"] = {"binary_data_size": len(blob)}
+            entry["parameters"] = {**entry.get("parameters", {}), "binary_data_size": len(blob)}
             blobs.append(blob)
         elif tensor.datatype == "BYTES":
             entry["data"] = [item.decode("utf-8", "replace") for item in tensor.data]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -81,6 +81,29 @@ class Heatmap(BaseModel):
     summary: HeatmapSummary
 
 
+class EvidenceCheck(BaseModel):
+    """Does the answer depend on the region the map marks? The region is replaced by surrounding tissue and the model
+    asked again; a control removes a box of the same size elsewhere in the head (docs/EXPLANATIONS.md)."""
+
+    verdict: Literal["depends", "does_not_depend", "inconclusive"] = Field(
+        description="inconclusive: removing the control changes the answer too"
+    )
+    depends_on_region: bool = Field(
+        description="the answered class changed, or its probability fell by more than margin"
+    )
+    answered: str = Field(description="the class explained")
+    probability_before: float
+    probability_after: float = Field(description="the class's probability with the marked region removed")
+    answer_after: str
+    control_probability_after: float = Field(description="the class's probability with the control's area removed")
+    control_answer_after: str
+    control_depends: bool
+    region_share: float = Field(description="share of the image removed")
+    fill: str = Field(description="how the region was filled: inpaint (surrounding tissue and its texture)")
+    margin: float = Field(description="a fall of the class's probability larger than this counts as depending")
+    sentence: str = Field(description="the check in one plain sentence")
+
+
 class ExplainResponse(BaseModel):
     """An explanation of one class's score for one image."""
 
@@ -91,6 +114,9 @@ class ExplainResponse(BaseModel):
     method: str
     parameters: dict[str, Any]
     heatmap: Heatmap
+    evidence_check: EvidenceCheck | None = Field(
+        default=None, description="null when the check is off (BRAINXAI_EVIDENCE_CHECK) or the map marks nothing"
+    )
     model: ModelRef
     request_id: str
     timing: Timing

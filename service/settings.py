@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         "out-of-distribution, no class) or flag (the answer as usual, with input_check.in_distribution false); DICOM "
         "results are never made of it",
     )
+    evidence_check: bool = Field(
+        True,
+        description="with every explanation, check whether the answer depends on the region the map marks (the "
+        "region removed and the model asked again, against a control elsewhere; two extra forwards)",
+    )
     allow_non_mr: bool = Field(False, description="accept DICOM of modalities other than MR (the model knows MR)")
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="comma-separated keys; when set, model routes need X-API-Key or a Bearer token"

@@ -91,3 +91,22 @@ def multiframe_mr(frames: int = 3) -> pydicom.Dataset:
     for tag in ("WindowCenter", "WindowWidth"):
         dataset.pop(tag, None)
     return dataset
+
+
+def lesion_brain(size: int = 96, lesion: bool = True) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A textured disc with a bright lesion in its left half."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    rng = np.random.default_rng(0)
+    image = (np.hypot(xx - 0.5, yy - 0.5) < 0.45) * (0.4 + 0.05 * rng.standard_normal((size, size)))
+    box = (20, 40, 34, 54)
+    if lesion:
+        image[box[1] : box[3], box[0] : box[2]] = 0.95
+    return np.clip(image, 0, 1).astype(np.float32), box
+
+
+def outside_box(box: tuple[int, int, int, int], shape: tuple[int, int], pad: int = 6) -> np.ndarray:
+    """Where an image of ``shape`` lies well outside ``box`` (``pad`` pixels away)."""
+    x0, y0, x1, y1 = box
+    mask = np.ones(shape, bool)
+    mask[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad] = False
+    return mask

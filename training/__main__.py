@@ -333,7 +333,7 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
 
     from training.counterfactual_eval import counterfactual_markdown
     from training.explain_eval import evaluate_explanations, load_cases, summarise
-    from training.explain_report import figure, markdown, pick_figure_cases
+    from training.explain_report import evidence_markdown, figure, markdown, pick_figure_cases
     from training.provenance import this_command
 
     boxes = _boxes_csv(args)
@@ -366,7 +366,8 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     extra = (
         counterfactual_markdown(counterfactual["summary"], counterfactual["trained_fills"]) if counterfactual else ""
     )
-    (args.out / "EXPLANATIONS.md").write_text(markdown(summary, header, methods) + "\n" + extra)
+    report = markdown(summary, header, methods) + "\n" + evidence_markdown(summary, methods) + "\n" + extra
+    (args.out / "EXPLANATIONS.md").write_text(report)
     figure(args.model, pick_figure_cases(rows, cases), methods, params, out=args.out / "explanations.png")
     log.info("wrote %s", args.out)
 

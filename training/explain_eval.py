@@ -25,9 +25,12 @@ import torch
 
 from mlcore import artifact
 from mlcore.errors import DatasetError
+from mlcore.evidence import DEPENDS_DROP, evidence_check
 from mlcore.explainers import get_explainer
 from mlcore.explainers.base import Forward
+from mlcore.fills import grown, inpaint_fill
 from mlcore.preprocessing import PreprocessSpec, fit_to_square, map_to_original, normalise
+from mlcore.reliability import Reliability, probabilities
 from mlcore.runtimes import Precision, Runtimes, build_runtimes
 from training.data import read_gray
 from training.explanation_metrics import (
@@ -40,7 +43,7 @@ from training.explanation_metrics import (
     random_map,
     rank_correlation,
 )
-from training.localisation import read_boxes
+from training.localisation import box_on_grid, read_boxes
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,7 @@ class EvalModels:
     random_runtimes: Runtimes
     spec: PreprocessSpec
     classes: list[str]
+    reliability: Reliability | None = None
 
 
 def load_eval_models(model_path: Path, *, seed: int, precision: Precision) -> EvalModels:
@@ -129,6 +133,7 @@ def load_eval_models(model_path: Path, *, seed: int, precision: Precision) -> Ev
         random_runtimes=build_runtimes(random_model, "onnx", "fp32"),
         spec=PreprocessSpec.from_manifest(model.manifest),
         classes=model.classes,
+        reliability=model.reliability,
     )
 
 
@@ -146,6 +151,46 @@ def method_maps(
         sanity = explainer.explain(models.random_runtimes.for_method(explainer), x, target, params.get(name, {}))
         maps[name] = (square, seconds, rank_correlation(square, sanity), samples)
     return maps
+
+
+def _calibrated(models: EvalModels) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The service's probabilities of [0, 1] images: the prediction runtime and the artifact's temperature."""
+
+    def calibrated(batch: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return probabilities(models.runtimes.predict(normalise(batch, models.spec)), models.reliability)
+
+    return calibrated
+
+
+def removal_depends(
+    models: EvalModels, fitted: np.ndarray, box: tuple[float, float, float, float], target: int
+) -> bool:
+    """The evidence check's rule applied to the true tumour box (on the model's grid, grown by the fills' margin)
+    instead of the map's region: does removing the tumour move the answer about ``target``?"""
+    x0, y0, x1, y1 = (round(value) for value in box)
+    removed = inpaint_fill(fitted, grown((x0, y0, x1, y1), fitted.shape), np.random.default_rng(0))
+    batch = torch.from_numpy(np.stack([fitted, removed]).astype(np.float32))[:, None]
+    probs = _calibrated(models)(batch).float().numpy()
+    return int(probs[1].argmax()) != target or float(probs[0, target] - probs[1, target]) > DEPENDS_DROP
+
+
+def evidence_measures(
+    models: EvalModels, fitted: np.ndarray, square: np.ndarray, target: int, *, box_depends: bool
+) -> dict[str, Any]:
+    """The evidence check of one map (as the service runs it), whether it agrees with removing the true box, and
+    whether its control said "depends" (a false "depends": that area holds no tumour)."""
+    peak = float(square.max(initial=0.0))
+    relevance = square / peak if peak > 0 else square
+    check = evidence_check(_calibrated(models), fitted, relevance, answered=target, classes=models.classes)
+    if check is None:
+        return {"box_removal_depends": box_depends}
+    return {
+        "evidence_depends": check.depends_on_region,
+        "evidence_agrees_with_box": check.depends_on_region == box_depends,
+        "evidence_control_depends": check.control_depends,
+        "box_removal_depends": box_depends,
+    }
 
 
 def evaluate_explanations(
@@ -181,6 +226,7 @@ def evaluate_explanations(
         maps["centre_prior"] = (centre_prior(size), 0.0, None, None)
         maps["random"] = (random_map(size, rng), 0.0, None, None)
         probability = _probability_fn(models.runtimes.predict, models.spec, target)
+        box_depends = removal_depends(models, fitted, box_on_grid(case.box, gray.shape, models.spec.size), target)
         smooth = blurred(fitted)
         box = box_from_fractions(case.box, gray.shape)
         tolerance = round(tolerance_fraction * max(gray.shape))
@@ -201,6 +247,7 @@ def evaluate_explanations(
                     "deletion_auc_blur": deletion_blur,
                     "insertion_auc_blur": insertion_blur,
                     "randomisation_rank_correlation": sanity_correlation,
+                    **evidence_measures(models, fitted, square, target, box_depends=box_depends),
                     "seconds": seconds,
                     "samples": samples,
                 }
@@ -227,6 +274,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
         "deletion_auc_blur",
         "insertion_auc_blur",
         "randomisation_rank_correlation",
+        "evidence_depends",
+        "evidence_agrees_with_box",
+        "evidence_control_depends",
+        "box_removal_depends",
         "seconds",
         "samples",
     )

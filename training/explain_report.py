@@ -73,6 +73,40 @@ def markdown(summary: dict[str, dict[str, dict[str, float]]], header: str, metho
     return "\n".join(lines) + "\n"
 
 
+def evidence_markdown(summary: dict[str, dict[str, dict[str, float]]], methods: list[str]) -> str:
+    """The evidence check of each method's maps: how often it says "depends", how often that agrees with removing the
+    true tumour box (the same rule), and how often its control says "depends" (a false alarm: no tumour there)."""
+    order = [*methods, "centre_prior", "random"]
+    classes = sorted(k for k in summary[order[0]] if k != "all")
+    lines = [
+        "## The evidence check of each map",
+        "",
+        "The region a map marks removed (surrounding tissue) and the model asked again (`mlcore/evidence.py`, as the "
+        "service does with every explanation); the same rule on the true tumour box; a control of the same size "
+        "elsewhere. Shares of the images:",
+        "",
+        "| method | says depends | agrees with removing the box | control says depends | "
+        + " | ".join(f"agrees: {c}" for c in classes)
+        + " |",
+        "|---" * (4 + len(classes)) + "|",
+    ]
+    for method in order:
+        entry = summary[method]["all"]
+        if "evidence_depends" not in entry:
+            continue
+        cells = [
+            f"{entry['evidence_depends']:.1%}",
+            f"{entry['evidence_agrees_with_box']:.1%}",
+            f"{entry['evidence_control_depends']:.1%}",
+            *(f"{summary[method][c].get('evidence_agrees_with_box', float('nan')):.1%}" for c in classes),
+        ]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    box = summary[order[0]]["all"].get("box_removal_depends")
+    if box is not None:
+        lines += ["", f"Removing the true tumour box moves the answer (the same rule) on {box:.1%} of the images."]
+    return "\n".join(lines) + "\n"
+
+
 def pick_figure_cases(rows: list[dict[str, Any]], cases: list[Case], per_class: int = 2) -> list[Case]:
     """A few cases per class, the misclassified ones first, so the figure shows failures too."""
     verdicts = {row["path"]: row["predicted"] == row["label"] for row in rows if row["method"] == "centre_prior"}

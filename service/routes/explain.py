@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from mlcore.evidence import EvidenceCheck as MlEvidence
 from mlcore.explainers import DEFAULT_METHOD
 from mlcore.render import heatmap_summary
 from service.analysis import Analysis, AnalysisRequest
@@ -21,7 +22,7 @@ from service.method_params import method_enum, method_parameters_dependency
 from service.problems import problem_responses
 from service.results import JSON, PNG, explanation_bytes
 from service.routes.common import FrameQuery, negotiate, timing
-from service.schemas import IMAGE_BODY, ExplainResponse, Heatmap, HeatmapSummary, InputCheck, ModelRef
+from service.schemas import IMAGE_BODY, EvidenceCheck, ExplainResponse, Heatmap, HeatmapSummary, InputCheck, ModelRef
 from service.state import AnalyserDep, StateDep, require_api_key
 from service.upload import read_upload
 
@@ -86,12 +87,26 @@ def build_router() -> APIRouter:
             "X-Predicted-Label": analysis.prediction.label,
             "X-Explanation-Cache": "hit" if result.cached else "miss",
             "X-In-Distribution": str(analysis.prediction.input_check.in_distribution).lower(),
+            **evidence_headers(result.evidence),
         }
         if answer_with != JSON:
             return Response(body, media_type=answer_with, headers=headers)
         return json_answer(analysis, body, model=model, request_id=request.state.request_id, started=started)
 
     return router
+
+
+def evidence_headers(check: MlEvidence | None) -> dict[str, str]:
+    """The evidence check as headers of an image answer (none when there is no check)."""
+    if check is None:
+        return {}
+    return {
+        "X-Evidence-Verdict": check.verdict,
+        "X-Evidence-Probability-Before": f"{check.before:.4f}",
+        "X-Evidence-Probability-After": f"{check.after:.4f}",
+        "X-Evidence-Control-Probability-After": f"{check.control_after:.4f}",
+        "X-Evidence-Region-Share": f"{check.region_share:.4f}",
+    }
 
 
 def json_answer(
@@ -108,6 +123,7 @@ def json_answer(
         method=result.method,
         parameters=result.parameters,
         heatmap=Heatmap(png_base64=base64.b64encode(raw_map).decode(), summary=summary),
+        evidence_check=EvidenceCheck(**result.evidence.as_dict()) if result.evidence is not None else None,
         model=model,
         request_id=request_id,
         timing=timing(analysis, started),

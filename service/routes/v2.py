@@ -5,7 +5,8 @@ and ``.../ready``; ``POST /v2/models/{name}[/versions/{version}]/infer``. An inf
 (BYTES, shape [1]: an encoded PNG, JPEG or DICOM) or ``input`` (FP32, [1, 1, S, S]: the client's own preprocessing).
 The outputs: ``probabilities`` (FP32 [1, classes], calibrated, in the order of the ``classes`` parameter) and
 ``label`` (BYTES [1]); with the request parameter ``explain`` (a method, e.g. ``gradcam``) also ``heatmap``
-(FP32 [1, H, W], the map at the image's size; ``target``: the class explained, default the predicted one). The input
+(FP32 [1, H, W], the map at the image's size; ``target``: the class explained, default the predicted one), whose
+parameters carry the evidence check (``evidence_verdict``, ``evidence_probability_before`` / ``_after``, …). The input
 check travels in the response's ``parameters``. Same limits, API keys, admission, input check and metrics as the
 rest; errors in the protocol's ``{"error": message}`` shape (``service/problems.py``).
 """
@@ -96,7 +97,9 @@ def infer_outputs(analysis: Analysis, analyser: Analyser, request: InferRequest)
     ]
     for explanation in analysis.explanations:
         heatmap = explanation.heatmap.astype(np.float32)[None]
-        outputs.append(Tensor("heatmap", "FP32", heatmap.shape, heatmap))
+        check = explanation.evidence  # the evidence check travels as the heatmap's parameters
+        facts = {f"evidence_{key}": value for key, value in check.as_dict().items()} if check is not None else {}
+        outputs.append(Tensor("heatmap", "FP32", heatmap.shape, heatmap, facts))
     if request.outputs is not None:
         outputs = [tensor for tensor in outputs if tensor.name in request.outputs]
     return outputs

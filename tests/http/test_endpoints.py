@@ -198,3 +198,32 @@ def test_the_model_card_route_names_what_each_number_is(start_server: Callable[.
     assert "calibration" not in card and card["int8_calibration"] == manifest["calibration"]
     validation = card["metrics"]["validation"]
     assert "ece" not in validation and validation["ece_before_temperature"] == manifest["metrics"]["validation"]["ece"]
+
+
+def test_every_explanation_checks_its_evidence_and_a_setting_turns_it_off(
+    start_server: Callable[..., LiveServer],
+) -> None:
+    """The JSON answer carries the check, an image answer its headers, /metrics counts it by verdict; with
+    BRAINXAI_EVIDENCE_CHECK off there is none."""
+    image = sample_path().read_bytes()
+    with start_server(explain_cache_size=0).client() as http:
+        for method in ("gradcam", "occlusion"):  # a gradient method and a forward-only one: the same check
+            answer = _explain_json(http, f"method={method}")
+            check = answer["evidence_check"]
+            assert check["verdict"] in ("depends", "does_not_depend", "inconclusive")
+            assert check["answered"] == answer["target"] and check["fill"] == "inpaint"
+            assert check["probability_before"] == pytest.approx(answer["probabilities"][answer["target"]], abs=1e-3)
+            assert 0 < check["region_share"] <= 0.25 and check["sentence"].endswith(").")
+        png = http.post("/explain?method=gradcam", content=image, headers={"content-type": "image/jpeg"})
+        assert png.headers["x-evidence-verdict"] in ("depends", "does_not_depend", "inconclusive")
+        assert 0 <= float(png.headers["x-evidence-probability-after"]) <= 1
+        counted = [
+            line
+            for line in http.get("/metrics").text.splitlines()
+            if line.startswith("brainxai_evidence_checks_total{")
+        ]
+        assert sum(float(line.split()[-1]) for line in counted) == 3.0
+    with start_server(evidence_check=False).client() as http:
+        assert _explain_json(http, "method=gradcam")["evidence_check"] is None
+        png = http.post("/explain?method=gradcam", content=image, headers={"content-type": "image/jpeg"})
+        assert "x-evidence-verdict" not in png.headers

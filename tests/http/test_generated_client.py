@@ -74,6 +74,13 @@ def test_a_generated_python_client_works_against_a_live_server(
         explanation = explain.sync(client=json_client, body=explain_body, method=models.Method.LIME, num_samples=100)
         assert explanation.method == "lime" and explanation.target == explanation.label
         assert base64.b64decode(explanation.heatmap.png_base64)[:8] == b"\x89PNG\r\n\x1a\n"
+        check = explanation.evidence_check  # the evidence check, typed for the SDK
+        assert check.answered == explanation.target and check.verdict.value in (
+            "depends",
+            "does_not_depend",
+            "inconclusive",
+        )
+        assert refused.input_check.summary and not any(char.isdigit() for char in refused.input_check.summary)
     finally:
         sys.path.remove(str(tmp_path))
         for name in [m for m in sys.modules if m.startswith("brainxai_client")]:

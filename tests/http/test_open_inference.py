@@ -73,6 +73,9 @@ def test_a_preprocessed_tensor_and_an_explanation(server: LiveServer, tiny_model
     assert heatmap.shape[0] == 1 and heatmap.shape[1:] == decode(data, None, DecodeOptions(10**8)).pixels.shape
     assert heatmap.min() >= 0.0 and heatmap.max() == pytest.approx(1.0)
     assert explained.as_numpy("probabilities") is None  # only what was asked
+    facts = explained.get_output("heatmap")["parameters"]  # the evidence check travels with the map
+    assert facts["evidence_verdict"] in ("depends", "does_not_depend", "inconclusive")
+    assert 0 <= facts["evidence_probability_after"] <= 1 and facts["evidence_fill"] == "inpaint"
 
 
 def test_errors_come_in_the_protocols_shape(server: LiveServer, start_server: Callable[..., LiveServer]) -> None:

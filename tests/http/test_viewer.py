@@ -111,6 +111,10 @@ def test_upload_shows_scores_and_all_heatmaps(server: LiveServer, tmp_path: Path
                 panel.removeprefix("panel-") for panel in page.eval_on_selector_all(".panel", "ps => ps.map(p => p.id)")
             ]
             assert methods == method_names()  # the panels are the server's declared methods
+            sentences = page.eval_on_selector_all(
+                ".panel .evidence", "ps => ps.map(p => p.hidden ? '' : p.textContent)"
+            )
+            assert all(s.startswith(("The answer depends", "The answer does not", "Inconclusive")) for s in sentences)
             page.evaluate(SNAPSHOT)
             page.fill("#opacity", "0")  # the canvases now show the base image alone
             page.dispatch_event("#opacity", "input")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from PIL import Image
 
 from mlcore import artifact
 from mlcore.errors import DeadlineExceeded, NotDicom, OutOfDistribution, ParameterError
+from mlcore.evidence import EvidenceCheck
 from mlcore.explainers.base import normalise_map
 from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
 from mlcore.reliability import pooled_features
@@ -66,14 +68,27 @@ def _png(seed: int = 0, shape: tuple[int, int] = (60, 40)) -> Upload:
 
 
 def _analyser(
-    path: Path, cache_size: int = 0, delay_s: float = 0.0
+    path: Path,
+    cache_size: int = 0,
+    delay_s: float = 0.0,
+    *,
+    evidence: bool = False,
+    on_evidence: Callable[[EvidenceCheck], None] | None = None,
 ) -> tuple[Analyser, _Counting, _Counting, _Counting]:
     model = artifact.load(path)
     backbone, predict = _Counting(model.module, delay_s), _Counting(model.module)
     perturb = _Counting(model.module, delay_s)
     runtimes = Runtimes(module=backbone, predict=predict, perturb=perturb)  # type: ignore[arg-type]
     limits = DecodeOptions(max_pixels=10_000_000)
-    analyser = Analyser(model, runtimes, decode_limits=limits, cache_size=cache_size, caps={"lime": {"seed": 5}})
+    analyser = Analyser(
+        model,
+        runtimes,
+        decode_limits=limits,
+        cache_size=cache_size,
+        caps={"lime": {"seed": 5}},
+        evidence=evidence,
+        on_evidence=on_evidence,
+    )
     return analyser, backbone, predict, perturb
 
 
@@ -91,6 +106,22 @@ def test_one_prediction_whatever_the_number_of_methods(tiny_model_path: Path) ->
     assert backbone.backbone_images == 1  # once, for the prediction and Grad-CAM
     assert backbone.images == 4  # Integrated Gradients' 4 path points, on the artifact (it needs gradients)
     assert perturb.images == 69 + 64
+
+
+def test_the_evidence_check_costs_one_batch_of_three_on_the_prediction_runtime_per_map(tiny_model_path: Path) -> None:
+    """The original, the region removed and the control: one forward of three images per explained method, whatever
+    the method; the check says which class it asked about and the checks it counts are told to the observer."""
+    told: list[str] = []
+    analyser, backbone, predict, perturb = _analyser(
+        tiny_model_path, evidence=True, on_evidence=lambda check: told.append(check.verdict)
+    )
+    methods = {"gradcam": {}, "occlusion": {"window": 24, "stride": 24}}
+    analysis = analyser.analyse(_png(), analyser.plan(AnalysisRequest(methods=methods)))
+    assert predict.images == 2 * 3  # the prediction itself came from the backbone pass (Grad-CAM needs it)
+    assert perturb.images == 4 + 1 and backbone.backbone_images == 1
+    checks = [explanation.evidence for explanation in analysis.explanations]
+    assert all(check is not None and check.answered == analysis.prediction.label for check in checks)
+    assert told == [check.verdict for check in checks if check is not None]
 
 
 def test_gradcam_equals_an_independent_gradcam_and_the_prediction_the_model(tiny_model_path: Path) -> None:

@@ -41,6 +41,12 @@ def test_explain_eval_writes_the_report_json_and_figure(
     counterfactual = json.loads((out / "explanations.json").read_text())["counterfactual"]
     assert set(counterfactual["summary"]) >= {"insert"}  # removals only where a box lies off the midline
     assert all(row["path"] in val for row in counterfactual["rows"])
+    assert "## The evidence check of each map" in report
+    for row in rows:  # every map is checked as the service checks it, against the same rule on the true box
+        if "evidence_depends" in row:
+            agrees = row["evidence_depends"] == row["box_removal_depends"]
+            assert row["evidence_agrees_with_box"] == agrees and isinstance(row["evidence_control_depends"], bool)
+    assert sum("evidence_depends" in row for row in rows) >= len(rows) // 2
 
 
 def test_a_bad_method_parameter_is_a_one_line_error(exported: Path, synth_root: Path, tmp_path: Path) -> None:

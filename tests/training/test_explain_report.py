@@ -29,3 +29,16 @@ def test_the_table_has_a_row_per_method_with_its_measures() -> None:
     text = markdown(summary, "header line", ["gradcam"])
     assert "header line" in text and "| gradcam |" in text and "| centre_prior |" in text
     assert "- gradcam: 1.00× and 1.00×" in text and "| gradcam | 0.50 / 0.25 |" in text
+
+
+def test_the_evidence_table_has_a_row_per_checked_method() -> None:
+    from training.explain_report import evidence_markdown
+
+    entry = {"n": 4.0, "evidence_depends": 0.5, "evidence_agrees_with_box": 0.75, "evidence_control_depends": 0.25}
+    summary = {
+        method: {"all": {**entry, "box_removal_depends": 0.5}, "glioma": entry}
+        for method in ("gradcam", "centre_prior", "random")
+    }
+    text = evidence_markdown(summary, ["gradcam"])
+    assert "| gradcam | 50.0% | 75.0% | 25.0% | 75.0% |" in text
+    assert "moves the answer (the same rule) on 50.0%" in text
