@@ -50,6 +50,15 @@ class ReportedFinding:
     probability: float | None = None
     refused: str | None = None
     kind: str | None = None
+    evidence: tuple[tuple[str, str], ...] = ()  # (method, verdict) of the evidence checks of this slice's maps
+
+
+# The evidence check's verdicts (mlcore.evidence): does the finding depend on the region the map marks?
+EVIDENCE_VERDICTS = {
+    "depends": hd.sr.CodedConcept("DEPENDS", PRIVATE_SCHEME, "Finding depends on the highlighted region"),
+    "does_not_depend": hd.sr.CodedConcept("INDEPENDENT", PRIVATE_SCHEME, "Finding does not depend on the region"),
+    "inconclusive": hd.sr.CodedConcept("INCONCLUSIVE", PRIVATE_SCHEME, "Evidence check inconclusive (control moved)"),
+}
 
 
 def long_string(text: str) -> str:
@@ -66,6 +75,9 @@ def _evaluations(finding: ReportedFinding) -> list[hd.sr.QualitativeEvaluation]:
     evaluations = [hd.sr.QualitativeEvaluation(NEOPLASM, PRESENT if tumour is not None else ABSENT)]
     if tumour is not None:
         evaluations.append(hd.sr.QualitativeEvaluation(codes.DCM.Finding, tumour))
+    for method, verdict in finding.evidence:
+        name = hd.sr.CodedConcept(f"EVIDENCE-{method.upper()}", PRIVATE_SCHEME, f"Evidence check of the {method} map")
+        evaluations.append(hd.sr.QualitativeEvaluation(name, EVIDENCE_VERDICTS[verdict]))
     return evaluations
 
 

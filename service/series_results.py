@@ -49,11 +49,18 @@ def reported_findings(analysis: SeriesAnalysis) -> list[ReportedFinding]:
                 probability=analysis.finding.probability,
             )
         )
-    for item in analysis.slices:
+    explained = dict(analysis.key_slices)
+    for index, item in enumerate(analysis.slices):
         if item.prediction is not None:
             probability = item.prediction.probabilities[item.prediction.label]
+            key = explained.get(index)
+            evidence = tuple(
+                (e.method, e.evidence.verdict) for e in (key.explanations if key else ()) if e.evidence is not None
+            )
             findings.append(
-                ReportedFinding("slice", ((item.dataset, _frames(item)),), item.prediction.label, probability)
+                ReportedFinding(
+                    "slice", ((item.dataset, _frames(item)),), item.prediction.label, probability, evidence=evidence
+                )
             )
         else:
             findings.append(

@@ -46,3 +46,15 @@ def test_an_instance_report_gives_its_finding_and_probability() -> None:
     assert dciodvfy_errors(report) == []
     values = {value for value, _ in _codes(report)}
     assert "254956000" in values and "0.8" in {str(e.value) for e in report.iterall() if e.keyword == "NumericValue"}
+
+
+@needs_dciodvfy
+def test_a_slices_evidence_checks_are_coded_per_method_and_conformant() -> None:
+    series = mr_series("glioma", 1)
+    evidence = (("gradcam", "depends"), ("lime", "does_not_depend"))
+    finding = ReportedFinding("slice", ((series[0], None),), label="glioma", probability=0.9, evidence=evidence)
+    report = measurement_report([finding], series, MODEL, description="AI series classification")
+    assert dciodvfy_errors(report) == []
+    values = {value for value, _ in _codes(report)}
+    assert {"EVIDENCE-GRADCAM", "DEPENDS", "EVIDENCE-LIME", "INDEPENDENT"} <= values
+    assert "INCONCLUSIVE" not in values

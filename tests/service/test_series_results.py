@@ -17,6 +17,9 @@ def test_a_series_gives_a_report_and_maps_in_one_map_series(shipped_analyser: An
     assert maps[0].SeriesInstanceUID == maps[1].SeriesInstanceUID and [m.InstanceNumber for m in maps] == [1, 2]
     findings = reported_findings(analysis)
     assert [f.what for f in findings] == ["series"] + ["slice"] * 6
+    keys = {index for index, _ in analysis.key_slices}  # the key slices' maps carry their evidence checks
+    assert [bool(f.evidence) for f in findings[1:]] == [index in keys for index in range(6)]
+    assert all(method == "gradcam" for f in findings[1:] for method, _ in f.evidence)
     assert findings[0].label == "glioma" and len(findings[0].sources) == len(analysis.finding.deciding)  # type: ignore[union-attr]
 
 

@@ -71,6 +71,18 @@ def sr_values(dataset: pydicom.Dataset) -> set[str]:
     return values
 
 
+def coded(dataset: pydicom.Dataset) -> set[tuple[str, str]]:
+    """Every (code value, coding scheme) pair in a dataset's sequences, at any depth."""
+    pairs: set[tuple[str, str]] = set()
+    for element in dataset:
+        if element.VR == "SQ":
+            for item in element.value:
+                if "CodeValue" in item:
+                    pairs.add((str(item.CodeValue), str(item.CodingSchemeDesignator)))
+                pairs |= coded(item)
+    return pairs
+
+
 def _write(datasets: list[pydicom.Dataset], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{index:03d}.dcm" for index in range(len(datasets))]
@@ -110,7 +122,10 @@ def test_a_24_slice_series_comes_back_as_a_report_and_key_slice_maps(
     groups = report.content.get_image_measurement_groups()
     assert len(groups) == 1 + 24
     values = sr_values(report)
-    assert "393564001" in values and "99BRAINXAI" not in values  # glioma in SNOMED CT, no private code
+    assert "393564001" in values and "NA-CONTENT" not in values  # glioma in SNOMED CT, no slice refused
+    private = {value for value, scheme in coded(report) if scheme == "99BRAINXAI"}
+    # private codes only for the key slices' evidence checks (no standard code says that), none for the findings
+    assert private and private <= {"EVIDENCE-GRADCAM", "DEPENDS", "INDEPENDENT", "INCONCLUSIVE"}
     positions = {str(d.SOPInstanceUID): [float(v) for v in d.ImagePositionPatient] for d in series}
     for pm in (d for d in results if d.SOPClassUID == PARAMETRIC_MAP):
         hd.pm.ParametricMap.from_dataset(pm)
