@@ -61,6 +61,13 @@ def _add_fit(commands: argparse._SubParsersAction) -> None:
         help="any other recipe setting, e.g. --set patience=5 (repeatable; the names: recipes/*.toml)",
     )
     run.add_argument("--resume", action="store_true", help="continue from <out>/last.pt of the same configuration")
+    run.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N epochs of the recipe's schedule (a short reproduction check; --resume goes on)",
+    )
 
 
 def fit_config(args: argparse.Namespace) -> FitConfig:
@@ -102,7 +109,7 @@ def _run_fit(args: argparse.Namespace) -> None:
 
     from training.fit import fit
 
-    metrics = fit(fit_config(args), resume=args.resume)
+    metrics = fit(fit_config(args), resume=args.resume, stop_after=args.stop_after)
     log.info("kept epoch's validation: %s", json.dumps({k: metrics[k] for k in ("accuracy", "macro_f1", "ece")}))
 
 

@@ -57,7 +57,8 @@ Confusion matrix (rows: true class, columns: predicted):
 {confusion}
 
 Figures: `docs/evaluation/confusion_matrix.png`, `docs/evaluation/reliability.png`; the per-epoch
-curve is `docs/evaluation/history.json`. The ECE and NLL above are of the probabilities at export (T = 1).
+curve is `docs/evaluation/{name}-{version}.history.json`. The ECE and NLL above are of the probabilities at export
+(T = 1).
 
 ## Knowing when not to answer
 {reliability_section}

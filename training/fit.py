@@ -541,12 +541,14 @@ def fit(
     *,
     transforms: Sequence[BatchTransform] = (),
     terms: Sequence[LossTerm] = (),
+    stop_after: int | None = None,
 ) -> dict[str, Any]:
     """Train a model as ``config`` says and return the kept epoch's validation metrics.
 
     Writes ``split.json``, ``last.pt`` (every epoch), ``best.pt`` and ``history.json`` under ``config.out``. With
     ``resume``, continues from ``last.pt`` of the same configuration. ``transforms`` and ``terms`` extend the recipe's
-    batch transforms and loss terms (the extension point for experiments).
+    batch transforms and loss terms (the extension point for experiments). ``stop_after``: stop after that many epochs
+    of the recipe's schedule (a short reproduction check; a later ``resume`` goes on).
     """
     if config.select not in ("best", "last"):
         raise TrainingError(f"select {config.select!r}: best (by validation macro-F1) or last (the final epoch)")
@@ -572,7 +574,8 @@ def fit(
         "git_commit": git_commit(),
         "counterfactual_fills": fills_trained_with(config),
     }
-    while state.epoch < config.epochs and state.epoch - state.best_epoch <= config.patience:
+    last_epoch = config.epochs if stop_after is None else min(config.epochs, state.epoch + stop_after)
+    while state.epoch < last_epoch and state.epoch - state.best_epoch <= config.patience:
         metrics, row = run_epoch(
             trainer, data, val, seed=config.seed * 100_003 + state.epoch, training=training, extra=extra
         )

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
+from mlcore import artifact
+from mlcore.artifact import DEFAULT_MODEL
 from mlcore.errors import ParameterError, TrainingError
-from training.__main__ import _add_fit, fit_config
+from tests.helpers import REPO_ROOT
+from training.__main__ import SHARED_TRAINING, _add_fit, fit_config, main
 from training.recipe import RECIPE_OF_RECORD, RECIPES, FitConfig, read_recipe, recipe_fields, recipe_text
 
 
@@ -76,3 +80,26 @@ def test_fit_help_has_at_most_twenty_options_each_with_help() -> None:
     options = [action for action in fit_parser._actions if action.option_strings]
     assert len(options) <= 20
     assert all(action.help for action in options)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_TRAINING.is_dir(), reason="needs the shared Training split (../shared/data)")
+def test_the_recipe_of_record_reproduces_the_shipped_split_and_its_first_epoch(tmp_path: Path) -> None:
+    """``fit --recipe <recipe of record> --stop-after 1`` on the shared data: the shipped model's split exactly, and the
+    first epoch of its recorded run (docs/evaluation/<model>-<version>.history.json) within noise — the numbers of
+    a different CPU kind or thread count differ in the last digits, not more."""
+    recipe = read_recipe(RECIPE_OF_RECORD)
+    manifest = artifact.load(DEFAULT_MODEL).manifest
+    assert manifest["architecture"]["name"] == recipe["architecture"]
+    assert manifest["training"]["epochs"] == recipe["epochs"] and manifest["input"]["size"] == recipe["image_size"]
+    out = tmp_path / "run"
+    assert main(["fit", "--recipe", str(RECIPE_OF_RECORD), "--out", str(out), "--stop-after", "1"]) == 0
+    split = json.loads((out / "split.json").read_text())
+    shipped = json.loads(DEFAULT_MODEL.with_suffix(".split.json").read_text())
+    assert split["val"] == shipped["val"] and split["train"] == shipped["train"]
+    reference = REPO_ROOT / "docs" / "evaluation" / f"{manifest['name']}-{manifest['version']}.history.json"
+    recorded, reproduced = json.loads(reference.read_text())[0], json.loads((out / "history.json").read_text())[0]
+    assert reproduced["epoch"] == recorded["epoch"] == 1
+    assert reproduced["train_loss"] == pytest.approx(recorded["train_loss"], abs=0.05)
+    assert reproduced["lr"] == pytest.approx(recorded["lr"], rel=1e-6)  # the same schedule: 1 epoch of the recipe's
+    assert reproduced["val_accuracy"] == pytest.approx(recorded["val_accuracy"], abs=0.1)
