@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlcore import errors
-from service.schemas import Problem
+from service.schemas import Problem, ProtocolError
 
 OIP_PREFIX = "/v2"
 PROBLEM_JSON = "application/problem+json"
@@ -159,6 +159,14 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": described + (" (see Retry-After)" if status == 503 else ""),
         }
     return entries
+
+
+def protocol_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The same entries for the Open Inference Protocol's routes, whose errors are ``{"error": message}``."""
+    return {
+        status: {"model": ProtocolError, "description": entry["description"]}
+        for status, entry in problem_responses(*statuses).items()
+    }
 
 
 def _reason(status: int) -> str:

@@ -129,6 +129,12 @@ class Status(BaseModel):
     detail: str | None = None
 
 
+class ProtocolError(BaseModel):
+    """An error of the Open Inference Protocol's routes, in that protocol's shape."""
+
+    error: str
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details, as every error is answered."""
 

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from mlcore.errors import ModelNotFound, ParameterError, RequestError
 from service.analysis import Analyser, Analysis, AnalysisRequest, Preprocessed
 from service.oip import HEADER_LENGTH, InferRequest, Tensor, encode_infer_response, parse_infer_request
+from service.problems import protocol_error_responses
 from service.state import AnalyserDep, StateDep, require_api_key, require_api_key_for_health
 from service.upload import Upload
 
@@ -31,9 +32,15 @@ router = APIRouter(tags=["open inference protocol"], dependencies=[Depends(requi
 INFER_BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}}
 
 
+# Every status these routes answer, described from the one error table, in the protocol's error shape.
+MODEL_ERRORS = protocol_error_responses(401, 404, 422, 503)
+INFER_ERRORS = protocol_error_responses(400, 401, 404, 413, 415, 422, 503)
+
+
 def check_model(analyser: Analyser, name: str, version: str | None) -> None:
     """The served model is ``name`` (and ``version`` when given), else 404."""
     model = analyser.model_ref()
+    version = version or None  # an empty version (``?model_version=``) asks for none
     if name != model.name or version not in (None, model.version):
         asked = name if version is None else f"{name} version {version}"
         raise ModelNotFound(f"this server serves model {model.name} version {model.version}, not {asked}")
@@ -123,25 +130,44 @@ async def ready(state: StateDep) -> JSONResponse:
     return JSONResponse({"ready": state.ready}, status_code=200 if state.ready else 503)
 
 
-@router.get("/v2/models/{model_name}", operation_id="v2_model_metadata", summary="Model metadata")
-@router.get("/v2/models/{model_name}/versions/{model_version}", operation_id="v2_model_version_metadata")
+@router.get(
+    "/v2/models/{model_name}", operation_id="v2_model_metadata", summary="Model metadata", responses=MODEL_ERRORS
+)
+@router.get(
+    "/v2/models/{model_name}/versions/{model_version}", operation_id="v2_model_version_metadata", responses=MODEL_ERRORS
+)
 async def metadata(model_name: str, analyser: AnalyserDep, model_version: str | None = None) -> dict[str, Any]:
     """The served model's name, versions, inputs and outputs."""
     check_model(analyser, model_name, model_version)
     return model_metadata(analyser)
 
 
-@router.get("/v2/models/{model_name}/ready", operation_id="v2_model_ready", summary="Model readiness")
-@router.get("/v2/models/{model_name}/versions/{model_version}/ready", operation_id="v2_model_version_ready")
+@router.get(
+    "/v2/models/{model_name}/ready", operation_id="v2_model_ready", summary="Model readiness", responses=MODEL_ERRORS
+)
+@router.get(
+    "/v2/models/{model_name}/versions/{model_version}/ready",
+    operation_id="v2_model_version_ready",
+    responses=MODEL_ERRORS,
+)
 async def model_ready(model_name: str, analyser: AnalyserDep, model_version: str | None = None) -> dict[str, Any]:
     """Whether the model is ready for inference (it is, once the server answers this)."""
     check_model(analyser, model_name, model_version)
     return {"name": model_name, "ready": True}
 
 
-@router.post("/v2/models/{model_name}/infer", operation_id="v2_infer", summary="Infer", openapi_extra=INFER_BODY)
 @router.post(
-    "/v2/models/{model_name}/versions/{model_version}/infer", operation_id="v2_version_infer", openapi_extra=INFER_BODY
+    "/v2/models/{model_name}/infer",
+    operation_id="v2_infer",
+    summary="Infer",
+    openapi_extra=INFER_BODY,
+    responses=INFER_ERRORS,
+)
+@router.post(
+    "/v2/models/{model_name}/versions/{model_version}/infer",
+    operation_id="v2_version_infer",
+    openapi_extra=INFER_BODY,
+    responses=INFER_ERRORS,
 )
 async def infer(
     request: Request, model_name: str, state: StateDep, analyser: AnalyserDep, *, model_version: str | None = None

@@ -109,3 +109,39 @@ def test_the_input_check_refuses_through_the_protocol_too(start_ood_server: Call
     with pytest.raises(InferenceServerException) as refused:
         _client(server).infer(name, [_image_input(buffer.getvalue())])
     assert refused.value.status() == "422" and "Not answered" in refused.value.message()
+
+
+def test_the_shipped_model_over_the_protocol_as_over_predict(start_server: Callable[..., LiveServer]) -> None:
+    """The shipped model (its temperature, its input check) through tritonclient: the calibrated probabilities of
+    /predict; a wrong name or version a documented 404 (an empty version is no version); an out-of-distribution
+    image refused as /predict refuses it."""
+    from mlcore.artifact import DEFAULT_MODEL
+
+    shipped = load(DEFAULT_MODEL).manifest
+    name, version = shipped["name"], shipped["version"]
+    server = start_server(model_path=DEFAULT_MODEL)
+    client = _client(server)
+    data = sample_path("meningioma").read_bytes()
+    with server.client() as http:
+        predicted = http.post("/predict", content=data, headers={"Content-Type": "image/jpeg"}).json()
+        assert http.get(f"/v2/models/{name}", params={"model_version": ""}).status_code == 200
+        spec = http.get("/openapi.json").json()
+        noise = (np.random.default_rng(0).random((128, 128)) * 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(noise).save(buffer, format="PNG")
+        refused_by_predict = http.post("/predict", content=buffer.getvalue(), headers={"Content-Type": "image/png"})
+    result = client.infer(name, [_image_input(data)], model_version=version)
+    classes = result.get_response()["parameters"]["classes"].split(",")
+    for label, value in zip(classes, result.as_numpy("probabilities")[0], strict=True):
+        assert value == pytest.approx(predicted["probabilities"][label], abs=1e-6)
+    assert shipped["reliability"]["temperature"] != 1.0  # so that skipping it would show
+    for wrong in ((f"{name}-other", ""), (name, "0.0.0")):
+        with pytest.raises(InferenceServerException) as missing:
+            client.infer(wrong[0], [_image_input(data)], model_version=wrong[1])
+        assert missing.value.status() == "404"
+    for path in ("/v2/models/{model_name}/infer", "/v2/models/{model_name}/versions/{model_version}/infer"):
+        assert "404" in spec["paths"][path]["post"]["responses"]
+    assert refused_by_predict.status_code == 422
+    with pytest.raises(InferenceServerException) as refused:
+        client.infer(name, [_image_input(buffer.getvalue())])
+    assert refused.value.status() == "422" and refused_by_predict.json()["detail"] in refused.value.message()
