@@ -28,7 +28,7 @@ import torch
 from mlcore.artifact import LoadedModel
 from mlcore.cpu import Int8Scheme, cpu_info, int8_scheme
 from mlcore.preprocessing import PreprocessSpec, normalise
-from mlcore.quantize import quantize_in_child
+from mlcore.quantize import quantize_in_child, weight_bits
 from mlcore.reliability import pooled_features
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,12 @@ def int8_forward(
             100 * agreement,
         )
         return None
-    forward.check = {"scheme": scheme, "mean_abs_dp": round(mean_gap, 5), "top_class_agreement": agreement}
+    forward.check = {
+        "scheme": scheme,
+        "weight_bits": weight_bits(int8_model),  # read back from the graph: the scheme applied, not only asked for
+        "mean_abs_dp": round(mean_gap, 5),
+        "top_class_agreement": agreement,
+    }
     log.info(
         "int8 forward (%s on %s) for forward-only methods (mean |Δp| %.4f, top class agrees on %.0f %%)",
         scheme,

@@ -17,6 +17,26 @@ from pathlib import Path
 import numpy as np
 
 
+def weight_bits(quantized_model: bytes) -> int:
+    """How many bits the quantized graph's int8 weights use: 7 when every weight lies in [-64, 63] (the
+    ``reduce_range`` scheme), else 8. Read from the initializers that DequantizeLinear nodes turn back into weights,
+    so it proves which scheme the graph was made with, not which one was asked for."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load_from_string(quantized_model).graph
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    largest = 0
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in initializers:
+            values = numpy_helper.to_array(initializers[node.input[0]])
+            if values.dtype == np.int8:
+                largest = max(largest, int(np.abs(values.astype(np.int16)).max(initial=0)))
+    if largest == 0:
+        raise ValueError("the graph holds no int8 weights")
+    return 7 if largest <= 64 else 8
+
+
 def quantize_in_child(
     onnx_model: bytes, calibration: np.ndarray, *, reduce_range: bool = False, timeout_s: float = 300.0
 ) -> bytes:

@@ -92,6 +92,8 @@ def test_the_scheme_for_this_cpu_is_produced_and_reported() -> None:
     assert forward is not None and forward.precision == "int8"
     assert forward.check["scheme"] == int8_scheme() == ("u8s8" if has_vnni() else "u8s8-reduce-range")
     assert forward.check["mean_abs_dp"] <= INT8_TOLERANCE and forward.check["top_class_agreement"] >= 0.95
+    # the scheme applied, read back from the quantized graph's weights: 8 bits with VNNI, 7 without
+    assert forward.check["weight_bits"] == (8 if has_vnni() else 7)
 
 
 @pytest.mark.parametrize("scheme", _schemes_safe_here())
@@ -126,6 +128,7 @@ def test_int8_is_refused_when_it_misses_the_tolerance_and_absent_without_calibra
     assert calibration.shape == (16, 1, 48, 48)
     produced = int8_forward(module, calibration, tolerance=1.0, scheme="u8s8-reduce-range")
     assert produced is not None and produced.check["mean_abs_dp"] > 0  # it quantizes; only the check refuses
+    assert produced.check["weight_bits"] == 7  # the scheme asked for is the one applied, on any CPU
     assert int8_forward(module, calibration, tolerance=0.0, scheme="u8s8-reduce-range") is None
     manifest = {
         "name": "t",

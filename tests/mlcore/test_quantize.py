@@ -13,7 +13,7 @@ import torch
 
 from mlcore import artifact
 from mlcore.onnx_forward import _to_onnx
-from mlcore.quantize import quantize_in_child
+from mlcore.quantize import quantize_in_child, weight_bits
 from training.models import build_model
 
 
@@ -64,3 +64,18 @@ def test_a_model_the_tools_cannot_quantize_raises_and_leaves_no_files_behind(
     with pytest.raises(Exception, match="shape inference"):
         quantize_in_child(fp32, calibration)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_reduce_range_scheme_is_seen_in_the_graphs_weights() -> None:
+    """7-bit weights for ``reduce_range`` (every int8 weight within [-64, 63]); full 8-bit ones otherwise: the
+    scheme is proven by the numbers in the graph, not by its name."""
+    torch.manual_seed(0)
+    model = build_model("brainxai_cnn", 4, width=8, dropout=0.0).eval()
+    scripted = artifact.script(model.backbone, model.head)
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32 = _to_onnx(scripted, 48, Path(scratch)).read_bytes()
+    calibration = np.random.default_rng(0).normal(size=(16, 1, 48, 48)).astype(np.float32)
+    assert weight_bits(quantize_in_child(fp32, calibration, reduce_range=True)) == 7
+    assert weight_bits(quantize_in_child(fp32, calibration, reduce_range=False)) == 8
+    with pytest.raises(ValueError, match="no int8 weights"):
+        weight_bits(fp32)
