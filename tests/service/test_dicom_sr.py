@@ -58,3 +58,27 @@ def test_a_slices_evidence_checks_are_coded_per_method_and_conformant() -> None:
     values = {value for value, _ in _codes(report)}
     assert {"EVIDENCE-GRADCAM", "DEPENDS", "EVIDENCE-LIME", "INDEPENDENT"} <= values
     assert "INCONCLUSIVE" not in values
+
+
+def test_each_groups_codes_are_its_findings_class() -> None:
+    """Read back per group: Neoplasm Present for a tumour class, Absent for notumor, and the tumour's own SNOMED CT
+    code — not merely every code somewhere in the report (a swapped Present/Absent would pass that)."""
+    from service.dicom_sr import ABSENT, NEOPLASM, PRESENT, TUMOUR_CODES
+
+    labels = ["glioma", "notumor", "pituitary", "meningioma"]
+    series = mr_series("glioma", len(labels))
+    findings = [
+        ReportedFinding("slice", ((dataset, None),), label=label, probability=0.9)
+        for dataset, label in zip(series, labels, strict=True)
+    ]
+    report = hd.sr.ComprehensiveSR.from_dataset(measurement_report(findings, series, MODEL, description="x"))
+    groups = report.content.get_image_measurement_groups()
+    assert len(groups) == len(labels)
+    for group, label in zip(groups, labels, strict=True):
+        [neoplasm] = group.get_qualitative_evaluations(name=NEOPLASM)
+        assert neoplasm.value == (ABSENT if label == "notumor" else PRESENT), label
+        codes_here = {str(element.value) for element in group[0].iterall() if element.keyword == "CodeValue"}
+        others = {code.value for name, code in TUMOUR_CODES.items() if name != label}
+        assert not codes_here & others, label
+        if label != "notumor":
+            assert TUMOUR_CODES[label].value in codes_here, label

@@ -12,18 +12,25 @@ from service.dimse.outbox import Outbox
 from tests.dicom_series import mr_series
 
 
+def _kept(folder: Path) -> list[Path]:
+    """The result files waiting in the outbox folder (not those given up on in failed/)."""
+    return sorted(path for path in folder.rglob("*.dcm") if "failed" not in path.parts)
+
+
 def test_stored_results_leave_the_outbox_and_the_rest_are_retried_then_kept(tmp_path: Path) -> None:
     outcomes: list[str] = []
     outbox = Outbox(tmp_path, attempts=2, retry_interval_s=5.0, on_outcome=outcomes.append)
     refused = mr_series("glioma", 2)
     outbox.put(refused)
     refused_uid = str(refused[1].SOPInstanceUID)
+    assert len(_kept(tmp_path)) == 2  # both on disk before any send
 
     def peer(datasets: Sequence[pydicom.Dataset]) -> list[bool]:
         return [str(dataset.SOPInstanceUID) != refused_uid for dataset in datasets]
 
     outbox.flush(peer, now=0.0)
     assert outbox.pending() == 1 and outcomes == ["sent", "retried"]
+    assert [str(pydicom.dcmread(path).SOPInstanceUID) for path in _kept(tmp_path)] == [refused_uid]  # stored: gone
     outbox.flush(peer, now=1.0)  # not due yet
     assert outcomes == ["sent", "retried"]
     outbox.flush(peer, now=6.0)
