@@ -31,7 +31,7 @@ import torch
 from mlcore.artifact import LoadedModel
 from mlcore.errors import ImageError, OutOfDistribution, ParameterError
 from mlcore.evidence import EvidenceCheck, evidence_check
-from mlcore.explainers import explainer_class
+from mlcore.explainers import explainer_class, method_names
 from mlcore.explainers.base import normalise_map
 from mlcore.preprocessing import PreprocessSpec, map_to_original, normalise, preprocess
 from mlcore.reliability import InputCheck, check_input, pooled_features, probabilities
@@ -222,6 +222,28 @@ class Analyser:
         """One analysis of a blank image, so that the first request does not pay for lazy set-up."""
         blank = DecodedImage(np.zeros((self.spec.size, self.spec.size), np.float32), "image/png")
         self._predict(blank, preprocess(blank.pixels, self.spec), self.plan(AnalysisRequest()))
+
+    def measure_work(self) -> dict[str, float]:
+        """Seconds of one piece of each kind of work on a brain-like image: a prediction, and for each cost class
+        (``light``, ``heavy``) the slowest of its declared methods at their default parameters — what the work queues
+        take as their service times before the first request, so that a cold burst is refused at once instead of
+        waiting out its budget. The slowest, not the mean: a burst of the slowest method must not be under-estimated
+        (the running mean corrects the estimate as soon as work finishes)."""
+        size = self.spec.size
+        yy, xx = np.mgrid[0:size, 0:size] / size
+        pixels = (np.hypot(xx - 0.5, yy - 0.5) < 0.4) * (0.4 + 0.1 * np.sin(xx * 40) * np.cos(yy * 30))
+        image = DecodedImage(pixels.astype(np.float32), "image/png")
+        x = preprocess(image.pixels, self.spec)
+        started = time.perf_counter()
+        self._predict(image, x, self.plan(AnalysisRequest()))
+        timings = {"predict": time.perf_counter() - started}
+        for method in method_names():
+            params = self.plan(AnalysisRequest(methods={method: {}})).parameters[method]
+            started = time.perf_counter()
+            self._explain(image, x, method, params, target=0, deadline=None, features=None)
+            cost = explainer_class(method).cost
+            timings[cost] = max(timings.get(cost, 0.0), time.perf_counter() - started)
+        return timings
 
     def _predict(self, image: DecodedImage, x: torch.Tensor, plan: Plan) -> tuple[Prediction, torch.Tensor | None]:
         """The one prediction and its input check; when a method needs gradients, from the artifact's backbone,

@@ -41,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.analyser = await run_in_threadpool(load_analyser, settings, state.metrics)
+        for kind, seconds in (await run_in_threadpool(state.analyser.measure_work)).items():
+            state.queues[kind].prime(seconds)  # a cold burst is then refused at once, not after waiting it out
         state.ready = True
         yield
         state.ready = False

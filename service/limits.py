@@ -55,6 +55,7 @@ class WorkQueue:
         self.max_wait_s = max_wait_s
         self.in_use = 0
         self.service_s = 0.0
+        self._measured = False  # whether service_s comes from finished requests (else from the warm-up, or none)
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._observer = observer
 
@@ -108,10 +109,16 @@ class WorkQueue:
             raise
         self._observer.on_wait(self.name, time.monotonic() - started)
 
+    def prime(self, duration_s: float) -> None:
+        """Start the service time from the warm-up's measured duration, before any request has finished; the first
+        finished request replaces it."""
+        if not self._measured:
+            self.service_s = duration_s
+
     def release(self, duration_s: float | None = None) -> None:
         """Give a worker back (to the first in line, if any); ``duration_s`` updates the service time."""
         if duration_s is not None:
-            first = self.service_s == 0.0
+            first, self._measured = not self._measured, True
             self.service_s = duration_s if first else (1 - SMOOTHING) * self.service_s + SMOOTHING * duration_s
         while self._waiting:
             ticket = self._waiting.popleft()

@@ -151,3 +151,23 @@ def test_logs_are_json_lines_with_the_request_id_and_no_pixels(
     assert line["request_id"] == "log-check-1" and line["route"] == "/predict" and line["status"] == 200
     assert line["latency_ms"] > 0
     assert len(JsonFormatter().format(records[-1])) < 500  # no image data in the log
+
+
+def test_a_cold_service_refuses_a_burst_at_once(start_server: Callable[..., LiveServer]) -> None:
+    """24 LIME requests at once to a fresh service (default settings): the warm-up measured the heavy work, so the
+    ones that cannot start within the waiting budget are refused at once, not after waiting it out."""
+    server = start_server()
+    assert server.app.state.brainxai.queues["heavy"].service_s > 0  # measured before the first request
+    image = sample_path().read_bytes()
+
+    def one(_: int) -> tuple[int, float]:
+        began = time.monotonic()
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            status = client.post("/explain?method=lime", content=image, headers=JPEG).status_code
+        return status, time.monotonic() - began
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        answers = list(pool.map(one, range(24)))
+    refused = [seconds for status, seconds in answers if status == 503]
+    assert {status for status, _ in answers} <= {200, 503} and any(s == 200 for s, _ in answers)
+    assert refused and max(refused) <= 0.5, sorted(refused)

@@ -174,3 +174,17 @@ def test_errors_of_the_work_reach_the_caller_and_free_the_worker() -> None:
         assert queue.in_use == 0 and queue.service_s == 0.0  # a failure is not a service time
 
     asyncio.run(scenario())
+
+
+def test_a_primed_queue_estimates_waits_before_any_work_finished() -> None:
+    """The warm-up's measurement is the service time until the first request finishes, which then replaces it."""
+    from service.limits import QueueObserver, WorkQueue
+
+    queue = WorkQueue("heavy", 1, max_queue=8, max_wait_s=1.0, observer=QueueObserver(on_reject=lambda reason: None))
+    queue.prime(0.4)
+    assert queue.service_s == 0.4
+    queue.in_use = 1
+    queue.release(1.5)
+    assert queue.service_s == 1.5
+    queue.prime(9.0)  # a measured service time is not overwritten by a later prime
+    assert queue.service_s == 1.5
