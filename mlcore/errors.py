@@ -25,6 +25,7 @@ training CLI (``training/__main__.py``) to a one-line message and exit code 2, t
     ├── NotReady                 the model is still loading
     ├── NotConfigured            a feature needs a setting that is not set (e.g. the PACS)
     ├── ModelNotFound            a model name or version this server does not serve
+    ├── StorageFailed            what was received cannot be kept on the node's storage (full, read-only)
     └── PacsError                a PACS step failed (the message names the step)
         ├── PacsUnreachable      cannot connect, or it refused the step
         ├── PacsTimeout          it did not answer in time
@@ -130,6 +131,10 @@ class NotAcceptable(BrainxaiError):
 
 class Busy(BrainxaiError):
     """Admission refused: the queue is full, or the expected wait exceeds the budget."""
+
+
+class StorageFailed(BrainxaiError):
+    """What was received cannot be kept on the node's storage (full, read-only, not writable)."""
 
 
 class NotReady(BrainxaiError):

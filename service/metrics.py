@@ -101,6 +101,17 @@ class Metrics:
         self.dimse_outbox = Gauge(
             "brainxai_dimse_outbox_pending", "Result objects waiting in the outbox", registry=self.registry
         )
+        self.dimse_spool_series = Gauge(
+            "brainxai_dimse_spool_series",
+            "Acknowledged series kept in the spool, not yet analysed",
+            registry=self.registry,
+        )
+        self.dimse_spool_instances = Gauge(
+            "brainxai_dimse_spool_instances", "Acknowledged instances kept in the spool", registry=self.registry
+        )
+        self.dimse_spool_oldest = Gauge(
+            "brainxai_dimse_spool_oldest_seconds", "Age of the oldest instance in the spool", registry=self.registry
+        )
 
     def input_check(self, check: InputCheck, outcome: str) -> None:
         """Count one input check: its outcome and, when not accepted, what kind of input it was."""

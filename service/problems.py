@@ -53,6 +53,7 @@ HTTP_PROBLEMS: dict[type[errors.BrainxaiError], ProblemType] = {
     errors.NotReady: ProblemType(503, "Not ready", "not-ready"),
     errors.NotConfigured: ProblemType(503, "Not configured", "not-configured"),
     errors.ModelNotFound: ProblemType(404, "Model not found", "model-not-found"),
+    errors.StorageFailed: ProblemType(507, "Insufficient storage", "insufficient-storage"),
     errors.PacsTimeout: ProblemType(504, "Gateway timeout", "gateway-timeout"),
 }
 VALIDATION = ProblemType(422, "Invalid parameter", "invalid-parameter")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import highdicom as hd
 import pydicom
+from pydicom.uid import generate_uid
 
 from mlcore.errors import ImageError
 from service.dicom_out import secondary_capture
@@ -104,4 +105,17 @@ def series_results(analysis: SeriesAnalysis, model: ModelRef, *, captures: bool 
                     results.append(Result(capture, "secondary_capture", method))
             except ImageError as exc:
                 log.warning("no map of slice %s: %s", source.get("SOPInstanceUID"), exc.message)
+    return with_derived_uids(results, seed=f"{analysis.slices[0].dataset.SeriesInstanceUID}/{model.sha256}")
+
+
+def with_derived_uids(results: list[Result], *, seed: str) -> list[Result]:
+    """The results with Series and SOP Instance UIDs derived from ``seed`` (the source series and the model): the same
+    series analysed again — after a crash, a retry — gives objects with the same UIDs, which a PACS stores once."""
+    for position, result in enumerate(results):
+        dataset = result.dataset
+        series = generate_uid(entropy_srcs=[seed, result.kind])
+        instance = generate_uid(entropy_srcs=[seed, result.kind, str(result.method), str(position)])
+        dataset.SeriesInstanceUID, dataset.SOPInstanceUID = series, instance
+        if getattr(dataset, "file_meta", None) is not None:
+            dataset.file_meta.MediaStorageSOPInstanceUID = instance
     return results

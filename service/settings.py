@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     dimse_outbox: Path = Field(
         Path("/tmp/brainxai-outbox"), description="results waiting to be sent are kept here until sent or expired"
     )
+    dimse_spool: Path = Field(
+        Path("/tmp/brainxai-spool"),
+        description="every instance the node acknowledged, kept (fsync'd) until its series' results are in the "
+        "outbox; a restarted node finishes what it finds here. Put it on a persistent volume",
+    )
     dimse_send_attempts: int = Field(
         5,
         ge=1,

@@ -45,11 +45,24 @@ def storescu(port: int, called: str, files: list[Path], calling: str = "SCANNER"
 class StoreScp:
     """dcmtk's storescp on a free loopback port, accepting any storage SOP class into ``folder``."""
 
-    def __init__(self, folder: Path, ae_title: str = "RESULTS", port: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, ae_title: str = "RESULTS", port: int | None = None, *, unique: bool = False
+    ) -> None:
+        """``unique``: every received object gets a file of its own, the same instance twice two files (to count
+        duplicates)."""
         self.folder, self.ae_title, self.port = folder, ae_title, port or free_port()
         folder.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            ["storescp", "--promiscuous", "-aet", ae_title, "-od", str(folder), str(self.port)],
+            [
+                "storescp",
+                "--promiscuous",
+                *(["--unique-filenames"] if unique else []),
+                "-aet",
+                ae_title,
+                "-od",
+                str(folder),
+                str(self.port),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -86,12 +86,16 @@ def test_the_api_stops_gracefully_within_its_grace_period() -> None:
     assert api["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0  # rollouts without downtime
 
 
-def test_the_dicom_node_has_its_own_deployment_service_and_outbox() -> None:
+def test_the_dicom_node_has_its_own_deployment_service_spool_and_outbox() -> None:
     node = next(w for w in _workloads() if w["metadata"]["name"] == "brainxai-dicom-node")
     [container] = node["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["python", "-m", "service.dimse"] and node["spec"]["strategy"]["type"] == "Recreate"
     env = {item["name"]: item.get("value") for item in container["env"]}
-    mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
-    assert env["BRAINXAI_DIMSE_OUTBOX"] in mounts
+    volumes = {volume["name"]: volume for volume in node["spec"]["template"]["spec"]["volumes"]}
+    persistent = [
+        mount["mountPath"] for mount in container["volumeMounts"] if "persistentVolumeClaim" in volumes[mount["name"]]
+    ]
+    for folder in ("BRAINXAI_DIMSE_OUTBOX", "BRAINXAI_DIMSE_SPOOL"):  # both on the persistent volume
+        assert any(Path(env[folder] or "").is_relative_to(mount) for mount in persistent), folder
     services = {d["metadata"]["name"]: d for _, d in _documents() if d["kind"] == "Service"}
     assert services["brainxai-dicom-node"]["spec"]["ports"][0]["port"] == int(env["BRAINXAI_DIMSE_PORT"] or 0)

@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+import pydicom
 from pydicom import uid
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 
@@ -24,6 +25,7 @@ from service.dimse.collector import PendingSeries, SeriesCollector
 from service.dimse.intake import MR_STORAGE, check_instance
 from service.dimse.outbox import Outbox
 from service.dimse.sender import Destination, send
+from service.dimse.spool import Spool
 from service.dimse.status import SUCCESS, status_of
 from service.metrics import Metrics
 from service.series import analyse_series
@@ -50,6 +52,7 @@ class DicomNode:
         self.analyser = analyser
         self.metrics = metrics
         self.collector = SeriesCollector(settings.dimse_series_idle_s, settings.dimse_max_series_instances)
+        self.spool = Spool(settings.dimse_spool)
         self.outbox = Outbox(
             settings.dimse_outbox,
             attempts=settings.dimse_send_attempts,
@@ -75,8 +78,22 @@ class DicomNode:
             ae.require_calling_aet = list(self.settings.dimse_allowed_aes)
         return ae
 
+    def recover(self) -> int:
+        """Take back every series the spool holds (acknowledged before a stop or a crash); they are finished after
+        the idle window like new ones. Returns the instances taken back."""
+        recovered = 0
+        for series_uid, paths in self.spool.series().items():
+            calling = self.spool.calling_ae(series_uid)
+            for path in paths:
+                self.collector.add(pydicom.dcmread(path), calling)
+                recovered += 1
+            log.info("series %s from %s: %d spooled instance(s) taken back", series_uid, calling, len(paths))
+        return recovered
+
     def start(self) -> None:
-        """Listen on ``BRAINXAI_HOST``:``BRAINXAI_DIMSE_PORT`` and start the worker; returns at once."""
+        """Take back what the spool holds, listen on ``BRAINXAI_HOST``:``BRAINXAI_DIMSE_PORT`` and start the
+        worker; returns at once."""
+        self.recover()
         handlers: list[Any] = [(evt.EVT_C_ECHO, self._on_echo), (evt.EVT_C_STORE, self._on_store)]
         address = (self.settings.host, self.settings.dimse_port)
         self._server = self.application_entity().start_server(address, block=False, evt_handlers=handlers)
@@ -107,6 +124,10 @@ class DicomNode:
             destination, calling = self.destination, self.settings.dimse_ae_title
             self.outbox.flush(lambda datasets: send(datasets, destination, calling_ae=calling))
         self.metrics.dimse_outbox.set(self.outbox.pending())
+        series, instances, oldest_s = self.spool.waiting()
+        self.metrics.dimse_spool_series.set(series)
+        self.metrics.dimse_spool_instances.set(instances)
+        self.metrics.dimse_spool_oldest.set(oldest_s)
 
     def process(self, series_uid: str, pending: PendingSeries) -> None:
         """One complete series: analysed, its results in the outbox. A failure is logged and counted, never raised
@@ -125,12 +146,14 @@ class DicomNode:
         except Exception:
             log.exception("series %s from %s could not be analysed", series_uid, pending.calling_ae)
             self.metrics.dimse_series.labels("failed").inc()
+            self.spool.set_aside(series_uid)  # kept for an operator, not retried at every start
             return
         for item in analysis.slices:
             outcome = "accepted" if item.prediction is not None else "refused"
             self.metrics.dimse_slices.labels(outcome, item.kind or "none").inc()
         self.metrics.dimse_series.labels("analysed" if analysis.finding else "not_analysed").inc()
         self.outbox.put([result.dataset for result in results])
+        self.spool.remove(series_uid)  # only now: its results are on disk in the outbox
         log.info(
             "series %s from %s: %d slices (%d accepted, %d refused), finding %s, %d results in %.0f ms",
             series_uid,
@@ -163,7 +186,8 @@ class DicomNode:
                 max_pixels=self.settings.max_image_pixels,
                 max_frames=self.settings.dimse_max_series_instances,
             )
-            self.collector.add(dataset, calling)
+            if self.spool.keep(dataset, calling):  # on disk, fsync'd, before the success status
+                self.collector.add(dataset, calling)
         except Exception as exc:
             status, meaning = status_of(exc)
             detail = exc.message if isinstance(exc, BrainxaiError) else f"{type(exc).__name__}: {exc}"

@@ -46,10 +46,10 @@ class Outbox:
         self._on_outcome = on_outcome
 
     def put(self, datasets: Sequence[pydicom.Dataset]) -> list[Path]:
-        """Write results to the outbox, due at once."""
+        """Write results to the outbox, due at once; a result with the SOP Instance UID of one waiting replaces it."""
         paths = []
         for dataset in datasets:
-            path = self.folder / f"{time.time_ns()}-{dataset.SOPInstanceUID}.dcm"
+            path = self.folder / f"{dataset.SOPInstanceUID}.dcm"  # the same result again replaces, never doubles
             dataset.save_as(path, enforce_file_format=True)
             paths.append(path)
         with self._lock:

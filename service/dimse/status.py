@@ -6,7 +6,15 @@ reading the dataset) is a processing failure, logged with its traceback.
 
 from __future__ import annotations
 
-from mlcore.errors import BrainxaiError, Busy, DatasetMismatch, ImageError, ImageTooLarge, UnsupportedSopClass
+from mlcore.errors import (
+    BrainxaiError,
+    Busy,
+    DatasetMismatch,
+    ImageError,
+    ImageTooLarge,
+    StorageFailed,
+    UnsupportedSopClass,
+)
 
 SUCCESS = 0x0000
 PROCESSING_FAILURE = 0x0110
@@ -14,6 +22,7 @@ DIMSE_STATUS: tuple[tuple[type[BrainxaiError], int, str], ...] = (
     (UnsupportedSopClass, 0x0122, "Refused: SOP Class not supported"),
     (ImageTooLarge, 0xA700, "Refused: Out of resources"),
     (Busy, 0xA700, "Refused: Out of resources"),
+    (StorageFailed, 0xA700, "Refused: Out of resources"),
     (DatasetMismatch, 0xA900, "Error: Data Set does not match SOP Class"),
     (ImageError, 0xC000, "Error: Cannot understand"),
 )

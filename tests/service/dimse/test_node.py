@@ -39,6 +39,7 @@ def _node(analyser: Any, tmp_path: Path, destination: str | None, **overrides: A
     settings = Settings(
         dimse_destination=destination,
         dimse_outbox=tmp_path / "outbox",
+        dimse_spool=tmp_path / "spool",
         dimse_series_idle_s=1.0,
         dimse_retry_interval_s=0.2,
         **overrides,
