@@ -12,6 +12,7 @@ Writes ``docs/BENCHMARKS.md`` and a JSON file of every number. ``--quick`` runs 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import re
@@ -44,7 +45,8 @@ log = logging.getLogger("bench")
 
 @dataclass(frozen=True)
 class Plan:
-    """How long and how often to measure."""
+    """How long and how often to measure, and which model (``compare``: the one measured beside it; default: the
+    model shipped before it, from git history)."""
 
     wrk_seconds: int
     explain_repeats: int
@@ -52,6 +54,8 @@ class Plan:
     stock_lime_images: int
     lime_repeats: int
     peer_seconds: float
+    model: Path = MODEL
+    compare: Path | None = None
 
 
 FULL = Plan(
@@ -189,7 +193,7 @@ def gradcam_without_evidence_check(folder: Path, jpeg: Path, plan: Plan) -> dict
     beside the default run's, which checks every map: the check's cost."""
     port = free_port()
     env = {
-        "BRAINXAI_MODEL_PATH": str(MODEL),
+        "BRAINXAI_MODEL_PATH": str(plan.model),
         "BRAINXAI_PORT": str(port),
         "BRAINXAI_LOG_LEVEL": "WARNING",
         "BRAINXAI_EXPLAIN_CACHE_SIZE": "0",
@@ -206,7 +210,7 @@ def gradcam_without_evidence_check(folder: Path, jpeg: Path, plan: Plan) -> dict
 def previous_side_by_side(folder: Path, jpeg: Path, plan: Plan) -> dict[str, Any]:
     """``/predict`` (one client) and LIME latency of the previously shipped model, served with default settings in
     this same run: the side-by-side numbers for a new model's cost."""
-    previous = previous_model(folder)
+    previous = plan.compare or previous_model(folder)
     if previous is None:
         return {"skipped": "no earlier shipped model in git history"}
     manifest = artifact.load(previous).manifest
@@ -234,10 +238,10 @@ def previous_side_by_side(folder: Path, jpeg: Path, plan: Plan) -> dict[str, Any
 def run(plan: Plan) -> dict[str, Any]:
     """Every measurement of the plan; returns them as one dict."""
     results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__}
-    loaded = artifact.load(MODEL)
+    loaded = artifact.load(plan.model)
     spec = PreprocessSpec.from_manifest(loaded.manifest)
     flops = float(loaded.manifest["flops"])
-    results["model"] = {"file": str(MODEL.relative_to(REPO)), "sha256": loaded.sha256, "flops": flops}
+    results["model"] = {"file": str(plan.model), "sha256": loaded.sha256, "flops": flops}
     log.info("matrix-multiply rate and in-process forward")
     fp32, bf16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
     x1, x32 = torch.randn(1, 1, spec.size, spec.size), torch.randn(32, 1, spec.size, spec.size)
@@ -294,7 +298,7 @@ def run(plan: Plan) -> dict[str, Any]:
         jpeg, dicom = make_inputs(folder)
         port = free_port()
         env = {
-            "BRAINXAI_MODEL_PATH": str(MODEL),
+            "BRAINXAI_MODEL_PATH": str(plan.model),
             "BRAINXAI_PORT": str(port),
             "BRAINXAI_LOG_LEVEL": "WARNING",
             "BRAINXAI_EXPLAIN_TIMEOUT_S": "300",
@@ -330,7 +334,7 @@ def run(plan: Plan) -> dict[str, Any]:
         log.info("baseline: naive eager handler")
         naive_port = free_port()
         naive = Server(
-            [sys.executable, str(REPO / "bench" / "naive_server.py"), str(naive_port), str(MODEL)],
+            [sys.executable, str(REPO / "bench" / "naive_server.py"), str(naive_port), str(plan.model)],
             {"PYTHONPATH": str(REPO)},
             "/readyz",
             naive_port,
@@ -699,6 +703,10 @@ def soak_section() -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs (under 2 minutes) for routine checks")
+    parser.add_argument("--model", type=Path, default=MODEL, help="the model to measure (default: the shipped one)")
+    parser.add_argument(
+        "--compare", type=Path, default=None, help="a model measured beside it (default: the previously shipped one)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md", help="default: %(default)s")
     parser.add_argument("--report-only", action="store_true", help="rewrite the Markdown from the JSON of the last run")
     args = parser.parse_args()
@@ -711,10 +719,11 @@ def main() -> int:
         log.error("wrk is not installed (Debian package wrk; `make bench` installs it as root)")
         return 2
     command = "make bench" + (" BENCH_ARGS=--quick" if args.quick else "")
-    results = run(QUICK if args.quick else FULL)
+    plan = dataclasses.replace(QUICK if args.quick else FULL, model=args.model.resolve(), compare=args.compare)
+    results = run(plan)
     results["command"] = command
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if not args.quick:  # the last full run of this CPU kind, for the side-by-side table
+    if not args.quick and plan.model == MODEL.resolve():  # the shipped model's last full run on this CPU kind
         kind_file = REPO / "docs" / "benchmarks" / f"{cpu_kind()}.json"
         kind_file.parent.mkdir(parents=True, exist_ok=True)
         kind_file.write_text(json.dumps(results, indent=1) + "\n")

@@ -25,6 +25,7 @@ from service.state import AppState
 
 log = logging.getLogger("service")
 
+WARM_UP_MARGIN = 1.5  # the warm-up's measured service times, scaled: the queues' estimates until work finishes
 DESCRIPTION = """Explainable brain-tumour MRI classification (glioma, meningioma, pituitary tumour, no tumour)
 on 2D slices. Research use only: not a medical device.
 
@@ -42,7 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.analyser = await run_in_threadpool(load_analyser, settings, state.metrics)
         for kind, seconds in (await run_in_threadpool(state.analyser.measure_work)).items():
-            state.queues[kind].prime(seconds)  # a cold burst is then refused at once, not after waiting it out
+            # A cold burst is then refused at once instead of waiting out its budget; with a margin, since work
+            # served under concurrent requests takes longer than the warm-up's lone run.
+            state.queues[kind].prime(WARM_UP_MARGIN * seconds)
         state.ready = True
         yield
         state.ready = False
