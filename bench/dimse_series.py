@@ -2,7 +2,7 @@
 key-slice Parametric Maps have arrived at dcmtk's storescp (the destination).
 
 The node runs as operators run it (``python -m service.dimse``, default settings: 3 s series idle time, 3 key
-slices, Grad-CAM), with only its ports, destination and outbox set. Each round sends a new series (the committed
+slices, Grad-CAM), with only its ports, destination, outbox and spool set. Each round sends a new series (the committed
 glioma samples, tests/dicom_series.py). Needs dcmtk (``make system-deps``).
 
     .venv/bin/python bench/dimse_series.py [--rounds 3]
@@ -62,6 +62,7 @@ def main() -> None:
             "BRAINXAI_DIMSE_METRICS_PORT": str(free_port()),
             "BRAINXAI_DIMSE_DESTINATION": peer.destination,
             "BRAINXAI_DIMSE_OUTBOX": str(work / "outbox"),
+            "BRAINXAI_DIMSE_SPOOL": str(work / "spool"),
         }
         node = subprocess.Popen([sys.executable, "-m", "service.dimse"], cwd=REPO, env=env, stderr=subprocess.DEVNULL)
         try:

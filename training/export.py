@@ -34,7 +34,7 @@ def build_manifest(
         "version": version,
         "classes": checkpoint["classes"],
         "input": {"size": preprocess["size"], "channels": 1, "layout": "NCHW", "dtype": "float32"},
-        "preprocessing": PreprocessSpec(**preprocess).to_manifest(),
+        "preprocessing": PreprocessSpec(preprocess["size"], preprocess["mean"], preprocess["std"]).to_manifest(),
         "architecture": {
             "name": config["architecture"],
             "width": config["width"],

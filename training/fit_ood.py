@@ -109,6 +109,13 @@ def fit_reliability(
     means, precision = fit_gaussians(train_pooled, train_labels, len(classes) + (1 if unknown else 0))
     unfitted = Reliability(means, precision, math.inf, 1.0, artifact.weights_sha256(model.module), false_refusal)
     threshold = conformal_threshold(unfitted.scores(val_pooled), false_refusal)
+    rule = f"conformal: the ceil((n+1)(1-a))-th smallest of n = {len(val)} validation scores, a = {false_refusal}"
+    if unknown:
+        # Every slice of the other collection the detector was fitted with is in distribution too: its held-aside
+        # groups stay out of it (they measure), so the threshold is at least the largest of these in-distribution
+        # scores — set from in-distribution data only, never from out-of-distribution examples.
+        threshold = max(threshold, float(unfitted.scores(unknown_pooled).max()))
+        rule += f", or the largest score of the {len(unknown)} train-side tumours of unknown kind when higher"
     temperature = fit_temperature(val_logits, val_labels)
     reliability = Reliability(means, precision, threshold, temperature, unfitted.weights_sha256, false_refusal)
     calibration = calibration_summary(val_logits, val_labels, reliability)
@@ -116,8 +123,7 @@ def fit_reliability(
         features="the backbone's feature maps averaged over space, L2-normalised",
         gaussians=f"class means and a shared Ledoit-Wolf covariance, from {len(train)} train-side images"
         + (f", and the mean of {len(unknown)} train-side tumours of unknown kind" if unknown else ""),
-        threshold_rule=f"conformal: the ceil((n+1)(1-a))-th smallest of n = {len(val)} validation scores, a = "
-        f"{false_refusal}",
+        threshold_rule=rule,
         calibration={
             "method": "temperature scaling, minimum NLL on the validation side",
             "n": len(val),

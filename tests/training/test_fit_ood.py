@@ -27,6 +27,12 @@ def _check(model: artifact.LoadedModel, gray: np.ndarray) -> InputCheck:
     return check_input(gray.astype(np.float32), 0.0, pooled_features(maps)[0].numpy(), model.reliability)
 
 
+def _pooled(model: artifact.LoadedModel, gray: np.ndarray) -> np.ndarray:
+    spec = PreprocessSpec.from_manifest(model.manifest)
+    with torch.inference_mode():
+        return pooled_features(model.module.features(preprocess(gray.astype(np.float32), spec)))[0].numpy()
+
+
 def _not_brains() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:96, 0:96]
@@ -131,6 +137,10 @@ def test_a_model_trained_with_tumours_of_unknown_kind_gets_a_gaussian_of_them(
     loaded = artifact.load(tmp_path / "model.pt")
     assert loaded.reliability is not None and loaded.reliability.means.shape[0] == 5  # four classes and theirs
     assert "9 train-side tumours of unknown kind" in section["gaussians"]
+    scores = loaded.reliability.scores(  # every train-side tumour of unknown kind is in distribution
+        np.stack([_pooled(loaded, read_gray(path)) for path, _ in train_side])
+    )
+    assert scores.max() <= loaded.reliability.threshold and "largest score" in section["threshold_rule"]
     moved = json.loads(split.read_text())
     moved["unknown_kind"]["root"] = str(tmp_path / "gone")
     split.write_text(json.dumps(moved))
