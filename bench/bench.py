@@ -237,7 +237,10 @@ def previous_side_by_side(folder: Path, jpeg: Path, plan: Plan) -> dict[str, Any
 
 def run(plan: Plan) -> dict[str, Any]:
     """Every measurement of the plan; returns them as one dict."""
-    results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "plan": {key: str(value) if isinstance(value, Path) else value for key, value in plan.__dict__.items()},
+    }
     loaded = artifact.load(plan.model)
     spec = PreprocessSpec.from_manifest(loaded.manifest)
     flops = float(loaded.manifest["flops"])
@@ -586,7 +589,8 @@ def previous_model_section(results: dict[str, Any]) -> list[str]:
     return [
         f"## Side by side with the previously shipped model ({previous['version']})",
         "",
-        "Both served with default settings in this run (the previous artifact taken from git history).",
+        "Both served with default settings in this run (unless `--compare` names it, the previous artifact is taken "
+        "from git history).",
         "",
         _row(["", "GFLOPs per image", "/predict p50 (512×512 JPEG, one client)", "LIME p50 (1,000 samples)"]),
         "|---|---:|---:|---:|",

@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from mlcore.fills import MARGIN, Box, box_of, grown, inpaint_fill, mirrored
 
-REGION_LEVEL = 0.5  # of the map's maximum: the marked region's edge
+REGION_LEVEL = 0.6  # of the map's maximum: the marked region's edge (0.5–0.7 measured: docs/EXPLANATIONS.md)
 DEPENDS_DROP = 0.25  # a fall of the answered class's probability larger than this counts as "depends"
 MAX_REGION_SHARE = 0.25  # of the image: a larger marked box is cut down around the maximum (a map marking everything)
 FILL = "inpaint"
