@@ -188,17 +188,24 @@ def peer_throughput(jpeg: Path, seconds: float) -> dict[str, Any]:
     return {"throughput_per_s": count / elapsed, "p50_ms": elapsed / count * 1000}
 
 
+def service_env(model: Path, port: int, **changed: str) -> dict[str, str]:
+    """The service's environment for a measurement: its default settings but the model, the port, quiet logs, no
+    explanation cache (every request computes its explanation) and no explanation timeout; ``changed`` on top."""
+    return {
+        "BRAINXAI_MODEL_PATH": str(model),
+        "BRAINXAI_PORT": str(port),
+        "BRAINXAI_LOG_LEVEL": "WARNING",
+        "BRAINXAI_EXPLAIN_TIMEOUT_S": "300",
+        "BRAINXAI_EXPLAIN_CACHE_SIZE": "0",
+        **changed,
+    }
+
+
 def gradcam_without_evidence_check(folder: Path, jpeg: Path, plan: Plan) -> dict[str, Any]:
     """``/explain?method=gradcam`` latency with the evidence check turned off (the one deviation from the defaults),
     beside the default run's, which checks every map: the check's cost."""
     port = free_port()
-    env = {
-        "BRAINXAI_MODEL_PATH": str(plan.model),
-        "BRAINXAI_PORT": str(port),
-        "BRAINXAI_LOG_LEVEL": "WARNING",
-        "BRAINXAI_EXPLAIN_CACHE_SIZE": "0",
-        "BRAINXAI_EVIDENCE_CHECK": "false",
-    }
+    env = service_env(plan.model, port, BRAINXAI_EVIDENCE_CHECK="false")
     log.info("service: Grad-CAM without the evidence check")
     service = Server([sys.executable, "-m", "service"], env, "/readyz", port)
     try:
@@ -216,13 +223,7 @@ def previous_side_by_side(folder: Path, jpeg: Path, plan: Plan) -> dict[str, Any
     manifest = artifact.load(previous).manifest
     log.info("side by side: the previous model %s %s", manifest["name"], manifest["version"])
     port = free_port()
-    env = {
-        "BRAINXAI_MODEL_PATH": str(previous),
-        "BRAINXAI_PORT": str(port),
-        "BRAINXAI_LOG_LEVEL": "WARNING",
-        "BRAINXAI_EXPLAIN_TIMEOUT_S": "300",
-        "BRAINXAI_EXPLAIN_CACHE_SIZE": "0",
-    }
+    env = service_env(previous, port)
     service = Server([sys.executable, "-m", "service"], env, "/readyz", port)
     try:
         return {
@@ -300,13 +301,7 @@ def run(plan: Plan) -> dict[str, Any]:
         folder = Path(scratch)
         jpeg, dicom = make_inputs(folder)
         port = free_port()
-        env = {
-            "BRAINXAI_MODEL_PATH": str(plan.model),
-            "BRAINXAI_PORT": str(port),
-            "BRAINXAI_LOG_LEVEL": "WARNING",
-            "BRAINXAI_EXPLAIN_TIMEOUT_S": "300",
-            "BRAINXAI_EXPLAIN_CACHE_SIZE": "0",  # every request computes its explanation
-        }
+        env = service_env(plan.model, port)
         log.info("service: /predict under load")
         service = Server([sys.executable, "-m", "service"], env, "/readyz", port)
         try:

@@ -240,7 +240,7 @@ class Analyser:
         for method in method_names():
             params = self.plan(AnalysisRequest(methods={method: {}})).parameters[method]
             started = time.perf_counter()
-            self._explain(image, x, method, params, target=0, deadline=None, features=None)
+            self._explain(image, x, method, params, target=0, deadline=None, features=None, observed=False)
             cost = explainer_class(method).cost
             timings[cost] = max(timings.get(cost, 0.0), time.perf_counter() - started)
         return timings
@@ -284,19 +284,21 @@ class Analyser:
         target: int,
         deadline: float | None,
         features: torch.Tensor | None,
+        observed: bool = True,
     ) -> Explanation:
-        """One method's map of class ``target``, on the runtime its declaration needs, at the original size."""
+        """One method's map of class ``target``, on the runtime its declaration needs, at the original size
+        (``observed``: its evidence check is told to the observer — not the warm-up's)."""
         started = time.perf_counter()
         explainer = explainer_class(method)()
         forward = self.runtimes.for_method(explainer)
         square = explainer.explain(forward, x, target, params, deadline=deadline, features=features)
         # Resampling can lower a sharp peak: rescale so that the most relevant pixel is 1 again.
         heatmap = normalise_map(map_to_original(square, image.height, image.width))
-        evidence = self._evidence(x, square, target) if self.evidence else None
+        evidence = self._evidence(x, square, target, observed=observed) if self.evidence else None
         elapsed = (time.perf_counter() - started) * 1000
         return Explanation(heatmap, method, self.classes[target], params, elapsed, evidence=evidence)
 
-    def _evidence(self, x: torch.Tensor, square: np.ndarray, target: int) -> EvidenceCheck | None:
+    def _evidence(self, x: torch.Tensor, square: np.ndarray, target: int, *, observed: bool) -> EvidenceCheck | None:
         """The evidence check of one map (on the model's grid), with the prediction's runtime and temperature."""
         pixels = (x[0, 0] * self.spec.std + self.spec.mean).clamp(0.0, 1.0).numpy()
 
@@ -304,7 +306,7 @@ class Analyser:
             return probabilities(self.runtimes.predict(normalise(batch, self.spec)), self.model.reliability)
 
         check = evidence_check(calibrated, pixels, normalise_map(square), answered=target, classes=self.classes)
-        if check is not None and self._on_evidence is not None:
+        if check is not None and observed and self._on_evidence is not None:
             self._on_evidence(check)
         return check
 

@@ -590,11 +590,16 @@ def fit(
         log.info("epoch %d/%d %s%s", state.epoch, config.epochs, json.dumps(row), "  *kept*" if improved else "")
         if dist_info.is_main:
             write_epoch(out, trainer, state, run=run, metrics=metrics if improved else None)
+    return finish(config, state, dist_info)
+
+
+def finish(config: FitConfig, state: RunState, dist_info: Distributed) -> dict[str, Any]:
+    """Say why the run stopped, wait for every rank, and return the kept epoch's validation metrics."""
     if state.epoch - state.best_epoch > config.patience:
         log.info("early stop: no macro-F1 gain for %d epochs (best epoch %d)", config.patience, state.best_epoch)
     if dist_info.world_size > 1:
         dist.barrier()
-    best_metrics: dict[str, Any] = torch.load(out / "best.pt", weights_only=False)["metrics"]
+    best_metrics: dict[str, Any] = torch.load(Path(config.out) / "best.pt", weights_only=False)["metrics"]
     return best_metrics
 
 

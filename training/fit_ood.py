@@ -67,6 +67,22 @@ def conformal_threshold(scores: np.ndarray, false_refusal: float) -> float:
     return float(ordered[rank - 1])
 
 
+def detector_threshold(
+    unfitted: Reliability, val_pooled: np.ndarray, unknown_pooled: np.ndarray | None, *, false_refusal: float
+) -> tuple[float, str]:
+    """The detector's threshold and its rule: conformal on the validation side; with tumours of unknown kind, at least
+    the largest of their (train-side) scores — every slice of the other collection the detector was fitted with is in
+    distribution too, while its held-aside groups stay out (they measure). In-distribution data only, always."""
+    threshold = conformal_threshold(unfitted.scores(val_pooled), false_refusal)
+    rule = (
+        f"conformal: the ceil((n+1)(1-a))-th smallest of n = {len(val_pooled)} validation scores, a = {false_refusal}"
+    )
+    if unknown_pooled is not None:
+        threshold = max(threshold, float(unfitted.scores(unknown_pooled).max()))
+        rule += f", or the largest score of the {len(unknown_pooled)} train-side tumours of unknown kind when higher"
+    return threshold, rule
+
+
 def unknown_kind_train(split_file: Path) -> list[tuple[Path, int]]:
     """The train-side tumours of unknown kind a split records (``unknown_kind``), as (file, 0) pairs; none when it
     records none."""
@@ -102,20 +118,14 @@ def fit_reliability(
     train_labels = np.array([label for _, label in train])
     val_labels = np.array([label for _, label in val])
     unknown = unknown_kind_train(split_file)
+    unknown_pooled: np.ndarray | None = None
     if unknown:
         _, unknown_pooled = model_outputs(model, unknown, show_progress=show_progress, desc="unknown-kind features")
         train_pooled = np.concatenate([train_pooled, unknown_pooled])
         train_labels = np.concatenate([train_labels, np.full(len(unknown), len(classes))])
     means, precision = fit_gaussians(train_pooled, train_labels, len(classes) + (1 if unknown else 0))
     unfitted = Reliability(means, precision, math.inf, 1.0, artifact.weights_sha256(model.module), false_refusal)
-    threshold = conformal_threshold(unfitted.scores(val_pooled), false_refusal)
-    rule = f"conformal: the ceil((n+1)(1-a))-th smallest of n = {len(val)} validation scores, a = {false_refusal}"
-    if unknown:
-        # Every slice of the other collection the detector was fitted with is in distribution too: its held-aside
-        # groups stay out of it (they measure), so the threshold is at least the largest of these in-distribution
-        # scores — set from in-distribution data only, never from out-of-distribution examples.
-        threshold = max(threshold, float(unfitted.scores(unknown_pooled).max()))
-        rule += f", or the largest score of the {len(unknown)} train-side tumours of unknown kind when higher"
+    threshold, rule = detector_threshold(unfitted, val_pooled, unknown_pooled, false_refusal=false_refusal)
     temperature = fit_temperature(val_logits, val_labels)
     reliability = Reliability(means, precision, threshold, temperature, unfitted.weights_sha256, false_refusal)
     calibration = calibration_summary(val_logits, val_labels, reliability)

@@ -82,6 +82,14 @@ def _delivered_once(peer: StoreScp, timeout_s: float = 90.0) -> list[pydicom.Dat
     return received
 
 
+def _restart_delivers_once(folder: Path, peer: StoreScp) -> list[pydicom.Dataset]:
+    restarted = Node(folder, peer.destination)
+    try:
+        return _delivered_once(peer)
+    finally:
+        restarted.kill()
+
+
 def test_killed_after_the_acknowledgement_before_the_series_was_complete(tmp_path: Path) -> None:
     peer = StoreScp(tmp_path / "received", unique=True)
     try:
@@ -91,11 +99,7 @@ def test_killed_after_the_acknowledgement_before_the_series_was_complete(tmp_pat
         node.kill()  # inside the 2 s idle window: the series lived only in the spool
         assert len(list((tmp_path / "spool").rglob("*.dcm"))) == 8
         assert list(peer.folder.iterdir()) == []
-        restarted = Node(tmp_path, peer.destination)
-        try:
-            received = _delivered_once(peer)
-        finally:
-            restarted.kill()
+        received = _restart_delivers_once(tmp_path, peer)
         assert {str(d.StudyInstanceUID) for d in received} == {str(series[0].StudyInstanceUID)}
         assert not list((tmp_path / "spool").rglob("*.dcm"))  # done: the spool is empty again
     finally:
@@ -110,11 +114,7 @@ def test_killed_during_the_analysis(tmp_path: Path) -> None:
         assert node.process.stdout is not None and node.process.stdout.readline().strip() == "ANALYSING"
         node.kill()
         assert len(list((tmp_path / "spool").rglob("*.dcm"))) == 6  # not removed before the results exist
-        restarted = Node(tmp_path, peer.destination)
-        try:
-            _delivered_once(peer)
-        finally:
-            restarted.kill()
+        _restart_delivers_once(tmp_path, peer)
     finally:
         peer.stop()
 
@@ -131,10 +131,6 @@ def test_killed_while_the_results_waited_for_the_destination(tmp_path: Path) -> 
     assert not list((tmp_path / "spool").rglob("*.dcm"))  # the results are on disk, the instances may go
     peer = StoreScp(tmp_path / "received", port=port, unique=True)
     try:
-        restarted = Node(tmp_path, peer.destination)
-        try:
-            _delivered_once(peer)
-        finally:
-            restarted.kill()
+        _restart_delivers_once(tmp_path, peer)
     finally:
         peer.stop()
