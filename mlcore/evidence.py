@@ -9,7 +9,8 @@ would overlap the region, the place of the brain farthest from it. The verdict, 
 **depends on the region** when the answered class changes or its probability falls by more than
 :data:`DEPENDS_DROP`. A removal that moves the control as much says "any removal of that size moves the answer".
 
-It reads the map, not the method: every explanation method gets the same check. Two extra forwards, one batch.
+It reads the map, not the method: every explanation method gets the same check. One forward of three images (the
+original, the region removed, the control) on the forward-only runtime.
 """
 
 from __future__ import annotations

@@ -299,11 +299,12 @@ class Analyser:
         return Explanation(heatmap, method, self.classes[target], params, elapsed, evidence=evidence)
 
     def _evidence(self, x: torch.Tensor, square: np.ndarray, target: int, *, observed: bool) -> EvidenceCheck | None:
-        """The evidence check of one map (on the model's grid), with the prediction's runtime and temperature."""
+        """The evidence check of one map (on the model's grid), on the forward-only runtime (int8 by default, as LIME
+        and Occlusion: a few images at a fraction of float32's cost) with the artifact's temperature."""
         pixels = (x[0, 0] * self.spec.std + self.spec.mean).clamp(0.0, 1.0).numpy()
 
         def calibrated(batch: torch.Tensor) -> torch.Tensor:
-            return probabilities(self.runtimes.predict(normalise(batch, self.spec)), self.model.reliability)
+            return probabilities(self.runtimes.perturb(normalise(batch, self.spec)), self.model.reliability)
 
         check = evidence_check(calibrated, pixels, normalise_map(square), answered=target, classes=self.classes)
         if check is not None and observed and self._on_evidence is not None:
