@@ -24,12 +24,12 @@ import torch
 from scipy import ndimage
 
 from mlcore.fills import MARGIN, Box, box_of, grown, inpaint_fill, mirrored
+from mlcore.preprocessing import FOREGROUND_LEVEL
 
 REGION_LEVEL = 0.6  # of the map's maximum: the marked region's edge (0.5–0.7 measured: docs/EXPLANATIONS.md)
 DEPENDS_DROP = 0.25  # a fall of the answered class's probability larger than this counts as "depends"
 MAX_REGION_SHARE = 0.25  # of the image: a larger marked box is cut down around the maximum (a map marking everything)
 FILL = "inpaint"
-FOREGROUND = 0.04  # intensities above this are the head (as mlcore.preprocessing.FOREGROUND_LEVEL)
 
 Probabilities = Callable[[torch.Tensor], torch.Tensor]  # a batch of [0, 1] images (N×1×S×S) → calibrated (N×C)
 
@@ -46,7 +46,6 @@ class EvidenceCheck:
     after_label: str
     control_label: str
     region_share: float
-    region_box: Box
     fill: str = FILL
 
     @property
@@ -129,7 +128,7 @@ def control_region(box: Box, image: np.ndarray) -> Box:
     if other[2] <= box[0] or other[0] >= box[2]:
         return other
     x0, y0, x1, y1 = box
-    head = image > FOREGROUND
+    head = image > FOREGROUND_LEVEL
     ys, xs = np.nonzero(head) if head.any() else np.nonzero(np.ones_like(head))
     far = int(np.argmax((xs - (x0 + x1) / 2) ** 2 + (ys - (y0 + y1) / 2) ** 2))
     w, h = x1 - x0, y1 - y0
@@ -162,5 +161,4 @@ def evidence_check(
         after_label=classes[int(probs[1].argmax())],
         control_label=classes[int(probs[2].argmax())],
         region_share=(x1 - x0) * (y1 - y0) / float(image.size),
-        region_box=box,
     )

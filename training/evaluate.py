@@ -22,7 +22,7 @@ from training.data import discover, read_gray, read_gray_and_colour
 from training.localisation import read_boxes
 from training.metrics import brier_score, by_tumour_size, classification_metrics, expected_calibration_error
 from training.report import markdown_report, plot_confusion_matrix, plot_reliability
-from training.unknown_kind import BOXES_FILE
+from training.unknown_kind import BOXES_FILE, one_per_group
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,7 @@ def same_collection_report(
     accepted = answered(model, paths, pooled)
     tumour = accepted & (predicted != model.classes.index(NO_TUMOUR))
     missed = accepted & ~tumour
-    first = np.array(sorted({group: index for index, group in reversed(list(enumerate(groups)))}.values()))
+    first = one_per_group(groups)
 
     def shares(rows: np.ndarray) -> dict[str, float | int]:
         return {
