@@ -344,6 +344,8 @@ def build_trainer(
     model: nn.Module = build_model(
         config.architecture, len(data.classes), config.width, config.dropout, pretrained=config.pretrained
     )
+    if config.start_from:
+        start_from_checkpoint(model, config, spec)
     model = model.to(dist_info.device).to(memory_format=torch.channels_last)
     ema = None
     if config.ema_decay > 0:
@@ -383,6 +385,31 @@ def build_trainer(
         transforms=(*recipe_transforms, *transforms),
         terms=(*recipe_terms, *terms),
     )
+
+
+def start_from_checkpoint(model: nn.Module, config: FitConfig, spec: PreprocessSpec) -> None:
+    """Load the weights of ``config.start_from`` (a run's ``best.pt``) into ``model``: a fit that goes on from another
+    run's kept epoch with its own schedule. The checkpoint must be of the same architecture, classes and input
+    preprocessing (the same data and split), or its weights would mean something else; the error names the difference.
+    """
+    path = Path(config.start_from)
+    if not path.is_file():
+        raise TrainingError(f"start_from: no checkpoint at {path}")
+    checkpoint: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    if "weights" not in checkpoint:
+        raise TrainingError(f"start_from: {path} is not a model checkpoint (a run's best.pt)")
+    source = checkpoint["config"]
+    for name in ("architecture", "width"):
+        if source[name] != getattr(config, name):
+            raise TrainingError(f"start_from: {path} has {name} {source[name]!r}, this fit {getattr(config, name)!r}")
+    # Compared on this version's fields: an older checkpoint may also hold a field since dropped at its default.
+    if {name: checkpoint["preprocess"].get(name) for name in dataclasses.asdict(spec)} != dataclasses.asdict(spec):
+        raise TrainingError(
+            f"start_from: {path} was trained with preprocessing {checkpoint['preprocess']}, this fit has "
+            f"{dataclasses.asdict(spec)} (other data or another split)"
+        )
+    model.load_state_dict(checkpoint["weights"])
+    log.info("started from %s (epoch %d, validation %s)", path, checkpoint["epoch"], checkpoint["metrics"].get("accuracy"))
 
 
 def class_loss(config: FitConfig, classes: list[str]) -> nn.Module:

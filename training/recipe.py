@@ -29,6 +29,7 @@ class FitConfig:
     out: str
     architecture: str = "brainxai_cnn"
     pretrained: bool = False  # start the backbone from the architecture's ImageNet weights
+    start_from: str = ""  # a model checkpoint (a run's best.pt) of the same architecture and data to go on from
     width: int = 26
     dropout: float = 0.2
     image_size: int = 192
