@@ -409,7 +409,8 @@ def start_from_checkpoint(model: nn.Module, config: FitConfig, spec: PreprocessS
             f"{dataclasses.asdict(spec)} (other data or another split)"
         )
     model.load_state_dict(checkpoint["weights"])
-    log.info("started from %s (epoch %d, validation %s)", path, checkpoint["epoch"], checkpoint["metrics"].get("accuracy"))
+    metrics = checkpoint["metrics"]
+    log.info("started from %s (epoch %d, validation accuracy %s)", path, checkpoint["epoch"], metrics.get("accuracy"))
 
 
 def class_loss(config: FitConfig, classes: list[str]) -> nn.Module:

@@ -181,3 +181,28 @@ def test_a_fit_with_tumours_of_unknown_kind_splits_them_by_group_and_measures_th
     assert training["unknown_kind"]["val"] == len(split["val"])
     assert training["unknown_kind"]["train"] == len(split["train"])
     assert training["recipe"]["unknown_kind_repeat"] == 2 and "data" not in training["recipe"]
+
+
+def test_a_fit_goes_on_from_another_runs_kept_weights_and_refuses_a_mismatch(
+    synth_root: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    from mlcore.errors import TrainingError
+    from tests.helpers import tiny_config
+    from training.fit import build_trainer, prepare_split
+
+    best = tiny_run / "best.pt"
+    config = tiny_config(synth_root, tmp_path / "goes-on", epochs=1, start_from=str(best))
+    solo = Distributed(rank=0, world_size=1, device=torch.device("cpu"))
+    data, train, _val, _summary, _extra = prepare_split(config, solo)
+    trainer = build_trainer(config, data, train, solo)
+    kept = torch.load(best, weights_only=False)["weights"]
+    started = trainer.model.state_dict()
+    assert all(torch.equal(started[name], kept[name]) for name in kept)
+    fresh = build_trainer(tiny_config(synth_root, tmp_path / "fresh", epochs=1), data, train, solo)
+    assert not all(torch.equal(fresh.model.state_dict()[name], kept[name]) for name in kept)
+    with pytest.raises(TrainingError, match="width 8, this fit 12"):
+        build_trainer(tiny_config(synth_root, tmp_path / "w", width=12, start_from=str(best)), data, train, solo)
+    with pytest.raises(TrainingError, match="preprocessing"):
+        build_trainer(tiny_config(synth_root, tmp_path / "s", image_size=40, start_from=str(best)), data, train, solo)
+    with pytest.raises(TrainingError, match="not a model checkpoint"):
+        build_trainer(tiny_config(synth_root, tmp_path / "l", start_from=str(tiny_run / "last.pt")), data, train, solo)
