@@ -26,8 +26,8 @@ from scipy import ndimage
 from mlcore.fills import MARGIN, Box, box_of, grown, inpaint_fill, mirrored
 from mlcore.preprocessing import FOREGROUND_LEVEL
 
-REGION_LEVEL = 0.6  # of the map's maximum: the marked region's edge (0.5–0.7 measured: docs/EXPLANATIONS.md)
-DEPENDS_DROP = 0.25  # a fall of the answered class's probability larger than this counts as "depends"
+REGION_LEVEL = 0.65  # of the map's maximum: the marked region's edge (0.5–0.9 measured: docs/EXPLANATIONS.md)
+DEPENDS_DROP = 0.5  # a fall of the answered class's probability by more than half counts as "depends"
 MAX_REGION_SHARE = 0.25  # of the image: a larger marked box is cut down around the maximum (a map marking everything)
 FILL = "inpaint"
 
