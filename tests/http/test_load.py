@@ -170,4 +170,6 @@ def test_a_cold_service_refuses_a_burst_at_once(start_server: Callable[..., Live
         answers = list(pool.map(one, range(24)))
     refused = [seconds for status, seconds in answers if status == 503]
     assert {status for status, _ in answers} <= {200, 503} and any(s == 200 for s, _ in answers)
-    assert refused and max(refused) <= 0.5, sorted(refused)
+    # Refused at once: well before the waiting budget that a request waiting it out would take (not a speed bound).
+    budget = server.app.state.brainxai.queues["heavy"].max_wait_s
+    assert refused and max(refused) < budget / 2, (budget, sorted(refused))
