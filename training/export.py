@@ -10,8 +10,7 @@ import torch
 
 from mlcore import artifact
 from mlcore.errors import ArtifactError
-from mlcore.preprocessing import PreprocessSpec
-from training.fit import load_trained
+from training.fit import checkpoint_spec, load_trained
 from training.models import count_macs, count_parameters
 from training.provenance import dataclass_defaults, fit_command, this_command, written_stamp
 from training.recipe import FitConfig, recipe_fields
@@ -34,7 +33,7 @@ def build_manifest(
         "version": version,
         "classes": checkpoint["classes"],
         "input": {"size": preprocess["size"], "channels": 1, "layout": "NCHW", "dtype": "float32"},
-        "preprocessing": PreprocessSpec(preprocess["size"], preprocess["mean"], preprocess["std"]).to_manifest(),
+        "preprocessing": checkpoint_spec(checkpoint).to_manifest(),
         "architecture": {
             "name": config["architecture"],
             "width": config["width"],

@@ -389,24 +389,19 @@ def build_trainer(
 
 def start_from_checkpoint(model: nn.Module, config: FitConfig, spec: PreprocessSpec) -> None:
     """Load the weights of ``config.start_from`` (a run's ``best.pt``) into ``model``: a fit that goes on from another
-    run's kept epoch with its own schedule. The checkpoint must be of the same architecture, classes and input
+    run's kept epoch with its own schedule. The checkpoint must be of the same architecture, width and input
     preprocessing (the same data and split), or its weights would mean something else; the error names the difference.
     """
     path = Path(config.start_from)
-    if not path.is_file():
-        raise TrainingError(f"start_from: no checkpoint at {path}")
-    checkpoint: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
-    if "weights" not in checkpoint:
-        raise TrainingError(f"start_from: {path} is not a model checkpoint (a run's best.pt)")
+    checkpoint = read_model_checkpoint(path)
     source = checkpoint["config"]
     for name in ("architecture", "width"):
         if source[name] != getattr(config, name):
             raise TrainingError(f"start_from: {path} has {name} {source[name]!r}, this fit {getattr(config, name)!r}")
-    # Compared on this version's fields: an older checkpoint may also hold a field since dropped at its default.
-    if {name: checkpoint["preprocess"].get(name) for name in dataclasses.asdict(spec)} != dataclasses.asdict(spec):
+    if checkpoint_spec(checkpoint) != spec:
         raise TrainingError(
-            f"start_from: {path} was trained with preprocessing {checkpoint['preprocess']}, this fit has "
-            f"{dataclasses.asdict(spec)} (other data or another split)"
+            f"start_from: {path} was trained with preprocessing {checkpoint_spec(checkpoint)}, this fit has {spec} "
+            "(other data or another split)"
         )
     model.load_state_dict(checkpoint["weights"])
     metrics = checkpoint["metrics"]
@@ -631,8 +626,8 @@ def finish(config: FitConfig, state: RunState, dist_info: Distributed) -> dict[s
     return best_metrics
 
 
-def load_trained(checkpoint_path: Path) -> tuple[Classifier, dict[str, Any]]:
-    """Rebuild the best model from ``best.pt``: the eager model in eval mode and the checkpoint dict."""
+def read_model_checkpoint(checkpoint_path: Path) -> dict[str, Any]:
+    """A run's ``best.pt`` as a dict; a clear error when it is missing or is a resume state (``last.pt``)."""
     if not checkpoint_path.is_file():
         raise TrainingError(f"no checkpoint at {checkpoint_path}; train one with `python -m training fit`")
     checkpoint: dict[str, Any] = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
@@ -641,6 +636,19 @@ def load_trained(checkpoint_path: Path) -> tuple[Classifier, dict[str, Any]]:
             f"{checkpoint_path} is not a model checkpoint (a run's best.pt) but a resume state (last.pt); "
             f"give {checkpoint_path.with_name('best.pt')}"
         )
+    return checkpoint
+
+
+def checkpoint_spec(checkpoint: dict[str, Any]) -> PreprocessSpec:
+    """The input preprocessing a checkpoint was trained with, read by its fields (an older checkpoint may hold a field
+    since dropped, at its default)."""
+    preprocess = checkpoint["preprocess"]
+    return PreprocessSpec(preprocess["size"], preprocess["mean"], preprocess["std"])
+
+
+def load_trained(checkpoint_path: Path) -> tuple[Classifier, dict[str, Any]]:
+    """Rebuild the best model from ``best.pt``: the eager model in eval mode and the checkpoint dict."""
+    checkpoint = read_model_checkpoint(checkpoint_path)
     config = checkpoint["config"]
     classes = checkpoint["classes"]
     model = build_model(config["architecture"], len(classes), config["width"], config["dropout"])
