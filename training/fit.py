@@ -389,8 +389,9 @@ def build_trainer(
 
 def start_from_checkpoint(model: nn.Module, config: FitConfig, spec: PreprocessSpec) -> None:
     """Load the weights of ``config.start_from`` (a run's ``best.pt``) into ``model``: a fit that goes on from another
-    run's kept epoch with its own schedule. The checkpoint must be of the same architecture, width and input
-    preprocessing (the same data and split), or its weights would mean something else; the error names the difference.
+    run's kept epoch with its own schedule. The checkpoint must be of the same architecture, width and normalisation
+    (the same data and split), or its weights would mean something else; the error names the difference. The input
+    side may change (the network pools over space): a fine-tune at a new resolution.
     """
     path = Path(config.start_from)
     checkpoint = read_model_checkpoint(path)
@@ -398,14 +399,19 @@ def start_from_checkpoint(model: nn.Module, config: FitConfig, spec: PreprocessS
     for name in ("architecture", "width"):
         if source[name] != getattr(config, name):
             raise TrainingError(f"start_from: {path} has {name} {source[name]!r}, this fit {getattr(config, name)!r}")
-    if checkpoint_spec(checkpoint) != spec:
+    trained = checkpoint_spec(checkpoint)
+    # The constants are measured on the training images at the fit's side, so a new side moves them in the third
+    # decimal at most; another dataset or split moves them far more.
+    if not (math.isclose(trained.mean, spec.mean, abs_tol=2e-3) and math.isclose(trained.std, spec.std, abs_tol=2e-3)):
         raise TrainingError(
-            f"start_from: {path} was trained with preprocessing {checkpoint_spec(checkpoint)}, this fit has {spec} "
+            f"start_from: {path} was trained with preprocessing {trained}, this fit has {spec} "
             "(other data or another split)"
         )
     model.load_state_dict(checkpoint["weights"])
     metrics = checkpoint["metrics"]
     log.info("started from %s (epoch %d, validation accuracy %s)", path, checkpoint["epoch"], metrics.get("accuracy"))
+    if trained.size != spec.size:
+        log.info("a new input side: %d px (the checkpoint trained at %d px)", spec.size, trained.size)
 
 
 def class_loss(config: FitConfig, classes: list[str]) -> nn.Module:

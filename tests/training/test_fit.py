@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -188,7 +189,8 @@ def test_a_fit_goes_on_from_another_runs_kept_weights_and_refuses_a_mismatch(
 ) -> None:
     from mlcore.errors import TrainingError
     from tests.helpers import tiny_config
-    from training.fit import build_trainer, prepare_split
+    from training.export import checkpoint_spec
+    from training.fit import build_trainer, prepare_split, start_from_checkpoint
 
     best = tiny_run / "best.pt"
     config = tiny_config(synth_root, tmp_path / "goes-on", epochs=1, start_from=str(best))
@@ -202,7 +204,13 @@ def test_a_fit_goes_on_from_another_runs_kept_weights_and_refuses_a_mismatch(
     assert not all(torch.equal(fresh.model.state_dict()[name], kept[name]) for name in kept)
     with pytest.raises(TrainingError, match="width 8, this fit 12"):
         build_trainer(tiny_config(synth_root, tmp_path / "w", width=12, start_from=str(best)), data, train, solo)
+    resized = build_trainer(
+        tiny_config(synth_root, tmp_path / "s", image_size=40, start_from=str(best)), data, train, solo
+    )
+    assert all(torch.equal(resized.model.state_dict()[name], kept[name]) for name in kept)
+    spec = checkpoint_spec(torch.load(best, weights_only=False))
+    other_data = dataclasses.replace(spec, mean=spec.mean + 0.05)
     with pytest.raises(TrainingError, match="preprocessing"):
-        build_trainer(tiny_config(synth_root, tmp_path / "s", image_size=40, start_from=str(best)), data, train, solo)
+        start_from_checkpoint(fresh.model, tiny_config(synth_root, tmp_path / "m", start_from=str(best)), other_data)
     with pytest.raises(TrainingError, match="not a model checkpoint"):
         build_trainer(tiny_config(synth_root, tmp_path / "l", start_from=str(tiny_run / "last.pt")), data, train, solo)
