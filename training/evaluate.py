@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ from training.report import markdown_report, plot_confusion_matrix, plot_reliabi
 from training.unknown_kind import BOXES_FILE, one_per_group
 
 log = logging.getLogger(__name__)
+
+# The input check's threshold part set by the held-aside tumours of unknown kind (``fit-ood``), which the
+# same-collection measure must then leave out group by group.
+HELD_ASIDE_PART = "unknown_kind_held_aside"
 
 
 def select_files(root: Path, split_file: Path | None, subset: str) -> tuple[list[str], list[tuple[Path, int]]]:
@@ -256,7 +262,12 @@ def same_collection_report(
 ) -> dict[str, Any]:
     """Tumours from the collection of most no-tumour images, as a user gets them: the share answered as a tumour,
     refused by the input check, and answered "notumor" (a missed tumour), counted one slice per group of copies (the
-    first of each group) and over every copy."""
+    first of each group) and over every copy.
+
+    When these held-aside groups also set the input check's threshold (``fit-ood``: its part
+    ``unknown_kind_held_aside``), their own refusals say nothing about a new group's, so they are also measured as
+    unseen (``unseen_by_the_input_check``): each group against the threshold set without it (leave one group out —
+    the largest held-aside score of the *other* groups, and the threshold's other parts)."""
     if NO_TUMOUR not in model.classes:
         raise DatasetError(f"the same-collection measure needs a {NO_TUMOUR!r} class; the model has {model.classes}")
     paths, groups = unknown_kind_files(root, split_file)
@@ -265,21 +276,51 @@ def same_collection_report(
     logits, pooled = model_outputs(
         model, [(path, 0) for path in paths], show_progress=show_progress, desc="same collection"
     )
-    predicted = logits.argmax(1)
+    tumour_answer = logits.argmax(1) != model.classes.index(NO_TUMOUR)
     accepted = answered(model, paths, pooled)
-    tumour = accepted & (predicted != model.classes.index(NO_TUMOUR))
-    missed = accepted & ~tumour
     first = one_per_group(groups)
-
-    def shares(rows: np.ndarray) -> dict[str, float | int]:
-        return {
-            "n": len(rows),
-            "answered_tumour": float(tumour[rows].mean()),
-            "refused": float((~accepted[rows]).mean()),
-            "answered_notumor": float(missed[rows].mean()),
+    report: dict[str, Any] = {
+        "groups": _shares(accepted, tumour_answer, first),
+        "copies": _shares(accepted, tumour_answer, None),
+    }
+    parts = (model.manifest.get("reliability") or {}).get("threshold_parts", {})
+    if model.reliability is not None and HELD_ASIDE_PART in parts:
+        accepted_unseen = _accepted_leaving_each_group_out(model, paths, groups, pooled, parts)
+        report["unseen_by_the_input_check"] = {
+            "groups": _shares(accepted_unseen, tumour_answer, first),
+            "copies": _shares(accepted_unseen, tumour_answer, None),
         }
+    return report
 
-    return {"groups": shares(first), "copies": shares(np.arange(len(paths)))}
+
+def _shares(accepted: np.ndarray, tumour_answer: np.ndarray, rows: np.ndarray | None) -> dict[str, float | int]:
+    """Answered as a tumour / refused / answered "notumor" among ``rows`` (every image when None)."""
+    chosen = np.arange(len(accepted)) if rows is None else rows
+    return {
+        "n": len(chosen),
+        "answered_tumour": float((accepted & tumour_answer)[chosen].mean()),
+        "refused": float((~accepted)[chosen].mean()),
+        "answered_notumor": float((accepted & ~tumour_answer)[chosen].mean()),
+    }
+
+
+def _accepted_leaving_each_group_out(
+    model: artifact.LoadedModel, paths: list[Path], groups: list[str], pooled: np.ndarray, parts: dict[str, float]
+) -> np.ndarray:
+    """Which images the input check would answer if their own group had not helped set its threshold: the cheap
+    checks as the service runs them, and the detector's score against the threshold without that group."""
+    assert model.reliability is not None
+    lifted = dataclasses.replace(model, reliability=dataclasses.replace(model.reliability, threshold=math.inf))
+    passes_cheap_checks = answered(lifted, paths, pooled)
+    scores = model.reliability.scores(pooled)
+    others = max(value for name, value in parts.items() if name != HELD_ASIDE_PART)
+    members = np.array(groups)
+    accepted = np.empty(len(paths), bool)
+    for group in set(groups):
+        inside = members == group
+        threshold = max(others, float(scores[~inside].max())) if (~inside).any() else others
+        accepted[inside] = passes_cheap_checks[inside] & (scores[inside] <= threshold)
+    return accepted
 
 
 def same_collection_markdown(report: dict[str, Any], root: Path) -> str:
@@ -293,10 +334,23 @@ def same_collection_markdown(report: dict[str, Any], root: Path) -> str:
         "| counted | tumours | answered as a tumour | refused (input check) | answered notumor |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, label in (("groups", "one slice per group"), ("copies", "every copy")):
-        row = report[name]
+    rows = [(report[name], label) for name, label in (("groups", "one slice per group"), ("copies", "every copy"))]
+    unseen = report.get("unseen_by_the_input_check")
+    if unseen:
+        rows += [
+            (unseen["groups"], "one slice per group, **as an unseen group** (threshold set without it)"),
+            (unseen["copies"], "every copy, as an unseen group"),
+        ]
+    for row, label in rows:
         lines.append(
             f"| {label} | {row['n']} | {row['answered_tumour']:.1%} | {row['refused']:.1%} | "
             f"{row['answered_notumor']:.1%} |"
         )
+    if unseen:
+        lines += [
+            "",
+            "These groups also set the input check's threshold (`fit-ood`), so their own refusals are low by "
+            "construction; the *unseen* rows measure each group against the threshold set without it (leave one "
+            "group out): what a new group of this collection meets.",
+        ]
     return "\n".join([*lines, ""])

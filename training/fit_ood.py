@@ -9,6 +9,7 @@ never from out-of-distribution examples. The method is described in :mod:`mlcore
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
@@ -22,8 +23,9 @@ from sklearn.covariance import LedoitWolf
 from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.reliability import Reliability, normalised
-from training.evaluate import calibration_summary, model_outputs, select_files
+from training.evaluate import HELD_ASIDE_PART, calibration_summary, model_outputs, select_files
 from training.provenance import this_command
+from training.unknown_kind import BOXES_FILE
 
 log = logging.getLogger(__name__)
 
@@ -68,32 +70,47 @@ def conformal_threshold(scores: np.ndarray, false_refusal: float) -> float:
 
 
 def detector_threshold(
-    unfitted: Reliability, val_pooled: np.ndarray, unknown_pooled: np.ndarray | None, *, false_refusal: float
-) -> tuple[float, str]:
-    """The detector's threshold and its rule: conformal on the validation side; with tumours of unknown kind, at least
-    the largest of their (train-side) scores — every slice of the other collection the detector was fitted with is in
-    distribution too, while its held-aside groups stay out (they measure). In-distribution data only, always."""
-    threshold = conformal_threshold(unfitted.scores(val_pooled), false_refusal)
+    unfitted: Reliability,
+    val_pooled: np.ndarray,
+    unknown_pooled: np.ndarray | None,
+    held_pooled: np.ndarray | None,
+    *,
+    false_refusal: float,
+) -> tuple[float, str, dict[str, float]]:
+    """The detector's threshold, its rule and its parts: conformal on the validation side; with tumours of unknown
+    kind, at least the largest of their train-side scores, and the largest score of their held-aside groups (slices
+    of the other collection the weights never trained on: the validation side's counterpart, whose refusals the
+    evaluation then measures group by group, each with a threshold set without it —
+    :func:`training.evaluate.same_collection_report`). In-distribution data only, always."""
+    parts = {"validation": conformal_threshold(unfitted.scores(val_pooled), false_refusal)}
     rule = (
         f"conformal: the ceil((n+1)(1-a))-th smallest of n = {len(val_pooled)} validation scores, a = {false_refusal}"
     )
     if unknown_pooled is not None:
-        threshold = max(threshold, float(unfitted.scores(unknown_pooled).max()))
-        rule += f", or the largest score of the {len(unknown_pooled)} train-side tumours of unknown kind when higher"
-    return threshold, rule
+        parts["unknown_kind_train"] = float(unfitted.scores(unknown_pooled).max())
+        rule += f", or the largest score of the {len(unknown_pooled)} train-side tumours of unknown kind"
+    if held_pooled is not None:
+        parts[HELD_ASIDE_PART] = float(unfitted.scores(held_pooled).max())
+        rule += f", or the largest score of the {len(held_pooled)} held-aside tumours of unknown kind"
+    if len(parts) > 1:
+        rule += ", whichever is highest"
+    return max(parts.values()), rule, parts
 
 
-def unknown_kind_train(split_file: Path) -> list[tuple[Path, int]]:
-    """The train-side tumours of unknown kind a split records (``unknown_kind``), as (file, 0) pairs; none when it
-    records none."""
+def unknown_kind_side(split_file: Path, side: str) -> tuple[list[tuple[Path, int]], list[str]]:
+    """The tumours of unknown kind on one side (``"train"`` or ``"val"``, the held-aside groups) of a split's
+    ``unknown_kind`` record, as (file, 0) pairs, and each one's group of copies (from the folder's ``boxes.csv``);
+    none when the split records none."""
     record = json.loads(split_file.read_text()).get("unknown_kind")
     if not record:
-        return []
+        return [], []
     root = Path(record["root"])
-    missing = [path for path in record["train"] if not (root / path).is_file()]
+    missing = [path for path in record[side] if not (root / path).is_file()]
     if missing:
         raise DatasetError(f"{len(missing)} tumours of unknown kind of {split_file} are missing under {root}")
-    return [(root / path, 0) for path in record["train"]]
+    with open(root / BOXES_FILE, newline="") as handle:
+        groups = {row["path"]: row["group"] for row in csv.DictReader(handle)}
+    return [(root / path, 0) for path in record[side]], [groups[path] for path in record[side]]
 
 
 def fit_reliability(
@@ -117,15 +134,21 @@ def fit_reliability(
     val_logits, val_pooled = model_outputs(model, val, show_progress=show_progress, desc="validation features")
     train_labels = np.array([label for _, label in train])
     val_labels = np.array([label for _, label in val])
-    unknown = unknown_kind_train(split_file)
+    unknown, _ = unknown_kind_side(split_file, "train")
+    held, _ = unknown_kind_side(split_file, "val")
     unknown_pooled: np.ndarray | None = None
+    held_pooled: np.ndarray | None = None
     if unknown:
         _, unknown_pooled = model_outputs(model, unknown, show_progress=show_progress, desc="unknown-kind features")
         train_pooled = np.concatenate([train_pooled, unknown_pooled])
         train_labels = np.concatenate([train_labels, np.full(len(unknown), len(classes))])
+    if held:
+        _, held_pooled = model_outputs(model, held, show_progress=show_progress, desc="held-aside unknown-kind")
     means, precision = fit_gaussians(train_pooled, train_labels, len(classes) + (1 if unknown else 0))
     unfitted = Reliability(means, precision, math.inf, 1.0, artifact.weights_sha256(model.module), false_refusal)
-    threshold, rule = detector_threshold(unfitted, val_pooled, unknown_pooled, false_refusal=false_refusal)
+    threshold, rule, parts = detector_threshold(
+        unfitted, val_pooled, unknown_pooled, held_pooled, false_refusal=false_refusal
+    )
     temperature = fit_temperature(val_logits, val_labels)
     reliability = Reliability(means, precision, threshold, temperature, unfitted.weights_sha256, false_refusal)
     calibration = calibration_summary(val_logits, val_labels, reliability)
@@ -134,6 +157,7 @@ def fit_reliability(
         gaussians=f"class means and a shared Ledoit-Wolf covariance, from {len(train)} train-side images"
         + (f", and the mean of {len(unknown)} train-side tumours of unknown kind" if unknown else ""),
         threshold_rule=rule,
+        threshold_parts={name: round(value, 3) for name, value in parts.items()},
         calibration={
             "method": "temperature scaling, minimum NLL on the validation side",
             "n": len(val),

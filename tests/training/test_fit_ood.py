@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -125,24 +126,53 @@ def test_a_model_trained_with_tumours_of_unknown_kind_gets_a_gaussian_of_them(
     from tests.helpers import tiny_config
     from training.export import export
     from training.fit import fit
-    from training.fit_ood import unknown_kind_train
+    from training.fit_ood import unknown_kind_side
 
-    config = tiny_config(synth_root, tmp_path / "run", epochs=1, unknown_kind=str(unknown_kind_root))
+    config = tiny_config(
+        synth_root, tmp_path / "run", epochs=1, unknown_kind=str(unknown_kind_root), unknown_kind_val_fraction=0.5
+    )
     fit(config)
     split = tmp_path / "run" / "split.json"
-    train_side = unknown_kind_train(split)
-    assert len(train_side) == 9 and all(path.is_file() for path, _ in train_side)
+    train_side, groups = unknown_kind_side(split, "train")
+    assert len(train_side) == 6 and all(path.is_file() for path, _ in train_side) and len(set(groups)) == 2
     export(tmp_path / "run" / "best.pt", tmp_path / "model.pt")
     section = fit_reliability(tmp_path / "model.pt", synth_root, split, false_refusal=0.1, show_progress=False)
     loaded = artifact.load(tmp_path / "model.pt")
     assert loaded.reliability is not None and loaded.reliability.means.shape[0] == 5  # four classes and theirs
-    assert "9 train-side tumours of unknown kind" in section["gaussians"]
+    assert "6 train-side tumours of unknown kind" in section["gaussians"]
     scores = loaded.reliability.scores(  # every train-side tumour of unknown kind is in distribution
         np.stack([_pooled(loaded, read_gray(path)) for path, _ in train_side])
     )
     assert scores.max() <= loaded.reliability.threshold and "largest score" in section["threshold_rule"]
+    parts = section["threshold_parts"]  # the held-aside groups are in distribution too, and set a part of it
+    assert set(parts) == {"validation", "unknown_kind_train", "unknown_kind_held_aside"}
+    assert loaded.reliability.threshold == pytest.approx(max(parts.values()), abs=1e-3)
+    _check_held_aside_groups_are_measured_as_unseen(loaded, unknown_kind_root, split)
     moved = json.loads(split.read_text())
     moved["unknown_kind"]["root"] = str(tmp_path / "gone")
     split.write_text(json.dumps(moved))
     with pytest.raises(DatasetError, match="missing"):
-        unknown_kind_train(split)
+        unknown_kind_side(split, "train")
+
+
+def _check_held_aside_groups_are_measured_as_unseen(
+    model: artifact.LoadedModel, unknown_kind_root: Path, split: Path
+) -> None:
+    """Held-aside groups that set the threshold are answered in sample; as unseen groups each meets the threshold set
+    without it. With the threshold's other parts lowered to nothing, a copy is refused as unseen exactly when its
+    score beats every score of the other groups."""
+    from training.evaluate import same_collection_report, unknown_kind_files
+
+    assert model.reliability is not None
+    section = model.manifest["reliability"]
+    low = {**section["threshold_parts"], "validation": 0.0, "unknown_kind_train": 0.0}
+    bare = dataclasses.replace(model, manifest={**model.manifest, "reliability": {**section, "threshold_parts": low}})
+    report = same_collection_report(bare, unknown_kind_root, split, show_progress=False)
+    paths, groups = unknown_kind_files(unknown_kind_root, split)
+    scores = model.reliability.scores(np.stack([_pooled(model, read_gray(path)) for path in paths]))
+    members = np.array(groups)
+    beats_the_others = [score > scores[members != group].max() for score, group in zip(scores, groups, strict=True)]
+    assert len(set(groups)) >= 2 and report["copies"]["refused"] == 0.0
+    unseen = report["unseen_by_the_input_check"]["copies"]
+    assert unseen["n"] == len(paths) and unseen["refused"] == pytest.approx(np.mean(beats_the_others))
+    assert unseen["refused"] > 0  # the highest-scoring copy's group, at least
