@@ -32,7 +32,15 @@ from training.counterfactual import NO_TUMOUR
 
 log = logging.getLogger(__name__)
 
-HEAD_BIAS = "head.3.bias"
+
+def classifier_bias(model: artifact.LoadedModel) -> torch.Tensor:
+    """The bias of the layer that gives the class logits: the module's last bias with one entry per class."""
+    found = [
+        p for name, p in model.module.named_parameters() if name.endswith("bias") and p.shape == (len(model.classes),)
+    ]
+    if not found:
+        raise SystemExit("no classifier bias (one entry per class) in the module")
+    return found[-1]
 
 
 def with_offset(model_path: Path, offset: float, out_dir: Path) -> Path:
@@ -40,7 +48,7 @@ def with_offset(model_path: Path, offset: float, out_dir: Path) -> Path:
     model = artifact.load(model_path)
     if model.reliability is None:
         raise SystemExit(f"{model_path} has no input check (python -m training fit-ood)")
-    biases = dict(model.module.named_parameters())[HEAD_BIAS]
+    biases = classifier_bias(model)
     with torch.no_grad():
         biases[model.classes.index(NO_TUMOUR)] -= offset
     digest = artifact.weights_sha256(model.module)
