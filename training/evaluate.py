@@ -285,7 +285,7 @@ def same_collection_report(
     }
     parts = (model.manifest.get("reliability") or {}).get("threshold_parts", {})
     if model.reliability is not None and HELD_ASIDE_PART in parts:
-        accepted_unseen = _accepted_leaving_each_group_out(model, paths, groups, pooled, parts)
+        accepted_unseen = _accepted_leaving_each_group_out(model, paths, groups, pooled, parts=parts)
         report["unseen_by_the_input_check"] = {
             "groups": _shares(accepted_unseen, tumour_answer, first),
             "copies": _shares(accepted_unseen, tumour_answer, None),
@@ -305,7 +305,7 @@ def _shares(accepted: np.ndarray, tumour_answer: np.ndarray, rows: np.ndarray | 
 
 
 def _accepted_leaving_each_group_out(
-    model: artifact.LoadedModel, paths: list[Path], groups: list[str], pooled: np.ndarray, parts: dict[str, float]
+    model: artifact.LoadedModel, paths: list[Path], groups: list[str], pooled: np.ndarray, *, parts: dict[str, float]
 ) -> np.ndarray:
     """Which images the input check would answer if their own group had not helped set its threshold: the cheap
     checks as the service runs them, and the detector's score against the threshold without that group."""

@@ -113,6 +113,18 @@ def unknown_kind_side(split_file: Path, side: str) -> tuple[list[tuple[Path, int
     return [(root / path, 0) for path in record[side]], [groups[path] for path in record[side]]
 
 
+def unknown_kind_features(
+    model: artifact.LoadedModel, split_file: Path, *, show_progress: bool = True
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The pooled features of the split's train-side and held-aside tumours of unknown kind (None for a side it
+    records none of)."""
+    pooled: list[np.ndarray | None] = []
+    for side, desc in (("train", "unknown-kind features"), ("val", "held-aside unknown-kind")):
+        files, _ = unknown_kind_side(split_file, side)
+        pooled.append(model_outputs(model, files, show_progress=show_progress, desc=desc)[1] if files else None)
+    return pooled[0], pooled[1]
+
+
 def fit_reliability(
     model_path: Path,
     data_root: Path,
@@ -134,16 +146,11 @@ def fit_reliability(
     val_logits, val_pooled = model_outputs(model, val, show_progress=show_progress, desc="validation features")
     train_labels = np.array([label for _, label in train])
     val_labels = np.array([label for _, label in val])
-    unknown, _ = unknown_kind_side(split_file, "train")
-    held, _ = unknown_kind_side(split_file, "val")
-    unknown_pooled: np.ndarray | None = None
-    held_pooled: np.ndarray | None = None
-    if unknown:
-        _, unknown_pooled = model_outputs(model, unknown, show_progress=show_progress, desc="unknown-kind features")
+    unknown_pooled, held_pooled = unknown_kind_features(model, split_file, show_progress=show_progress)
+    unknown = 0 if unknown_pooled is None else len(unknown_pooled)
+    if unknown_pooled is not None:
         train_pooled = np.concatenate([train_pooled, unknown_pooled])
-        train_labels = np.concatenate([train_labels, np.full(len(unknown), len(classes))])
-    if held:
-        _, held_pooled = model_outputs(model, held, show_progress=show_progress, desc="held-aside unknown-kind")
+        train_labels = np.concatenate([train_labels, np.full(unknown, len(classes))])
     means, precision = fit_gaussians(train_pooled, train_labels, len(classes) + (1 if unknown else 0))
     unfitted = Reliability(means, precision, math.inf, 1.0, artifact.weights_sha256(model.module), false_refusal)
     threshold, rule, parts = detector_threshold(
@@ -155,7 +162,7 @@ def fit_reliability(
     section = reliability.manifest_section(
         features="the backbone's feature maps averaged over space, L2-normalised",
         gaussians=f"class means and a shared Ledoit-Wolf covariance, from {len(train)} train-side images"
-        + (f", and the mean of {len(unknown)} train-side tumours of unknown kind" if unknown else ""),
+        + (f", and the mean of {unknown} train-side tumours of unknown kind" if unknown else ""),
         threshold_rule=rule,
         threshold_parts={name: round(value, 3) for name, value in parts.items()},
         calibration={
