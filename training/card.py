@@ -115,13 +115,6 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         f"| {e['support']} |"
         for name, e in validation["per_class"].items()
     )
-    confusion = "\n".join(
-        ["| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
-        + [
-            f"| **{name}** | " + " | ".join(str(v) for v in row) + " |"
-            for name, row in zip(classes, validation["confusion_matrix"], strict=True)
-        ]
-    )
     return TEMPLATE.format(
         name=m["name"],
         version=m["version"],
@@ -152,7 +145,7 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         ece=validation["ece"],
         nll=validation["nll"],
         per_class_rows=per_class_rows,
-        confusion=confusion,
+        confusion=_confusion_table(classes, validation["confusion_matrix"]),
         fit_command=m["provenance"]["fit_command"],
         export_command=m["provenance"]["export_command"],
         git_commit=m["provenance"]["git_commit"],
@@ -164,6 +157,17 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         fit_ood_command=f"\n{m['reliability']['command']}" if m.get("reliability") else "",
         reliability_section=_reliability_section(m.get("reliability")),
     ) + (notes.read_text() if notes is not None and notes.is_file() else "")
+
+
+def _confusion_table(classes: list[str], matrix: list[list[int]]) -> str:
+    """The confusion matrix as a Markdown table, rows the true class."""
+    return "\n".join(
+        ["| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+        + [
+            f"| **{name}** | " + " | ".join(str(v) for v in row) + " |"
+            for name, row in zip(classes, matrix, strict=True)
+        ]
+    )
 
 
 def _training_line(recipe: dict[str, Any], best_epoch: int) -> str:
