@@ -3,6 +3,7 @@ slow explanations are stopped with a 503 timeout."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -10,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.http.conftest import LiveServer
 from tests.images import sample_path
@@ -158,12 +161,14 @@ def test_a_cold_service_refuses_a_burst_at_once(start_server: Callable[..., Live
     ones that cannot start within the waiting budget are refused at once, not after waiting it out."""
     server = start_server()
     assert server.app.state.brainxai.queues["heavy"].service_s > 0  # measured before the first request
-    image = sample_path().read_bytes()
+    images = _distinct_pngs(24)  # no answer from the explanation cache: each request needs its own work
 
-    def one(_: int) -> tuple[int, float]:
+    def one(index: int) -> tuple[int, float]:
         began = time.monotonic()
         with httpx.Client(base_url=server.url, timeout=60) as client:
-            status = client.post("/explain?method=lime", content=image, headers=JPEG).status_code
+            status = client.post(
+                "/explain?method=lime", content=images[index], headers={"content-type": "image/png"}
+            ).status_code
         return status, time.monotonic() - began
 
     with ThreadPoolExecutor(max_workers=24) as pool:
@@ -173,3 +178,17 @@ def test_a_cold_service_refuses_a_burst_at_once(start_server: Callable[..., Live
     # Refused at once: well before the waiting budget that a request waiting it out would take (not a speed bound).
     budget = server.app.state.brainxai.queues["heavy"].max_wait_s
     assert refused and max(refused) < budget / 2, (budget, sorted(refused))
+
+
+def _distinct_pngs(count: int) -> list[bytes]:
+    """``count`` PNGs of the sample slice, each with one corner pixel changed: the same work, different pixels."""
+    with Image.open(sample_path()) as opened:
+        base = np.array(opened.convert("L"))
+    made = []
+    for index in range(count):
+        pixels = base.copy()
+        pixels[0, 0] = index * 10
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        made.append(buffer.getvalue())
+    return made
