@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import logging
@@ -24,7 +23,7 @@ from training.data import discover, read_gray, read_gray_and_colour
 from training.localisation import read_boxes
 from training.metrics import brier_score, by_tumour_size, classification_metrics, expected_calibration_error
 from training.report import markdown_report, plot_confusion_matrix, plot_reliability
-from training.unknown_kind import BOXES_FILE, one_per_group
+from training.unknown_kind import group_of_each, one_per_group
 
 log = logging.getLogger(__name__)
 
@@ -244,11 +243,7 @@ def answered_markdown(summary: dict[str, Any]) -> str:
 def unknown_kind_files(root: Path, split_file: Path | None) -> tuple[list[Path], list[str]]:
     """The tumours of unknown kind to measure and their groups: the held-aside side of the model's split when it
     trained with some (``split.json``'s ``unknown_kind.val``), else every image of ``root`` (none was trained on)."""
-    table = root / BOXES_FILE
-    if not table.is_file():
-        raise DatasetError(f"tumours of unknown kind: no {BOXES_FILE} in {root}")
-    with open(table, newline="") as handle:
-        groups = {row["path"]: row["group"] for row in csv.DictReader(handle)}
+    groups = group_of_each(root)
     chosen = list(groups)
     if split_file is not None:
         held = json.loads(split_file.read_text()).get("unknown_kind", {}).get("val")

@@ -9,7 +9,6 @@ never from out-of-distribution examples. The method is described in :mod:`mlcore
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -25,7 +24,7 @@ from mlcore.errors import DatasetError
 from mlcore.reliability import Reliability, normalised
 from training.evaluate import HELD_ASIDE_PART, calibration_summary, model_outputs, select_files
 from training.provenance import this_command
-from training.unknown_kind import BOXES_FILE
+from training.unknown_kind import group_of_each
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +107,7 @@ def unknown_kind_side(split_file: Path, side: str) -> tuple[list[tuple[Path, int
     missing = [path for path in record[side] if not (root / path).is_file()]
     if missing:
         raise DatasetError(f"{len(missing)} tumours of unknown kind of {split_file} are missing under {root}")
-    with open(root / BOXES_FILE, newline="") as handle:
-        groups = {row["path"]: row["group"] for row in csv.DictReader(handle)}
+    groups = group_of_each(root)
     return [(root / path, 0) for path in record[side]], [groups[path] for path in record[side]]
 
 

@@ -94,6 +94,15 @@ def split_groups(groups: list[str], val_fraction: float, seed: int) -> tuple[np.
     return train, val
 
 
+def group_of_each(root: Path) -> dict[str, str]:
+    """Each image's group of copies, by its path relative to ``root`` (``boxes.csv``), in the table's order."""
+    table = root / BOXES_FILE
+    if not table.is_file():
+        raise DatasetError(f"tumours of unknown kind: no {BOXES_FILE} in {root}")
+    with open(table, newline="") as handle:
+        return {row["path"]: row["group"] for row in csv.DictReader(handle)}
+
+
 def one_per_group(groups: list[str]) -> np.ndarray:
     """The position of the first image of each group: one slice per group of copies, as measurement counts them."""
     seen: dict[str, int] = {}
