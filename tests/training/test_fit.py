@@ -212,5 +212,9 @@ def test_a_fit_goes_on_from_another_runs_kept_weights_and_refuses_a_mismatch(
     other_data = dataclasses.replace(spec, mean=spec.mean + 0.05)
     with pytest.raises(TrainingError, match="preprocessing"):
         start_from_checkpoint(fresh.model, tiny_config(synth_root, tmp_path / "m", start_from=str(best)), other_data)
+    with pytest.raises(TrainingError, match="other data"):
+        start_from_checkpoint(
+            fresh.model, tiny_config(synth_root, tmp_path / "f", start_from=str(best)), spec, "another dataset"
+        )
     with pytest.raises(TrainingError, match="not a model checkpoint"):
         build_trainer(tiny_config(synth_root, tmp_path / "l", start_from=str(tiny_run / "last.pt")), data, train, solo)
