@@ -24,7 +24,9 @@ import torch
 from mlcore.files import atomic_write
 from mlcore.preprocessing import fit_to_square
 from training.data import read_gray
+from training.evaluate import select_files
 from training.fit import answered_tumour, checkpoint_spec, evaluate, read_model_checkpoint
+from training.fit_ood import unknown_kind_side
 from training.models import build_model
 
 log = logging.getLogger(__name__)
@@ -51,25 +53,23 @@ def average_weights(first: dict[str, torch.Tensor], second: dict[str, torch.Tens
     }
 
 
-def run_split(checkpoint_path: Path) -> dict[str, Any]:
+def run_split(checkpoint_path: Path) -> Path:
     """The ``split.json`` of the run a kept checkpoint belongs to (its folder)."""
     split_file = checkpoint_path.parent / "split.json"
     if not split_file.is_file():
         raise SystemExit(f"no split.json beside {checkpoint_path}")
-    split: dict[str, Any] = json.loads(split_file.read_text())
-    return split
+    return split_file
 
 
-def validation_side(checkpoint: dict[str, Any], split: dict[str, Any]) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+def validation_side(checkpoint: dict[str, Any], split_file: Path) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
     """The split's validation images and labels, and its held-aside tumours of unknown kind, fitted to the input
-    side."""
+    side (the files as ``evaluate`` and ``fit-ood`` choose them)."""
     size = checkpoint["preprocess"]["size"]
-    root = Path(checkpoint["config"]["data"]).parent
-    classes = checkpoint["classes"]
-    images = torch.stack([fit_to_square(read_gray(root / path), size) for path in split["val"]])
-    labels = np.array([classes.index(Path(path).parent.name) for path in split["val"]], dtype=np.int64)
-    extra = split.get("unknown_kind") or {"root": "", "val": []}
-    unknown = [fit_to_square(read_gray(Path(extra["root"]) / path), size) for path in extra["val"]]
+    _classes, files = select_files(Path(checkpoint["config"]["data"]), split_file, "val")
+    images = torch.stack([fit_to_square(read_gray(path), size) for path, _label in files])
+    labels = np.array([label for _path, label in files], dtype=np.int64)
+    held_aside, _groups = unknown_kind_side(split_file, "val")
+    unknown = [fit_to_square(read_gray(path), size) for path, _label in held_aside]
     return images, labels, torch.stack(unknown) if unknown else torch.empty(0, 1, size, size)
 
 
@@ -81,10 +81,10 @@ def averaged_checkpoint(first_path: Path, second_path: Path) -> dict[str, Any]:
     config = second["config"]
     model = build_model(config["architecture"], len(second["classes"]), config["width"], config["dropout"])
     model.load_state_dict(weights)
-    split = run_split(second_path)
-    if run_split(first_path) != split:
+    split_file = run_split(second_path)
+    if run_split(first_path).read_text() != split_file.read_text():
         raise SystemExit("the two runs were fitted on different splits")
-    images, labels, unknown = validation_side(second, split)
+    images, labels, unknown = validation_side(second, split_file)
     spec, device = checkpoint_spec(second), torch.device("cpu")
     metrics = evaluate(model, images, labels, second["classes"], spec=spec, device=device)
     if len(unknown):
@@ -110,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = averaged_checkpoint(args.first, args.second)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out, lambda tmp: torch.save(checkpoint, tmp))
-    split_file = args.second.parent / "split.json"
-    if split_file.is_file():
-        shutil.copyfile(split_file, args.out.parent / "split.json")
+    shutil.copyfile(run_split(args.second), args.out.parent / "split.json")
     log.info("wrote %s (%s)", args.out, json.dumps({"val_accuracy": round(checkpoint["metrics"]["accuracy"], 5)}))
     return 0
 
