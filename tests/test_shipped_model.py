@@ -79,4 +79,4 @@ def test_the_committed_card_is_the_one_the_artifact_renders() -> None:
 
     rendered = render_card(MODEL, REPO_ROOT / "models" / "MODEL_CARD.notes.md")
     assert (REPO_ROOT / "models" / "MODEL_CARD.md").read_text() == rendered
-    assert "localisation loss" in rendered and "2.0.0" in rendered
+    assert "localisation loss" in rendered and "Apache-2.0" in rendered and "--notumor-offset" in rendered

@@ -189,12 +189,25 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="git commit the checkpoint was trained at (default: as recorded in the checkpoint)",
     )
+    parser.add_argument(
+        "--notumor-offset",
+        type=float,
+        default=0.0,
+        help="lower the notumor logit by this much (the operating point; recorded in the manifest). default: 0",
+    )
 
 
 def _run_export(args: argparse.Namespace) -> None:
     from training.export import export
 
-    export(args.checkpoint, args.out, name=args.name, version=args.version, fit_commit=args.fit_commit)
+    export(
+        args.checkpoint,
+        args.out,
+        name=args.name,
+        version=args.version,
+        fit_commit=args.fit_commit,
+        notumor_offset=args.notumor_offset,
+    )
 
 
 def _add_calibrate(commands: argparse._SubParsersAction) -> None:

@@ -127,7 +127,8 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         body=BODIES.get(m["architecture"]["name"], BODIES["brainxai_cnn"]),
         head=HEADS.get(m["architecture"]["name"], HEADS["brainxai_cnn"]),
         grid=m["input"]["size"] // 16,
-        training_line=_training_line(m.get("training", {}).get("recipe", {}), m["metrics"]["best_epoch"]),
+        training_line=_training_line(m.get("training", {}).get("recipe", {}), m["metrics"]["best_epoch"])
+        + _operating_point(m.get("training", {})),
         width=m["architecture"]["width"],
         dropout=m["architecture"]["dropout"],
         size=m["input"]["size"],
@@ -182,6 +183,17 @@ def _training_line(recipe: dict[str, Any], best_epoch: int) -> str:
         return f"{start}; the last epoch ({best_epoch}) of a fixed schedule is kept (an exponential moving average)."
     return (
         f"{start}; selected at epoch {best_epoch} by validation macro-F1 (exponential moving average of the weights)."
+    )
+
+
+def _operating_point(training: dict[str, Any]) -> str:
+    """The sentence on a "notumor" logit moved at export (none when it was not), for the training line."""
+    offset = training.get("notumor_logit_offset", 0.0)
+    if not offset:
+        return ""
+    return (
+        f' At export its "notumor" logit was lowered by {offset:g} (`--notumor-offset`, the operating point: '
+        'counterfactual training labels removed tumours "notumor"); the validation numbers below are with it.'
     )
 
 

@@ -12,6 +12,7 @@ from mlcore import artifact
 from mlcore.errors import ArtifactError
 from training.fit import checkpoint_spec, load_trained
 from training.models import count_macs, count_parameters
+from training.operating_point import lower_notumor_logit, validation_metrics
 from training.provenance import dataclass_defaults, fit_command, this_command, written_stamp
 from training.recipe import FitConfig, recipe_fields
 
@@ -87,14 +88,21 @@ def export(
     name: str = "brainxai-cnn",
     version: str = "1.0.0",
     fit_commit: str | None = None,
+    notumor_offset: float = 0.0,
 ) -> dict[str, Any]:
     """Script the best model of ``checkpoint_path``, check it, and write the artifact to ``out_path``.
 
     Refuses to write when the scripted module's logits differ from the eager model's by more
     than 1e-5 on a batch of random inputs. ``fit_commit`` overrides the training commit recorded in
-    the checkpoint (for checkpoints written before it was recorded). Returns the manifest written.
+    the checkpoint (for checkpoints written before it was recorded); ``notumor_offset`` lowers the "notumor" logit
+    (:mod:`training.operating_point`; recorded in the manifest, whose validation metrics are then recomputed on the
+    run's ``split.json``). Returns the manifest written.
     """
     model, checkpoint = load_trained(checkpoint_path)
+    if notumor_offset:
+        lower_notumor_logit(model.head, checkpoint["classes"], notumor_offset)
+        metrics = validation_metrics(model, checkpoint, checkpoint_path.parent / "split.json")
+        checkpoint = {**checkpoint, "metrics": metrics}
     size = int(checkpoint["preprocess"]["size"])
     scripted = artifact.script(model.backbone, model.head)
     probe = torch.randn(4, 1, size, size, generator=torch.Generator().manual_seed(0))
@@ -112,6 +120,7 @@ def export(
         parameters=count_parameters(model),
         fit_commit=fit_commit,
     )
+    manifest["training"]["notumor_logit_offset"] = notumor_offset
     digest = artifact.save(scripted, manifest, out_path)
     log.info("exported %s (sha256 %s, max |eager - scripted| = %.1e)", out_path, digest, gap)
     artifact.load(out_path)  # the file must load back through the one loader

@@ -16,7 +16,7 @@ from typing import Any
 from mlcore.errors import TrainingError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-RECIPE_OF_RECORD = RECIPES / "brainxai-cnn-2.1.0.toml"
+RECIPE_OF_RECORD = RECIPES / "brainxai-cnn-3.0.0.toml"
 # Where the data and the run's output lie: given on the command line, never part of a recipe.
 LOCATIONS = ("data", "out", "boxes", "device", "skip_bad")
 
@@ -27,31 +27,32 @@ class FitConfig:
 
     data: str
     out: str
-    architecture: str = "brainxai_cnn"
-    pretrained: bool = False  # start the backbone from the architecture's ImageNet weights
+    architecture: str = "brainxai_lite0"
+    pretrained: bool = True  # start the backbone from the architecture's ImageNet weights
     start_from: str = ""  # a model checkpoint (a run's best.pt) of the same architecture and data to go on from
-    width: int = 26
+    width: int = 320
     dropout: float = 0.2
-    image_size: int = 192
-    epochs: int = 60
+    image_size: int = 224
+    epochs: int = 45
     batch_size: int = 32
-    lr: float = 2e-3
+    lr: float = 8e-4
     weight_decay: float = 0.05
-    warmup_epochs: float = 2.0
+    warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
-    ema_decay: float = 0.999
+    ema_decay: float = 0.998
     val_fraction: float = 0.15
     phash_distance: int = 4
-    patience: int = 20
-    select: str = "best"  # best (validation macro-F1) or last (a fixed schedule's final epoch)
+    patience: int = 15
+    select: str = "last"  # best (validation macro-F1) or last (a fixed schedule's final epoch)
     seed: int = 0
-    amp: bool = True
+    amp: bool = False
     augment: bool = True
     boxes: str = ""
-    localisation_weight: float = 0.3
-    counterfactual: float = 0.0  # chance of a tumour's removal (labelled notumor) and of a control per image
-    counterfactual_methods: str = "donor,inpaint"  # the removal fills trained with (comma-separated)
-    unknown_kind: str = ""  # a folder of tumours of unknown kind (boxes.csv with groups), trained on p(no tumour)
+    localisation_weight: float = 1.0
+    counterfactual: float = 0.58  # chance of a tumour's removal (labelled notumor) and of a control per image
+    counterfactual_methods: str = "donor,inpaint,biharmonic"  # the removal fills trained with (comma-separated)
+    # a folder of tumours of unknown kind (boxes.csv with groups), trained on p(no tumour)
+    unknown_kind: str = "../shared/data/br35h-tumours"
     unknown_kind_val_fraction: float = 0.25  # of its groups, held aside for validation
     unknown_kind_repeat: int = 3  # each training-side tumour of unknown kind appears this often an epoch
     skip_bad: bool = False

@@ -44,3 +44,27 @@ def test_export_of_a_resume_state_says_which_file_to_give(tiny_run: Path, tmp_pa
     with pytest.raises(TrainingError, match=r"resume state \(last.pt\); give .*best.pt"):
         export(tiny_run / "last.pt", tmp_path / "out.pt")
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_a_notumor_offset_lowers_that_logit_alone_and_the_manifest_says_so(
+    tiny_run: Path, exported: Path, tmp_path: Path
+) -> None:
+    moved = tmp_path / "moved.pt"
+    export(tiny_run / "best.pt", moved, name="tiny", version="0.0.1", notumor_offset=0.5)
+    plain, shifted = artifact.load(exported), artifact.load(moved)
+    x = torch.randn(6, 1, 48, 48, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        difference = shifted.module(x) - plain.module(x)
+    notumor = plain.classes.index("notumor")
+    expected = torch.zeros_like(difference)
+    expected[:, notumor] = -0.5
+    assert torch.allclose(difference, expected, atol=1e-5)
+    assert shifted.manifest["training"]["notumor_logit_offset"] == 0.5
+    assert plain.manifest["training"]["notumor_logit_offset"] == 0.0
+    # the manifest's validation metrics are the moved model's: as many images, no more answered "notumor"
+    before, after = plain.manifest["metrics"]["validation"], shifted.manifest["metrics"]["validation"]
+    assert after["n"] == before["n"]
+    assert sum(row[notumor] for row in after["confusion_matrix"]) <= sum(
+        row[notumor] for row in before["confusion_matrix"]
+    )
+    assert after["nll"] != before["nll"]

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, SMALL_RECIPE
 
 pytestmark = pytest.mark.slow
 
 TINY_FLAGS = [
+    "--recipe",
+    str(SMALL_RECIPE),
     "--batch-size",
     "8",
     "--lr",

@@ -53,21 +53,35 @@ def test_bad_recipes_are_refused_with_the_setting_named(tmp_path: Path) -> None:
 
 def test_a_recipe_then_set_then_flags_make_the_config(tmp_path: Path) -> None:
     recipe = tmp_path / "r.toml"
-    recipe.write_text('[fit]\narchitecture = "brainxai_lite0"\nepochs = 12\nlr = 1\n')
+    recipe.write_text('[fit]\narchitecture = "brainxai_cnn"\nepochs = 12\nlr = 1\n')
     args = _fit_parser().parse_args(
-        ["fit", "--recipe", str(recipe), "--data", "d", "--set", "patience=3", "--set", "amp=false", "--epochs", "5"]
+        ["fit", "--recipe", str(recipe), "--data", "d", "--set", "patience=3", "--set", "amp=true", "--epochs", "5"]
     )
     config = fit_config(args)
     assert (config.architecture, config.epochs, config.lr, config.patience, config.amp) == (
-        "brainxai_lite0",
+        "brainxai_cnn",
         5,
         1.0,
         3,
-        False,
+        True,
     )
-    assert dataclasses.replace(config, architecture="brainxai_cnn", epochs=60, lr=2e-3, patience=20, amp=True) == (
-        FitConfig(data="d", out="runs/brainxai-cnn", boxes=config.boxes)
+    defaults = FitConfig(data="d", out="runs/brainxai-cnn", boxes=config.boxes)
+    assert (defaults.architecture, defaults.epochs, defaults.lr, defaults.patience, defaults.amp) != (
+        "brainxai_cnn",
+        5,
+        1.0,
+        3,
+        True,
     )
+    unchanged = dataclasses.replace(
+        config,
+        architecture=defaults.architecture,
+        epochs=defaults.epochs,
+        lr=defaults.lr,
+        patience=defaults.patience,
+        amp=defaults.amp,
+    )
+    assert unchanged == defaults
     for wrong in ("patience", "colour=red", "amp=maybe", "epochs=many"):
         with pytest.raises(ParameterError, match="--set"):
             fit_config(_fit_parser().parse_args(["fit", "--data", "d", "--set", wrong]))

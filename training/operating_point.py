@@ -1,0 +1,51 @@
+"""The operating point of a counterfactually trained model: its "notumor" logit lowered by a constant at export.
+
+Counterfactual training labels every removed tumour "notumor", so such a model answers "notumor" more readily than
+the data's own images call for; a constant taken off that logit trades some removal → "notumor" for fewer small
+tumours missed. ``python -m training export --notumor-offset <x>`` bakes it into the head's bias — every entry point
+then serves the same operating point — and recomputes the validation metrics the manifest (and the card) carry.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlcore.errors import TrainingError
+from mlcore.preprocessing import fit_to_square
+from training.counterfactual import NO_TUMOUR
+from training.data import read_gray
+from training.evaluate import select_files
+from training.fit import checkpoint_spec, evaluate
+from training.localisation import last_linear
+
+log = logging.getLogger(__name__)
+
+
+def lower_notumor_logit(head: nn.Module, classes: list[str], offset: float) -> None:
+    """Lower the "notumor" logit of ``head`` by ``offset``: its last linear layer's bias, in place."""
+    if NO_TUMOUR not in classes:
+        raise TrainingError(f"a notumor offset needs a {NO_TUMOUR!r} class; the model has {classes}")
+    with torch.no_grad():
+        last_linear(head).bias[classes.index(NO_TUMOUR)] -= offset
+
+
+def validation_metrics(model: nn.Module, checkpoint: dict[str, Any], split_file: Path) -> dict[str, Any]:
+    """The metrics of ``model`` on the validation side of ``split_file`` (the run's), as ``fit`` records them."""
+    if not split_file.is_file():
+        raise TrainingError(f"no {split_file.name} beside the checkpoint: the offset's metrics need the run's split")
+    size = checkpoint["preprocess"]["size"]
+    _classes, files = select_files(Path(checkpoint["config"]["data"]), split_file, "val")
+    images = torch.stack([fit_to_square(read_gray(path), size) for path, _label in files])
+    labels = np.array([label for _path, label in files], dtype=np.int64)
+    model.eval()
+    metrics = evaluate(
+        model, images, labels, checkpoint["classes"], spec=checkpoint_spec(checkpoint), device=torch.device("cpu")
+    )
+    log.info("validation with the offset: accuracy %.4f, macro-F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
+    return metrics
