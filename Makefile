@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint format clean system-deps docker-test docker-clean bench soak
+.PHONY: install run test reproduce lint format clean system-deps docker-test docker-clean bench soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ system-deps:
 
 test: lint system-deps
 	$(BIN)/python -m pytest
+
+# The shipped model's recipe reproduces its split and its first epoch (one epoch of its fit: minutes on 2 cores).
+reproduce: install
+	$(BIN)/python -m pytest -m reproduce
 
 # The benchmark (docs/BENCHMARKS.md); BENCH_ARGS=--quick for a run under 2 minutes. Needs wrk (installed as root).
 bench: install

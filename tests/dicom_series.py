@@ -77,6 +77,16 @@ def enhanced_series(label: str = "glioma", count: int = 6) -> pydicom.Dataset:
     )
 
 
+def photograph_series(count: int = 3) -> list[pydicom.Dataset]:
+    """scikit-image's camera-man photograph stored as MR slices tagged BRAIN, shifted slice by slice: tags that lie."""
+    from skimage import data
+
+    image = np.asarray(Image.fromarray(data.camera()).resize((256, 256)), dtype=np.float64) / 255 * 4000
+    uids = {"study": generate_uid(), "series": generate_uid(), "frame_of_reference": generate_uid()}
+    shifted = [np.roll(image, 3 * index, axis=1).astype(np.uint16) for index in range(count)]
+    return [_mr_slice(pixels, index, uids, "BRAIN") for index, pixels in enumerate(shifted)]
+
+
 def other_body_part_series(count: int = 6) -> list[pydicom.Dataset]:
     """An abdominal MR slice (pydicom's ``examples_overlay.dcm``), shifted slice by slice, tagged SHOULDER."""
     abdomen = pydicom_testdata("examples_overlay.dcm").pixel_array.astype(np.float64)

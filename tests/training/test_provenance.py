@@ -21,12 +21,15 @@ def test_the_commit_is_a_sha_marked_dirty_when_the_tree_is() -> None:
 
 def test_the_fit_command_lists_only_what_differs_from_the_defaults() -> None:
     defaults = dataclass_defaults(FitConfig)
-    config = {**defaults, "data": str(REPO_ROOT / "data"), "out": "runs/x", "epochs": 60, "amp": False}
+    config = {**defaults, "data": str(REPO_ROOT / "data"), "out": "runs/x"}
     command = fit_command(config, defaults)
     assert command.startswith("python -m training fit") and "--data data" in command and "--out runs/x" in command
-    config = {**config, "epochs": 12, "patience": 3, "skip_bad": True}
+    assert "--epochs" not in command and "--set" not in command
+    assert defaults["epochs"] != 12 and defaults["patience"] != 3
+    config = {**config, "epochs": 12, "patience": 3, "skip_bad": True, "amp": not defaults["amp"]}
     command = fit_command(config, defaults)
-    assert "--epochs 12" in command and "--set amp=false" in command and "--set patience=3" in command
+    amp = "true" if config["amp"] else "false"
+    assert "--epochs 12" in command and f"--set amp={amp}" in command and "--set patience=3" in command
     assert "--skip-bad" in command and "--lr" not in command
 
 

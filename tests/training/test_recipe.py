@@ -96,7 +96,7 @@ def test_fit_help_has_at_most_twenty_options_each_with_help() -> None:
     assert all(action.help for action in options)
 
 
-@pytest.mark.slow
+@pytest.mark.reproduce
 @pytest.mark.skipif(not SHARED_TRAINING.is_dir(), reason="needs the shared Training split (../shared/data)")
 def test_the_recipe_of_record_reproduces_the_shipped_split_and_its_first_epoch(tmp_path: Path) -> None:
     """``fit --recipe <recipe of record> --stop-after 1`` on the shared data: the shipped model's split exactly, and the
