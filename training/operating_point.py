@@ -35,14 +35,20 @@ def lower_notumor_logit(head: nn.Module, classes: list[str], offset: float) -> N
         last_linear(head).bias[classes.index(NO_TUMOUR)] -= offset
 
 
-def validation_metrics(model: nn.Module, checkpoint: dict[str, Any], split_file: Path) -> dict[str, Any]:
-    """The metrics of ``model`` on the validation side of ``split_file`` (the run's), as ``fit`` records them."""
+def validation_images(checkpoint: dict[str, Any], split_file: Path) -> tuple[torch.Tensor, np.ndarray]:
+    """The validation side of ``split_file`` under the checkpoint's data, fitted to its input side, and the labels
+    (the files as ``evaluate`` chooses them)."""
     if not split_file.is_file():
-        raise TrainingError(f"no {split_file.name} beside the checkpoint: the offset's metrics need the run's split")
+        raise TrainingError(f"no {split_file.name} beside the checkpoint: its validation side is needed")
     size = checkpoint["preprocess"]["size"]
     _classes, files = select_files(Path(checkpoint["config"]["data"]), split_file, "val")
     images = torch.stack([fit_to_square(read_gray(path), size) for path, _label in files])
-    labels = np.array([label for _path, label in files], dtype=np.int64)
+    return images, np.array([label for _path, label in files], dtype=np.int64)
+
+
+def validation_metrics(model: nn.Module, checkpoint: dict[str, Any], split_file: Path) -> dict[str, Any]:
+    """The metrics of ``model`` on the validation side of ``split_file`` (the run's), as ``fit`` records them."""
+    images, labels = validation_images(checkpoint, split_file)
     model.eval()
     metrics = evaluate(
         model, images, labels, checkpoint["classes"], spec=checkpoint_spec(checkpoint), device=torch.device("cpu")

@@ -24,10 +24,10 @@ import torch
 from mlcore.files import atomic_write
 from mlcore.preprocessing import fit_to_square
 from training.data import read_gray
-from training.evaluate import select_files
 from training.fit import answered_tumour, checkpoint_spec, evaluate, read_model_checkpoint
 from training.fit_ood import unknown_kind_side
 from training.models import build_model
+from training.operating_point import validation_images
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,7 @@ def validation_side(checkpoint: dict[str, Any], split_file: Path) -> tuple[torch
     """The split's validation images and labels, and its held-aside tumours of unknown kind, fitted to the input
     side (the files as ``evaluate`` and ``fit-ood`` choose them)."""
     size = checkpoint["preprocess"]["size"]
-    _classes, files = select_files(Path(checkpoint["config"]["data"]), split_file, "val")
-    images = torch.stack([fit_to_square(read_gray(path), size) for path, _label in files])
-    labels = np.array([label for _path, label in files], dtype=np.int64)
+    images, labels = validation_images(checkpoint, split_file)
     held_aside, _groups = unknown_kind_side(split_file, "val")
     unknown = [fit_to_square(read_gray(path), size) for path, _label in held_aside]
     return images, labels, torch.stack(unknown) if unknown else torch.empty(0, 1, size, size)
