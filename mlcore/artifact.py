@@ -26,6 +26,7 @@ from torch import nn
 
 from mlcore.errors import ArtifactError
 from mlcore.files import atomic_write
+from mlcore.input_gate import InputGate
 from mlcore.reliability import Reliability
 
 # The shipped model: what the service serves and the CLI reads unless told otherwise.
@@ -37,6 +38,10 @@ MANIFEST_FILE = "brainxai_manifest.json"
 CALIBRATION_FILE = "brainxai_calibration.npy"
 # Optional: the input check's detector arrays (mlcore/reliability.py); its scalars are the manifest's "reliability".
 RELIABILITY_FILE = "brainxai_reliability.npz"
+# Optional: the input gate (mlcore/input_gate.py): its scripted feature module and its arrays; its scalars are the
+# manifest's "input_gate".
+GATE_MODULE_FILE = "brainxai_gate_features.pt"
+GATE_ARRAYS_FILE = "brainxai_gate.npz"
 REQUIRED_KEYS = (
     "format_version",
     "name",
@@ -88,7 +93,8 @@ class LoadedModel:
 
     ``calibration``: uint8 N×S×S images in [0, 255] (intensity × 255 after padding and resizing, before
     normalisation), or None for an artifact without them. ``reliability``: the detector and temperature fitted
-    for these weights (:mod:`mlcore.reliability`), or None for an artifact without them.
+    for these weights (:mod:`mlcore.reliability`), or None for an artifact without them. ``gate``: the input gate
+    (:mod:`mlcore.input_gate`), or None for an artifact without one.
     """
 
     module: torch.jit.ScriptModule
@@ -97,6 +103,7 @@ class LoadedModel:
     path: Path
     calibration: np.ndarray | None = None
     reliability: Reliability | None = None
+    gate: InputGate | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -110,6 +117,19 @@ def script(backbone: nn.Module, head: nn.Module) -> torch.jit.ScriptModule:
     with _torchscript_quiet():
         scripted = torch.jit.script(module)
     return scripted
+
+
+def script_gate_features(module: nn.Module) -> torch.jit.ScriptModule:
+    """Script the input gate's feature module (eval mode, on the CPU)."""
+    with _torchscript_quiet():
+        return torch.jit.script(module.cpu().eval())
+
+
+def _gate_module_bytes(features: torch.jit.ScriptModule) -> bytes:
+    buffer = io.BytesIO()
+    with _torchscript_quiet():
+        torch.jit.save(features, buffer)
+    return buffer.getvalue()
 
 
 def file_sha256(path: Path) -> str:
@@ -137,6 +157,7 @@ def save(
     *,
     calibration: np.ndarray | None = None,
     reliability: Reliability | None = None,
+    gate: InputGate | None = None,
 ) -> str:
     """Write the artifact atomically (temp file + rename) and return its sha256.
 
@@ -144,6 +165,8 @@ def save(
     ``calibration`` (optional): uint8 N×S×S images stored beside the manifest (see :class:`LoadedModel`).
     ``reliability`` (optional): its arrays are stored beside the manifest, whose ``reliability`` section must
     describe it (:meth:`Reliability.manifest_section`); it must have been fitted for ``scripted``'s weights.
+    ``gate`` (optional): the input gate, its module and arrays stored beside the manifest, whose ``input_gate``
+    section must describe it (:meth:`InputGate.manifest_section`).
     """
     manifest = {**manifest, "format_version": FORMAT_VERSION}
     _check_manifest(manifest, path)
@@ -155,6 +178,13 @@ def save(
         extra[RELIABILITY_FILE] = reliability.to_bytes()
     elif "reliability" in manifest:
         raise ArtifactError(f"{path}: the manifest has a reliability section but no detector was given")
+    if gate is not None:
+        if manifest.get("input_gate", {}).get("margin_threshold") != gate.margin_threshold:
+            raise ArtifactError(f"{path}: the manifest's input_gate section does not describe the gate given")
+        extra[GATE_MODULE_FILE] = _gate_module_bytes(gate.features)
+        extra[GATE_ARRAYS_FILE] = gate.to_bytes()
+    elif "input_gate" in manifest:
+        raise ArtifactError(f"{path}: the manifest has an input_gate section but no gate was given")
     if calibration is not None:
         _check_calibration(calibration, int(manifest["input"]["size"]), path)
         buffer = io.BytesIO()
@@ -183,7 +213,13 @@ def load(path: str | Path) -> LoadedModel:
         raise ArtifactError(f"model file is empty: {path}")
     if not zipfile.is_zipfile(path):
         raise ArtifactError(f"{path} is not a brainxai model: not a TorchScript archive (foreign or truncated file)")
-    extra: dict[str, Any] = {MANIFEST_FILE: "", CALIBRATION_FILE: "", RELIABILITY_FILE: ""}
+    extra: dict[str, Any] = {
+        MANIFEST_FILE: "",
+        CALIBRATION_FILE: "",
+        RELIABILITY_FILE: "",
+        GATE_MODULE_FILE: "",
+        GATE_ARRAYS_FILE: "",
+    }
     try:
         with _torchscript_quiet():
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
@@ -208,6 +244,7 @@ def load(path: str | Path) -> LoadedModel:
     _check_output_shape(module, manifest, path)
     calibration = _read_calibration(extra[CALIBRATION_FILE], int(manifest["input"]["size"]), path)
     reliability = _read_reliability(manifest, extra[RELIABILITY_FILE], module, path)
+    gate = _read_gate(manifest, extra[GATE_MODULE_FILE], extra[GATE_ARRAYS_FILE], path)
     return LoadedModel(
         module=module,
         manifest=manifest,
@@ -215,7 +252,33 @@ def load(path: str | Path) -> LoadedModel:
         path=path,
         calibration=calibration,
         reliability=reliability,
+        gate=gate,
     )
+
+
+def _read_gate(manifest: dict[str, Any], module_bytes: bytes, arrays: bytes, path: Path) -> InputGate | None:
+    """The input gate, checked: its module loads and gives as many features as its arrays score, on an input of
+    the model's size."""
+    section = manifest.get("input_gate")
+    if section is None and not module_bytes and not arrays:
+        return None
+    if section is None or not module_bytes or not arrays:
+        raise ArtifactError(f"{path}: the input gate is incomplete (manifest section, module or arrays missing)")
+    try:
+        with _torchscript_quiet():
+            features = torch.jit.load(io.BytesIO(module_bytes), map_location="cpu")
+    except Exception as exc:  # as for the main module: any load failure means a damaged file
+        raise ArtifactError(f"{path}: the input gate's module cannot be loaded: {exc}") from exc
+    features.eval()
+    gate = InputGate.from_artifact(section, features, arrays, str(path))
+    size = int(manifest["input"]["size"])
+    with torch.inference_mode():
+        probe = features(torch.zeros(1, int(manifest["input"].get("channels", 1)), size, size))
+    if tuple(probe.shape) != (1, gate.dimensions):
+        raise ArtifactError(
+            f"{path}: the input gate's module gives {tuple(probe.shape)} features, not {gate.dimensions}"
+        )
+    return gate
 
 
 def _read_reliability(

@@ -59,7 +59,9 @@ class OnnxForward:
         return torch.from_numpy(outputs[0]), features
 
 
-def _to_onnx(module: torch.jit.ScriptModule, size: int, folder: Path, *, with_features: bool = False) -> Path:
+def _to_onnx(
+    module: torch.jit.ScriptModule, size: int, folder: Path, *, with_features: bool = False, output: str = "logits"
+) -> Path:
     path = folder / "model.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -68,8 +70,8 @@ def _to_onnx(module: torch.jit.ScriptModule, size: int, folder: Path, *, with_fe
             (torch.zeros(1, 1, size, size),),
             path,
             input_names=["x"],
-            output_names=["logits"],
-            dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+            output_names=[output],
+            dynamic_axes={"x": {0: "batch"}, output: {0: "batch"}},
             opset_version=17,
             dynamo=False,
         )
@@ -138,6 +140,30 @@ def onnx_forward(
         log.warning("ONNX Runtime differs from TorchScript by %.2e (> %.0e): staying on TorchScript", gap, tolerance)
         return None
     log.info("forward pass on ONNX Runtime (max |logit or feature difference| from TorchScript %.1e)", gap)
+    return forward
+
+
+def onnx_gate_features(
+    module: torch.jit.ScriptModule, size: int, threads: int = 0, tolerance: float = TOLERANCE
+) -> OnnxForward | None:
+    """The input gate's feature module on ONNX Runtime (float32), or None (logged) when unavailable or when its
+    features differ from TorchScript's by more than ``tolerance`` (relative to their scale) on probe inputs."""
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            exported = _to_onnx(module, size, Path(scratch), output="features")
+            forward = OnnxForward(_session(exported.read_bytes(), threads), "x")
+    except Exception as exc:  # as for the model: any failure means "stay on TorchScript"
+        log.warning(
+            "ONNX conversion of the input gate failed (%s: %s): it stays on TorchScript", type(exc).__name__, exc
+        )
+        return None
+    probe = torch.randn(4, 1, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        expected = module(probe)
+        gap = float(((forward(probe) - expected).abs() / (expected.abs() + 1.0)).max())
+    if not gap <= tolerance:
+        log.warning("the input gate on ONNX Runtime differs by %.2e (> %.0e): it stays on TorchScript", gap, tolerance)
+        return None
     return forward
 
 

@@ -13,7 +13,9 @@ and stored inside it:
 - **The temperature**: logits / T before the softmax, T fitted on the validation side by minimum NLL.
 
 Cheap checks come first and need no model: a colour image is not an MRI slice, a (nearly) uniform one has
-no anatomy. :func:`check_input` combines them into the :class:`InputCheck` every answer carries.
+no anatomy. :func:`check_input` combines them, the DICOM tags and the content check — the input gate
+(:mod:`mlcore.input_gate`) where the artifact carries one, else this detector — into the :class:`InputCheck` every
+answer carries.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from PIL import Image
 
 from mlcore.errors import ArtifactError
+from mlcore.input_gate import InputGate
 
 FORMAT_VERSION = 1
 DETECTOR = "mahalanobis-l2"
@@ -115,34 +118,32 @@ class Reliability:
         )
 
 
-# What the check found, in one plain sentence each, by kind (and the DICOM tags' note): what a person reads.
+# What the check found, in one plain sentence each, by kind of refusal: what a person reads.
 PLAIN_SENTENCES = {
     "colour": "This is a colour image, and brain MRI slices are greyscale.",
     "uniform": "This image is blank: there is no anatomy in it to classify.",
-    "content": "This image does not look like the brain MRI slices the model was trained on.",
-    "body_part": "Its DICOM tags name another body part than the head.",
+    "content": "This image does not look like a brain MRI slice.",
+    "body-part": "Its DICOM tags name another body part than the head.",
 }
 
 
 @dataclass(frozen=True)
 class InputCheck:
-    """Whether an input is like what the model knows: ``score`` against ``threshold`` (None without a
-    detector), and ``reason`` — why it was refused, or a note (e.g. DICOM tags naming another body part)."""
+    """Whether an input is like what the model knows: ``score`` against ``threshold`` (the input gate's, or the
+    older detector's for an artifact without a gate; None without either), and ``reason`` — why it was refused
+    (None when accepted: a reason always means refused)."""
 
     in_distribution: bool
     score: float | None
     threshold: float | None
     reason: str | None = None
-    kind: str | None = None  # the refusal's kind for metrics: colour, uniform, content; None when accepted
+    kind: str | None = None  # the refusal's kind for metrics: colour, uniform, body-part, content; None when accepted
 
     @property
     def summary(self) -> str | None:
         """One plain sentence on what the check found, without numbers (for people; ``reason``, ``score`` and
         ``threshold`` keep the details); None when there is nothing to say."""
-        sentences = [PLAIN_SENTENCES[self.kind]] if self.kind in PLAIN_SENTENCES else []
-        if self.reason and "DICOM tags name another body part" in self.reason:
-            sentences.append(PLAIN_SENTENCES["body_part"])
-        return " ".join(sentences) or None
+        return PLAIN_SENTENCES.get(self.kind or "")
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form every answer carries."""
@@ -205,20 +206,42 @@ def cheap_check(gray: np.ndarray, colour: float) -> tuple[str, str] | None:
 
 
 def check_input(
-    gray: np.ndarray, colour: float, pooled: np.ndarray, reliability: Reliability | None, *, note: str | None = None
+    gray: np.ndarray,
+    colour: float,
+    content: tuple[float, float] | None,
+    *,
+    tags_reason: str | None = None,
 ) -> InputCheck:
-    """The input check of one image: the cheap checks, then the detector's score of its penultimate features.
-
-    ``note`` (e.g. DICOM tags naming another body part) is added to the reason; the content decides.
+    """The input check of one image, first reason first: the cheap checks (colour, blank), what the DICOM tags say
+    (``tags_reason``: another body part), then the content's ``(score, threshold)`` — the input gate's
+    (:mod:`mlcore.input_gate`, refused above 0) or, for an artifact without a gate, the detector's; None without
+    either. A refusal always carries its reason and kind; an acceptance carries neither.
     """
-    score = threshold = None
-    if reliability is not None:
-        score = round(float(reliability.scores(pooled[None])[0]), 3)
-        threshold = round(reliability.threshold, 3)
+    score, threshold = (round(content[0], 3), round(content[1], 3)) if content is not None else (None, None)
     refused = cheap_check(gray, colour)
+    if refused is None and tags_reason:
+        refused = "body-part", tags_reason
     if refused is None and score is not None and threshold is not None and not score <= threshold:
-        refused = "content", "the image is unlike the brain MRI slices the model was trained on"
+        refused = "content", "the image is unlike the brain MRI slices the model knows"
     if refused is None:
-        return InputCheck(True, score, threshold, note)
+        return InputCheck(True, score, threshold)
     kind, reason = refused
-    return InputCheck(False, score, threshold, f"{reason}; {note}" if note else reason, kind)
+    return InputCheck(False, score, threshold, reason, kind)
+
+
+def detector_content(pooled: np.ndarray, reliability: Reliability | None) -> tuple[float, float] | None:
+    """The detector's (score, threshold) of one image's penultimate features, or None without a detector: the
+    content check of an artifact that has no input gate."""
+    if reliability is None:
+        return None
+    return float(reliability.scores(pooled[None])[0]), float(reliability.threshold)
+
+
+def content_check(
+    gate: InputGate | None, reliability: Reliability | None, x: torch.Tensor, pooled: np.ndarray
+) -> tuple[float, float] | None:
+    """The content check's (score, threshold) of one model input ``x``: the input gate's (refused above 0) where
+    the artifact has one, else the detector's on its penultimate features ``pooled``; None without either."""
+    if gate is not None:
+        return float(gate.score(x).score[0]), 0.0
+    return detector_content(pooled, reliability)

@@ -7,6 +7,8 @@ Three runtimes of the same artifact:
 - ``onnx-int8``: ONNX Runtime quantized to int8 on the artifact's calibration images, checked at start
   (perturbation-heavy, forward-only explanation methods).
 
+The input gate's feature module (:mod:`mlcore.input_gate`) runs on ONNX Runtime too when its conversion checks out.
+
 :func:`build_runtimes` makes them (each conversion is checked; a failed one falls back, logged);
 :meth:`Runtimes.for_method` gives an explanation method the runtime its declared ``runtime`` allows.
 The service, ``explain-eval`` and the benchmark all go through here.
@@ -14,6 +16,7 @@ The service, ``explain-eval`` and the benchmark all go through here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Literal
@@ -22,7 +25,8 @@ import torch
 
 from mlcore.artifact import LoadedModel
 from mlcore.explainers import Explainer, Forward, explainer_class, method_names
-from mlcore.onnx_forward import int8_forward_for, onnx_forward
+from mlcore.input_gate import InputGate
+from mlcore.onnx_forward import int8_forward_for, onnx_forward, onnx_gate_features
 from mlcore.reliability import pooled_features
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,7 @@ class Runtimes:
     module: torch.jit.ScriptModule
     predict: Forward
     perturb: Forward
+    gate: InputGate | None = None  # the artifact's input gate, its features on the fastest checked runtime
 
     def evidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One prediction's logits and penultimate features (for the input check), on the predict runtime."""
@@ -56,6 +61,8 @@ class Runtimes:
     def describe(self) -> dict[str, str]:
         """Which runtime does what: ``predict`` and each registered explanation method, for the card and logs."""
         described = {"predict": runtime_name(self.predict)}
+        if self.gate is not None:
+            described["input_gate"] = runtime_name(self.gate.features)
         for name in method_names():
             described[name] = runtime_name(self.for_method(explainer_class(name)))
         return described
@@ -79,8 +86,12 @@ def build_runtimes(
     TorchScript; every conversion is checked and falls back to the next best (logged) when it fails."""
     module = model.module
     if engine == "torchscript":
-        return Runtimes(module=module, predict=module, perturb=module)
+        return Runtimes(module=module, predict=module, perturb=module, gate=model.gate)
     size = int(model.manifest["input"]["size"])
     fp32 = onnx_forward(module, size, threads) or module
     int8 = int8_forward_for(model, threads) if precision == "int8" else None
-    return Runtimes(module=module, predict=fp32, perturb=int8 or fp32)
+    gate = model.gate
+    if gate is not None:
+        features = onnx_gate_features(gate.features, size, threads)
+        gate = dataclasses.replace(gate, features=features) if features is not None else gate
+    return Runtimes(module=module, predict=fp32, perturb=int8 or fp32, gate=gate)

@@ -34,10 +34,10 @@ from mlcore.evidence import EvidenceCheck, evidence_check
 from mlcore.explainers import explainer_class, method_names
 from mlcore.explainers.base import normalise_map
 from mlcore.preprocessing import PreprocessSpec, map_to_original, normalise, preprocess
-from mlcore.reliability import InputCheck, check_input, pooled_features, probabilities
+from mlcore.reliability import InputCheck, check_input, content_check, pooled_features, probabilities
 from mlcore.runtimes import Runtimes
 from service.decoding import decode
-from service.dicom import body_part_note, decode_dataset
+from service.dicom import body_part_reason, decode_dataset
 from service.dicom_out import dicom_source
 from service.explanation_cache import ExplanationCache, cache_key
 from service.image import DecodedImage, DecodeOptions
@@ -131,12 +131,14 @@ class Analyser:
         on_check: Callable[[InputCheck, str], None] | None = None,
         evidence: bool = True,
         on_evidence: Callable[[EvidenceCheck], None] | None = None,
+        trust_body_part: bool = True,
     ) -> None:
         """``caps``: this server's upper bounds of method parameters (method → parameter → maximum),
         below the declared ones; ``cache_size``: explanations kept for identical requests; ``ood_policy``: what
         an out-of-distribution input gets; ``on_check``: told each input check and its outcome (accepted,
         flagged or refused), for metrics; ``evidence``: run the evidence check on every map (``on_evidence`` is told
-        each one)."""
+        each one); ``trust_body_part``: DICOM tags naming another body part than the head refuse an input (False for
+        sites that misuse them)."""
         self.model = model
         self.runtimes = runtimes
         self.spec = PreprocessSpec.from_manifest(model.manifest)
@@ -148,6 +150,7 @@ class Analyser:
         self._on_check = on_check
         self.evidence = evidence
         self._on_evidence = on_evidence
+        self.trust_body_part = trust_body_part
 
     def model_ref(self) -> ModelRef:
         """Name, version and sha256 of the served model."""
@@ -262,9 +265,20 @@ class Analyser:
         probs = probabilities(logits, self.model.reliability)[0].tolist()
         by_class = {name: float(p) for name, p in zip(self.classes, probs, strict=True)}
         label = max(by_class, key=by_class.__getitem__)
-        note = body_part_note(image.dicom) if image.dicom is not None else None
-        check = check_input(image.pixels, image.colour, pooled[0].numpy(), self.model.reliability, note=note)
+        check = check_input(image.pixels, image.colour, self._content(x, pooled), tags_reason=self.tags_reason(image))
         return Prediction(by_class, label, (time.perf_counter() - started) * 1000, check), feature_maps
+
+    def tags_reason(self, image: DecodedImage) -> str | None:
+        """Why the image's DICOM tags say it is not the head (:func:`service.dicom.body_part_reason`), unless this
+        server does not trust them; None for other formats."""
+        if image.dicom is None or not self.trust_body_part:
+            return None
+        return body_part_reason(image.dicom)
+
+    def _content(self, x: torch.Tensor, pooled: torch.Tensor) -> tuple[float, float] | None:
+        """The content check's (score, threshold): the input gate's (on its fastest runtime), or the detector's."""
+        gate = self.runtimes.gate or self.model.gate
+        return content_check(gate, self.model.reliability, x, pooled[0].numpy())
 
     def _enforce(self, check: InputCheck, plan: Plan) -> None:
         """Refuse an out-of-distribution input under the reject policy, or when the answer would be DICOM."""

@@ -113,6 +113,7 @@ def load_analyser(settings: Settings, metrics: Metrics | None = None) -> Analyse
         on_check=metrics.input_check if metrics is not None else None,
         evidence=settings.evidence_check,
         on_evidence=metrics.evidence_check if metrics is not None else None,
+        trust_body_part=settings.dicom_body_part_check == "refuse",
     )
     analyser.warm_up()
     manifest = model.manifest

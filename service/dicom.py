@@ -66,16 +66,22 @@ def other_body_part_examined(dataset: pydicom.Dataset) -> str | None:
     return part if part and not any(word in part.upper() for word in HEAD_WORDS) else None
 
 
-def body_part_note(dataset: pydicom.Dataset) -> str | None:
-    """What the DICOM tags say when they name a body part that is not the head or brain, else None.
+def body_part_reason(dataset: pydicom.Dataset) -> str | None:
+    """Why the DICOM tags say this is not the head, or None: a ``BodyPartExamined`` or an Anatomic Region Sequence
+    naming another body part; without either, a study or series description naming another body part and not the
+    head. The coded body part counts first (a "BRAIN" body part with a "knee" description is the head).
 
-    A note only: many files lack these tags or fill them loosely, so the image content decides (the input check).
-    A BodyPartExamined that is not the head counts; else a study or series description naming another body part
-    and not the head.
+    A reason refuses the instance, as it refuses a series' slice, unless the server is told its sites misuse the tags
+    (``BRAINXAI_DICOM_BODY_PART_CHECK=ignore``).
     """
     if str(dataset.get("BodyPartExamined", "") or "").strip():
         part = other_body_part_examined(dataset)
         return f"the DICOM tags name another body part than the head (BodyPartExamined {part!r})" if part else None
+    region = _anatomic_region(dataset)
+    if region:
+        if any(word in region.upper() for word in HEAD_WORDS):
+            return None
+        return f"the DICOM tags name another body part than the head (AnatomicRegionSequence {region!r})"
     for tag in ("StudyDescription", "SeriesDescription"):
         words = set(re.findall(r"[A-Z]+", str(dataset.get(tag, "") or "").upper()))
         text = " ".join(sorted(words))
@@ -83,6 +89,20 @@ def body_part_note(dataset: pydicom.Dataset) -> str | None:
         if named and not any(word in text for word in HEAD_WORDS):
             return f"the DICOM tags name another body part than the head ({tag} {str(dataset.get(tag))!r})"
     return None
+
+
+def _anatomic_region(dataset: pydicom.Dataset) -> str:
+    """The code meaning of the first Anatomic Region Sequence item (of the dataset, or of an enhanced object's
+    shared Frame Anatomy), or ''."""
+    sources = [dataset]
+    shared = dataset.get("SharedFunctionalGroupsSequence")
+    if shared and "FrameAnatomySequence" in shared[0]:
+        sources.append(shared[0].FrameAnatomySequence[0])
+    for source in sources:
+        items = source.get("AnatomicRegionSequence")
+        if items:
+            return str(items[0].get("CodeMeaning", "") or items[0].get("CodeValue", "") or "").strip()
+    return ""
 
 
 def decode_dicom(data: bytes, options: DecodeOptions) -> DecodedImage:
@@ -135,8 +155,9 @@ def decode_dataset(dataset: pydicom.Dataset, options: DecodeOptions) -> DecodedI
 
 def header_of(dataset: pydicom.Dataset) -> pydicom.Dataset:
     """The dataset without its pixel data (kept for DICOM results); the given dataset is left as it was, so that
-    its other frames can still be read."""
-    header = pydicom.Dataset({tag: dataset[tag] for tag in dataset.keys() if tag != PIXEL_DATA})  # noqa: SIM118
+    its other frames can still be read. Elements not yet read stay raw (undecoded): their text is decoded when used,
+    with the character set :mod:`service.dicom_mend` settles on."""
+    header = pydicom.Dataset({tag: dataset.get_item(tag) for tag in dataset.keys() if tag != PIXEL_DATA})  # noqa: SIM118
     if hasattr(dataset, "file_meta"):
         header.file_meta = dataset.file_meta
     return header

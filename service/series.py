@@ -2,8 +2,9 @@
 
 Each slice (an instance, or a frame of a multi-frame instance) goes through :meth:`Analyser.analyse` with a DICOM
 answer in view, so the input check refuses what is not like a brain MRI slice (no class is given to it, whatever
-the service's ood policy). A slice whose ``BodyPartExamined`` names another body part than the head is not analysed
-either: a node acts unattended on what a PACS routes to it, and that tag is written by the scanner. Refused slices
+the service's ood policy). A slice whose DICOM tags name another body part than the head
+(:func:`service.dicom.body_part_reason`) is refused before any model work, as a single instance is (unless the
+server is told not to trust the tags). Refused slices
 are counted and listed with their reason, never classified.
 
 The series rule (stated in docs/DICOM.md and tested):
@@ -29,7 +30,7 @@ import pydicom
 
 from mlcore.errors import ImageError, OutOfDistribution
 from service.analysis import Analyser, Analysis, AnalysisRequest, Prediction
-from service.dicom import other_body_part_examined
+from service.dicom import body_part_reason
 
 NO_TUMOUR = "notumor"
 MIN_TUMOUR_SLICES = 2
@@ -74,35 +75,33 @@ class SeriesAnalysis:
         return len(self.slices) - self.accepted
 
 
-def other_body_part(dataset: pydicom.Dataset) -> str | None:
-    """The reason when ``BodyPartExamined`` names a body part that is not the head, else None."""
-    part = other_body_part_examined(dataset)
-    return f"BodyPartExamined {part!r} is not the head" if part else None
-
-
 def frames_of(datasets: Sequence[pydicom.Dataset]) -> list[tuple[pydicom.Dataset, int | None]]:
     """The slices of a series: each frame of each instance, instances in spatial then instance order."""
 
     def order(dataset: pydicom.Dataset) -> tuple[float, int]:
-        position = dataset.get("ImagePositionPatient")
-        orientation = dataset.get("ImageOrientationPatient")
-        along = 0.0
-        if position is not None and orientation is not None and len(orientation) == 6:
-            normal = np.cross(np.array(orientation[:3], float), np.array(orientation[3:], float))
-            along = float(np.dot(normal, np.array(position, float)))
-        return along, int(dataset.get("InstanceNumber", 0) or 0)
+        along, number = 0.0, 0
+        try:  # a header's geometry or number may be anything: what cannot be read does not order
+            position = dataset.get("ImagePositionPatient")
+            orientation = dataset.get("ImageOrientationPatient")
+            if position is not None and orientation is not None and len(orientation) == 6 and len(position) == 3:
+                normal = np.cross(np.array(orientation[:3], float), np.array(orientation[3:], float))
+                along = float(np.dot(normal, np.array(position, float)))
+            number = int(dataset.get("InstanceNumber", 0) or 0)
+        except (TypeError, ValueError, OverflowError):
+            pass
+        return (along if np.isfinite(along) else 0.0), number
 
     slices: list[tuple[pydicom.Dataset, int | None]] = []
     for dataset in sorted(datasets, key=order):
-        frames = int(dataset.get("NumberOfFrames", 1) or 1)
+        frames = _frame_count(dataset)
         slices.extend((dataset, frame if frames > 1 else None) for frame in range(frames))
     return slices
 
 
 def classify_slice(analyser: Analyser, dataset: pydicom.Dataset, frame: int | None) -> SeriesSlice:
     """One slice through the pipeline, its input check deciding; a slice that cannot be read is refused."""
-    reason = other_body_part(dataset)
-    if reason is not None:
+    reason = body_part_reason(dataset) if analyser.trust_body_part else None
+    if reason is not None:  # refused before any model work: the analysis would refuse it for the same reason
         return SeriesSlice(dataset, frame, refused=reason, kind="body-part")
     plan = analyser.plan(AnalysisRequest(frame=frame, dicom_result=True))
     try:
@@ -112,6 +111,22 @@ def classify_slice(analyser: Analyser, dataset: pydicom.Dataset, frame: int | No
     except ImageError as exc:
         return SeriesSlice(dataset, frame, refused=exc.message, kind="unreadable")
     return SeriesSlice(dataset, frame, prediction=analysis.prediction)
+
+
+def _frame_count(dataset: pydicom.Dataset) -> int:
+    try:
+        return max(1, int(dataset.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def not_analysed(datasets: Sequence[pydicom.Dataset], reason: str) -> SeriesAnalysis:
+    """A series none of whose slices was analysed, each refused as ``unreadable`` for ``reason``: what its report says
+    when the analysis itself failed."""
+    slices = tuple(
+        SeriesSlice(dataset, frame, refused=reason, kind="unreadable") for dataset, frame in frames_of(datasets)
+    )
+    return SeriesAnalysis(slices, None, ())
 
 
 def series_finding(slices: Sequence[SeriesSlice], classes: Sequence[str]) -> SeriesFinding | None:

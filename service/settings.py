@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         "region removed and the model asked again, against a control elsewhere; two extra forwards)",
     )
     allow_non_mr: bool = Field(False, description="accept DICOM of modalities other than MR (the model knows MR)")
+    dicom_body_part_check: Literal["refuse", "ignore"] = Field(
+        "refuse",
+        description="what a DICOM instance or slice whose tags (BodyPartExamined, Anatomic Region Sequence, else a "
+        "description) name another body part than the head gets: refuse (422, problem type out-of-distribution) or "
+        "ignore (for sites that misuse the tags: the image content decides alone)",
+    )
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="comma-separated keys; when set, model routes need X-API-Key or a Bearer token"
     )

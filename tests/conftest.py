@@ -20,7 +20,9 @@ from tests.helpers import CLASSES, tiny_config
 from training.export import export
 from training.fit import fit
 from training.fit_ood import fit_reliability
+from training.input_gate import fit_gate
 from training.models import build_model
+from training.ood_set import write_ood_set
 from training.synth import write_phantoms
 
 logging.getLogger("matplotlib").setLevel(logging.WARNING)
@@ -48,6 +50,40 @@ def ood_model_path(tiny_run: Path, synth_root: Path, tmp_path_factory: pytest.Te
     export(tiny_run / "best.pt", path, name="tiny-ood", version="0.0.1")
     fit_reliability(path, synth_root, tiny_run / "split.json", false_refusal=0.1, show_progress=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def ood_set_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The assembled set of images that are not brain MRI slices (``python -m training ood-set``, no dataset)."""
+    folder = tmp_path_factory.mktemp("ood-set")
+    write_ood_set(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def gated_model_path(
+    ood_model_path: Path, tiny_run: Path, synth_root: Path, ood_set_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The tiny model with its input check, temperature and an input gate (``fit-gate``; a false-refusal target of
+    10 %: its train side has about 50 brains)."""
+    path = tmp_path_factory.mktemp("gated-model") / "tiny-gated.pt"
+    fit_gate(ood_model_path, synth_root, tiny_run / "split.json", ood_set_root, out_path=path, false_refusal=0.1)
+    return path
+
+
+@pytest.fixture(scope="session")
+def dicom_variants() -> list[tuple[str, bytes]]:
+    """The DICOM fuzz corpus (tests/dicom_fuzz.py) as the files a sender would send: about 1,700 variants here
+    (``BRAINXAI_FUZZ_COMBINATIONS`` sets the seeded combinations; ``make fuzz-dicom`` runs 2,000)."""
+    import os
+    import warnings
+
+    from tests.dicom_fuzz import corpus, to_bytes
+
+    combinations = int(os.environ.get("BRAINXAI_FUZZ_COMBINATIONS", "1000"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns of every invalid value it writes: that is the point here
+        return [(name, to_bytes(dataset)) for name, dataset in corpus(combinations=combinations)]
 
 
 @pytest.fixture(scope="session")

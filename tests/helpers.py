@@ -9,6 +9,7 @@ from training.recipe import RECIPES, FitConfig, read_recipe
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "brain-tumor-mri"
 SAMPLES = REPO_ROOT / "tests" / "data" / "samples"
+NOT_BRAIN = REPO_ROOT / "tests" / "data" / "not-brain"  # images the input check must refuse (SOURCES.md there)
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]  # the order of the real and the tiny test models
 # The small from-scratch CNN's recipe: the tiny runs shrink it (the recipe of record needs ImageNet weights and the
 # shared tumours of unknown kind).

@@ -1,5 +1,5 @@
-"""``python -m training <command>``: fit, evaluate, export, calibrate, fit-ood, ood-set, synth, explain-eval, shortcut,
-card."""
+"""``python -m training <command>``: fit, evaluate, export, calibrate, fit-ood, ood-set, fit-gate, synth, explain-eval,
+shortcut, card."""
 
 from __future__ import annotations
 
@@ -235,16 +235,18 @@ def _add_fit_ood(commands: argparse._SubParsersAction) -> None:
         "fit-ood",
         help="fit the input check (out-of-distribution detector) and the temperature of an artifact, weights unchanged",
     )
+    _add_refit_arguments(parser, "share of brain MRI slices like the validation ones the check may refuse")
+
+
+def _add_refit_arguments(parser: argparse.ArgumentParser, false_refusal_help: str) -> None:
+    """The arguments of the commands that fit a part of an existing artifact (fit-ood, fit-gate)."""
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
     parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
     parser.add_argument(
         "--split", type=Path, default=None, help="the model's split.json (default: <model>.split.json beside it)"
     )
     parser.add_argument(
-        "--false-refusal",
-        type=float,
-        default=0.01,
-        help="share of brain MRI slices like the validation ones the check may refuse (default: %(default)s)",
+        "--false-refusal", type=float, default=0.01, help=f"{false_refusal_help} (default: %(default)s)"
     )
     parser.add_argument("--version", default=None, help="the model's new version (default: unchanged)")
 
@@ -271,12 +273,63 @@ def _add_ood_set(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/ood-set"), help="default: %(default)s")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=SHARED_TRAINING if SHARED_TRAINING.is_dir() else None,
+        help="dataset root whose brain slices mosaics and patches are made of (default: the shared Training split, "
+        "when present; without it the fit part has none)",
+    )
+    parser.add_argument(
+        "--split",
+        type=Path,
+        default=DEFAULT_MODEL.with_suffix(".split.json"),
+        help="the model's split (fit part: its train side; measure part: its validation side; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--test-samples", type=Path, default=None, help="write only the tests' small samples to this folder"
+    )
 
 
 def _run_ood_set(args: argparse.Namespace) -> None:
-    from training.ood_set import write_ood_set
+    from training.ood_set import dataset_slices, write_ood_set, write_test_samples
 
-    write_ood_set(args.out, seed=args.seed)
+    if args.test_samples:
+        write_test_samples(args.test_samples)
+        return
+    slices = dataset_slices(args.data, args.split, seed=args.seed) if args.data else None
+    write_ood_set(args.out, seed=args.seed, dataset_slices=slices)
+
+
+def _add_fit_gate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "fit-gate",
+        help="fit the input gate (is this a brain MRI slice at all?) of an artifact, weights unchanged",
+        description="Fit the input gate on the model's train-side brains and the fit part of an assembled set of "
+        "other kinds (python -m training ood-set); thresholds conformal on brains only.",
+    )
+    _add_refit_arguments(parser, "share of brain slices of each collection the gate may refuse")
+    parser.add_argument("--out", type=Path, default=None, help="write here instead of over --model")
+    parser.add_argument(
+        "--ood", type=Path, default=Path("runs/ood-set"), help="the assembled set (default: %(default)s)"
+    )
+
+
+def _run_fit_gate(args: argparse.Namespace) -> None:
+    from training.input_gate import fit_gate
+
+    if not 0 < args.false_refusal < 0.5:
+        raise ParameterError(f"--false-refusal must be between 0 and 0.5, got {args.false_refusal}")
+    split = args.split or args.model.with_suffix(".split.json")
+    fit_gate(
+        args.model,
+        args.data,
+        split,
+        args.ood,
+        out_path=args.out,
+        false_refusal=args.false_refusal,
+        version=args.version,
+    )
 
 
 def _add_synth(commands: argparse._SubParsersAction) -> None:
@@ -471,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_calibrate(commands)
     _add_fit_ood(commands)
     _add_ood_set(commands)
+    _add_fit_gate(commands)
     _add_synth(commands)
     _add_explain_eval(commands)
     _add_shortcut(commands)
@@ -485,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             "calibrate": _run_calibrate,
             "fit-ood": _run_fit_ood,
             "ood-set": _run_ood_set,
+            "fit-gate": _run_fit_gate,
             "synth": _run_synth,
             "explain-eval": _run_explain_eval,
             "shortcut": _run_shortcut,

@@ -55,6 +55,8 @@ def add_calibration(model_path: Path, data_root: Path, split_file: Path, *, per_
             "images": names,
         },
     }
-    digest = artifact.save(loaded.module, manifest, model_path, calibration=images, reliability=loaded.reliability)
+    digest = artifact.save(
+        loaded.module, manifest, model_path, calibration=images, reliability=loaded.reliability, gate=loaded.gate
+    )
     log.info("stored %d calibration images in %s (sha256 %s)", len(images), model_path, digest[:12])
     return digest

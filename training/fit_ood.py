@@ -171,14 +171,10 @@ def fit_reliability(
         command=this_command(),
     )
     manifest = {**model.manifest, "reliability": section, "version": version or model.manifest["version"]}
-    digest = artifact.save(model.module, manifest, model_path, calibration=model.calibration, reliability=reliability)
-    log.info(
-        "input check stored in %s (sha256 %s): threshold %.2f, temperature %.3f, ECE %.4f -> %.4f",
-        model_path,
-        digest[:12],
-        threshold,
-        temperature,
-        section["calibration"]["ece_before"],
-        section["calibration"]["ece_after"],
+    digest = artifact.save(
+        model.module, manifest, model_path, calibration=model.calibration, reliability=reliability, gate=model.gate
     )
+    ece = section["calibration"]
+    log.info("input check stored in %s (sha256 %s): threshold %.2f, temperature %.3f, ECE %.4f -> %.4f", model_path,
+             digest[:12], threshold, temperature, ece["ece_before"], ece["ece_after"])  # fmt: skip
     return section

@@ -57,7 +57,7 @@ def with_offset(model_path: Path, offset: float, out_dir: Path) -> Path:
     manifest = {**model.manifest, "reliability": section, "version": f"{model.manifest['version']}-offset{offset:g}"}
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{model_path.parent.name}-offset{offset:g}.pt"
-    artifact.save(model.module, manifest, path, calibration=model.calibration, reliability=reliability)
+    artifact.save(model.module, manifest, path, calibration=model.calibration, reliability=reliability, gate=model.gate)
     shutil.copyfile(split_of(model_path), path.with_suffix(".split.json"))
     return path
 

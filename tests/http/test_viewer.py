@@ -144,7 +144,7 @@ def test_a_refusal_or_a_flag_is_shown_before_any_heatmap(
             page.set_input_files("#file", str(noise))
             page.wait_for_selector("#check[data-state='refused']", timeout=30_000)
             shown = page.locator("#check > p").inner_text()
-            assert shown == "Not answered. This image does not look like the brain MRI slices the model was trained on."
+            assert shown == "Not answered. This image does not look like a brain MRI slice."
             assert not re.search(r"\d", shown) and page.locator("#check details").get_attribute("open") is None
             assert not page.is_visible("#check details > p")  # the reason and the numbers wait behind "Details"
             assert not page.is_visible("#legend") and page.locator(".panel").count() == 0

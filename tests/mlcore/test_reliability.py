@@ -12,6 +12,7 @@ from mlcore.reliability import (
     cheap_check,
     check_input,
     colour_fraction,
+    detector_content,
     normalised,
     pooled_features,
     probabilities,
@@ -78,33 +79,38 @@ def test_cheap_checks_refuse_colour_and_uniform_images_and_pass_anatomy() -> Non
 
 def test_check_input_accepts_below_the_threshold_and_refuses_above_with_a_reason() -> None:
     reliability = _reliability(threshold=1.0)
-    near = check_input(_anatomy(), 0.0, np.array([1.0, 0.1, 0.0]), reliability)
-    far = check_input(_anatomy(), 0.0, np.array([0.0, 0.0, 1.0]), reliability)
+    near = check_input(_anatomy(), 0.0, detector_content(np.array([1.0, 0.1, 0.0]), reliability))
+    far = check_input(_anatomy(), 0.0, detector_content(np.array([0.0, 0.0, 1.0]), reliability))
     assert near.in_distribution and near.reason is None and near.kind is None and near.score is not None
     assert near.score <= near.threshold == 1.0
     assert not far.in_distribution and far.kind == "content" and far.score == pytest.approx(2.0)
     assert far.reason is not None and "unlike the brain MRI slices" in far.reason
     assert far.as_dict() == {
         "in_distribution": False,
-        "summary": "This image does not look like the brain MRI slices the model was trained on.",
+        "summary": "This image does not look like a brain MRI slice.",
         "score": 2.0,
         "threshold": 1.0,
         "reason": far.reason,
     }
 
 
-def test_a_note_is_added_to_the_reason_and_the_content_decides() -> None:
-    reliability = _reliability(threshold=1.0)
-    note = "the DICOM tags name another body part than the head (BodyPartExamined 'KNEE')"
-    accepted = check_input(_anatomy(), 0.0, np.array([1.0, 0.0, 0.0]), reliability, note=note)
-    refused = check_input(_anatomy(), 0.0, np.array([0.0, 0.0, 1.0]), reliability, note=note)
-    assert accepted.in_distribution and accepted.reason == note
-    assert not refused.in_distribution and refused.reason is not None and refused.reason.endswith(note)
+def test_tags_naming_another_body_part_refuse_whatever_the_content_says() -> None:
+    reason = "the DICOM tags name another body part than the head (BodyPartExamined 'KNEE')"
+    refused = check_input(_anatomy(), 0.0, (-3.0, 0.0), tags_reason=reason)
+    assert not refused.in_distribution and refused.kind == "body-part" and refused.reason == reason
+    assert refused.summary == "Its DICOM tags name another body part than the head."
+    assert check_input(_anatomy(), 0.0, (-3.0, 0.0)).in_distribution
 
 
-def test_without_a_detector_only_the_cheap_checks_decide() -> None:
-    accepted = check_input(_anatomy(), 0.0, np.zeros(3), None)
-    refused = check_input(np.zeros((64, 64), np.float32), 0.0, np.zeros(3), None)
+def test_an_accepted_input_never_carries_a_reason() -> None:
+    for content in ((-1.0, 0.0), None):
+        accepted = check_input(_anatomy(), 0.0, content)
+        assert accepted.in_distribution and accepted.reason is None and accepted.summary is None
+
+
+def test_without_a_content_check_only_the_cheap_checks_decide() -> None:
+    accepted = check_input(_anatomy(), 0.0, detector_content(np.zeros(3), None))
+    refused = check_input(np.zeros((64, 64), np.float32), 0.0, None)
     assert accepted.in_distribution and accepted.score is None and accepted.threshold is None
     assert not refused.in_distribution and refused.kind == "uniform"
 
@@ -137,19 +143,9 @@ def test_each_finding_reads_as_one_plain_sentence_without_numbers() -> None:
         False, None, None, "a colour image (40% of pixels coloured); MRI slices are greyscale", "colour"
     )
     assert colour.summary == PLAIN_SENTENCES["colour"]
-    tagged = InputCheck(
-        False,
-        680.0,
-        358.2,
-        "the image is unlike ...; the DICOM tags name another body part than the head (X)",
-        "content",
-    )
-    assert tagged.summary == f"{PLAIN_SENTENCES['content']} {PLAIN_SENTENCES['body_part']}"
-    assert InputCheck(True, 12.0, 358.2).summary is None
-    assert (
-        InputCheck(True, 12.0, 358.2, "the DICOM tags name another body part than the head (X)").summary
-        == (PLAIN_SENTENCES["body_part"])
-    )
+    tagged = InputCheck(False, -2.0, 0.0, "the DICOM tags name another body part than the head (X)", "body-part")
+    assert tagged.summary == PLAIN_SENTENCES["body-part"]
+    assert InputCheck(True, -2.0, 0.0).summary is None
     for sentence in PLAIN_SENTENCES.values():
         assert sentence.endswith(".") and sentence.count(".") == 1 and not any(c.isdigit() for c in sentence)
     assert colour.as_dict()["summary"] == colour.summary

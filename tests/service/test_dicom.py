@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pydicom
 import pytest
 from PIL import Image
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGBaseline8Bit
 
 from mlcore.errors import ImageError, ImageTooLarge
-from service.dicom import body_part_note, decode_dicom
+from service.dicom import body_part_reason, decode_dicom
 from service.image import DecodeOptions
 from tests.images import dicom_bytes, multiframe_mr, pydicom_file_bytes, pydicom_testdata
 
@@ -100,14 +101,26 @@ def test_non_mr_colour_and_oversized_are_refused() -> None:
         ({}, None),
     ],
 )
-def test_body_part_note_names_another_body_part_only(tags: dict[str, str], named: str | None) -> None:
+def test_body_part_reason_names_another_body_part_only(tags: dict[str, str], named: str | None) -> None:
     dataset = pydicom_testdata("MR_small.dcm")
     for tag in ("BodyPartExamined", "StudyDescription", "SeriesDescription"):
         dataset.pop(tag, None)
     for tag, value in tags.items():
         setattr(dataset, tag, value)
-    note = body_part_note(dataset)
+    reason = body_part_reason(dataset)
     if named is None:
-        assert note is None
+        assert reason is None
     else:
-        assert note is not None and named in note and "another body part than the head" in note
+        assert reason is not None and named in reason and "another body part than the head" in reason
+
+
+@pytest.mark.parametrize(("meaning", "refused"), [("Knee", True), ("Brain", False), ("Head and Neck", False)])
+def test_an_anatomic_region_naming_another_body_part_is_a_reason(meaning: str, refused: bool) -> None:
+    dataset = pydicom_testdata("MR_small.dcm")
+    for tag in ("BodyPartExamined", "StudyDescription", "SeriesDescription"):
+        dataset.pop(tag, None)
+    region = pydicom.Dataset()
+    region.CodeValue, region.CodingSchemeDesignator, region.CodeMeaning = "T-D0000", "SRT", meaning
+    dataset.AnatomicRegionSequence = pydicom.Sequence([region])
+    reason = body_part_reason(dataset)
+    assert (reason is not None and "AnatomicRegionSequence" in reason) if refused else reason is None

@@ -27,7 +27,9 @@ def test_a_series_with_no_accepted_slice_gives_only_a_report(shipped_analyser: A
     analysis = analyse_series(shipped_analyser, other_body_part_series(2), methods={"gradcam": {}})
     [report] = series_results(analysis, shipped_analyser.model_ref())
     assert report.kind == "structured_report" and "not analysed" in report.dataset.SeriesDescription
-    assert [f.refused for f in reported_findings(analysis)] == ["BodyPartExamined 'SHOULDER' is not the head"] * 2
+    assert [f.refused for f in reported_findings(analysis)] == [
+        "the DICOM tags name another body part than the head (BodyPartExamined 'SHOULDER')"
+    ] * 2
 
 
 def test_slices_without_plane_geometry_get_no_map_but_the_report_is_made(shipped_analyser: Any) -> None:

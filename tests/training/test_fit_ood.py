@@ -14,7 +14,7 @@ from skimage import data as samples
 from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.preprocessing import PreprocessSpec, preprocess
-from mlcore.reliability import InputCheck, check_input, pooled_features
+from mlcore.reliability import InputCheck, check_input, detector_content, pooled_features
 from training.__main__ import main
 from training.calibrate import add_calibration
 from training.data import read_gray
@@ -25,7 +25,8 @@ def _check(model: artifact.LoadedModel, gray: np.ndarray) -> InputCheck:
     spec = PreprocessSpec.from_manifest(model.manifest)
     with torch.inference_mode():
         maps = model.module.features(preprocess(gray.astype(np.float32), spec))
-    return check_input(gray.astype(np.float32), 0.0, pooled_features(maps)[0].numpy(), model.reliability)
+    content = detector_content(pooled_features(maps)[0].numpy(), model.reliability)
+    return check_input(gray.astype(np.float32), 0.0, content)
 
 
 def _pooled(model: artifact.LoadedModel, gray: np.ndarray) -> np.ndarray:
