@@ -17,6 +17,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from mlcore.errors import NotDicom
 from mlcore.render import burn_in_banner, overlay_rgb
 from service.dicom_geometry import patient_orientation
+from service.dicom_mend import carry_character_set, mended_source
 from service.dicom_sr import MANUFACTURER, long_string
 from service.image import DecodedImage
 from service.schemas import ModelRef
@@ -27,10 +28,11 @@ CAPTURE_SERIES_NUMBER = 9701
 
 
 def dicom_source(image: DecodedImage) -> pydicom.Dataset:
-    """The DICOM header a result is made from; 406 when the input was not DICOM (no patient, no study)."""
+    """The DICOM header a result is made from, mended (:func:`service.dicom_mend.mended_source`); 406 when the input
+    was not DICOM (no patient, no study), 422 when its UIDs cannot be referenced."""
     if image.dicom is None:
         raise NotDicom("a DICOM result needs a DICOM input (its patient and study); send application/dicom")
-    return image.dicom
+    return mended_source(image.dicom)
 
 
 def to_bytes(dataset: pydicom.Dataset) -> bytes:
@@ -51,8 +53,9 @@ def secondary_capture(
     opacity: float = 0.5,
     frame: int = 0,
 ) -> pydicom.Dataset:
-    """The heatmap overlay (with its legend and the warning banner) as a Secondary Capture of the source's study;
-    ``frame``: the source frame (0-based) it shows, for its orientation."""
+    """The heatmap overlay (with its legend and the warning banner) as a Secondary Capture of the source's study
+    (``source``: a mended header, :func:`service.dicom_mend.mended_source`); ``frame``: the source frame (0-based) it
+    shows, for its orientation."""
     rgb = burn_in_banner(overlay_rgb(gray, heatmap, opacity, f"{method} · {target}"), WARNING_ASCII)
     capture = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
@@ -70,6 +73,7 @@ def secondary_capture(
         series_description=long_string(f"AI {method} {target} - {model.name} {model.version}"),
         transfer_syntax_uid=ExplicitVRLittleEndian,
     )
+    carry_character_set(capture, source)
     capture.BurnedInAnnotation = "YES"
     # General Series: Laterality is type 2C (paired body parts); a brain is unpaired, so empty unless the source says.
     capture.Laterality = source.get("Laterality", "") or ""

@@ -15,6 +15,7 @@ from pydicom.sr.codedict import codes
 
 from mlcore.errors import ImageError
 from service.dicom_geometry import frame_geometry
+from service.dicom_mend import carry_character_set
 from service.dicom_sr import MANUFACTURER, UNITY, long_string
 from service.schemas import ModelRef
 
@@ -84,4 +85,5 @@ def parametric_map(
     )
     # General Series: Laterality is type 2C (paired body parts); a brain is unpaired, so empty unless the source says.
     pm.Laterality = source.get("Laterality", "") or ""
+    carry_character_set(pm, source)
     return pm

@@ -21,6 +21,7 @@ import highdicom as hd
 import pydicom
 from pydicom.sr.codedict import codes
 
+from service.dicom_mend import carry_character_set
 from service.schemas import ModelRef
 
 MANUFACTURER = "brainxai"
@@ -114,7 +115,7 @@ def measurement_report(
     findings: Sequence[ReportedFinding], evidence: Sequence[pydicom.Dataset], model: ModelRef, *, description: str
 ) -> pydicom.Dataset:
     """A Comprehensive SR (TID 1500) with one group per finding, in the study of ``evidence`` (the source
-    instances, listed as its evidence)."""
+    instances, listed as its evidence; mended headers, :func:`service.dicom_mend.mended_source`)."""
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -126,14 +127,14 @@ def measurement_report(
     for finding in findings:
         counters[finding.what] += 1
         groups.append(_group(finding, counters[finding.what], model))
-    report = hd.sr.MeasurementReport(
+    content = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=codes.LN.BrainMRI,
         imaging_measurements=groups,
     )
-    return hd.sr.ComprehensiveSR(
+    report = hd.sr.ComprehensiveSR(
         evidence=list(evidence),
-        content=report[0],
+        content=content[0],
         series_instance_uid=hd.UID(),
         series_number=REPORT_SERIES_NUMBER,
         sop_instance_uid=hd.UID(),
@@ -142,6 +143,8 @@ def measurement_report(
         is_complete=True,
         series_description=long_string(f"{description} - {model.name} {model.version}"),
     )
+    carry_character_set(report, evidence[0])
+    return report
 
 
 def structured_report(

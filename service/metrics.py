@@ -101,6 +101,11 @@ class Metrics:
         self.dimse_outbox = Gauge(
             "brainxai_dimse_outbox_pending", "Result objects waiting in the outbox", registry=self.registry
         )
+        self.dimse_failed_series = Gauge(
+            "brainxai_dimse_failed_series",
+            "Series set aside in the spool's failed/ folder: no report could be made (tried again at the next start)",
+            registry=self.registry,
+        )
         self.dimse_spool_series = Gauge(
             "brainxai_dimse_spool_series",
             "Acknowledged series kept in the spool, not yet analysed",

@@ -7,6 +7,7 @@ no accepted slice but the report saying that no slice was analysed, and why.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import pydicom
 from pydicom.uid import generate_uid
 
 from mlcore.errors import ImageError
+from service.dicom_mend import mended_source
 from service.dicom_out import secondary_capture
 from service.dicom_pm import parametric_map
 from service.dicom_sr import ReportedFinding, measurement_report
@@ -75,14 +77,23 @@ def series_results(analysis: SeriesAnalysis, model: ModelRef, *, captures: bool 
 
     A map that cannot be placed (a source without plane geometry) is left out and logged; the report is always made.
     """
-    evidence = list({str(item.dataset.SOPInstanceUID): item.dataset for item in analysis.slices}.values())
+    evidence, unusable = [], set()
+    for dataset in _instances(analysis):
+        try:
+            evidence.append(mended_source(dataset))
+        except ImageError as exc:  # a UID that cannot be referenced: the report leaves that instance out
+            log.warning("instance %s left out of the report: %s", dataset.get("SOPInstanceUID"), exc.message)
+            unusable.add(str(dataset.get("SOPInstanceUID")))
+    if not evidence:
+        raise ImageError("no instance of the series can be referenced by a report (their UIDs are not valid)")
+    findings = [_without(finding, unusable) for finding in reported_findings(analysis)]
     described = "AI series classification" if analysis.finding is not None else "AI series not analysed"
-    report = measurement_report(reported_findings(analysis), evidence, model, description=described)
+    report = measurement_report([f for f in findings if f.sources], evidence, model, description=described)
     results = [Result(report, "structured_report")]
     map_series = hd.UID()
     for number, (index, key) in enumerate(analysis.key_slices, start=1):
         item = analysis.slices[index]
-        source = key.image.dicom if key.image.dicom is not None else item.dataset
+        source = mended_source(key.image.dicom if key.image.dicom is not None else item.dataset)
         for explanation in key.explanations:
             method, target, frame = explanation.method, explanation.target, item.frame or 0
             try:
@@ -103,9 +114,20 @@ def series_results(analysis: SeriesAnalysis, model: ModelRef, *, captures: bool 
                         frame=frame,
                     )  # fmt: skip
                     results.append(Result(capture, "secondary_capture", method))
-            except ImageError as exc:
-                log.warning("no map of slice %s: %s", source.get("SOPInstanceUID"), exc.message)
+            except Exception:  # one object that cannot be made never drops the report or the other maps
+                log.exception("no %s map of slice %s", method, source.get("SOPInstanceUID"))
     return with_derived_uids(results, seed=f"{analysis.slices[0].dataset.SeriesInstanceUID}/{model.sha256}")
+
+
+def _without(finding: ReportedFinding, unusable: set[str]) -> ReportedFinding:
+    """The finding without the sources that cannot be referenced."""
+    kept = tuple(source for source in finding.sources if str(source[0].get("SOPInstanceUID")) not in unusable)
+    return finding if len(kept) == len(finding.sources) else dataclasses.replace(finding, sources=kept)
+
+
+def _instances(analysis: SeriesAnalysis) -> list[pydicom.Dataset]:
+    """The series' instances, each once, in slice order (an instance of several frames is one instance)."""
+    return list({str(item.dataset.SOPInstanceUID): item.dataset for item in analysis.slices}.values())
 
 
 def with_derived_uids(results: list[Result], *, seed: str) -> list[Result]:

@@ -24,7 +24,7 @@ def dciodvfy_errors(dataset: pydicom.Dataset) -> list[str]:
     """The error lines dciodvfy reports for ``dataset`` (its warnings are left out)."""
     with tempfile.NamedTemporaryFile(suffix=".dcm") as file:
         dataset.save_as(file.name, enforce_file_format=True)
-        checked = subprocess.run(["dciodvfy", file.name], capture_output=True, text=True, check=False)
+        checked = subprocess.run(["dciodvfy", file.name], capture_output=True, text=True, errors="replace", check=False)
     return [line for line in (checked.stdout + checked.stderr).splitlines() if line.startswith("Error")]
 
 

@@ -28,7 +28,7 @@ from service.dimse.sender import Destination, send
 from service.dimse.spool import Spool
 from service.dimse.status import SUCCESS, status_of
 from service.metrics import Metrics
-from service.series import analyse_series
+from service.series import analyse_series, not_analysed
 from service.series_results import series_results
 from service.settings import Settings
 
@@ -79,8 +79,11 @@ class DicomNode:
         return ae
 
     def recover(self) -> int:
-        """Take back every series the spool holds (acknowledged before a stop or a crash); they are finished after
-        the idle window like new ones. Returns the instances taken back."""
+        """Take back every series the spool holds (acknowledged before a stop or a crash), and those set aside as
+        failed (each tried again once per start); they are finished after the idle window like new ones. Returns the
+        instances taken back."""
+        for series_uid in self.spool.retry_failed():
+            log.info("series %s: set aside as failed before, tried again", series_uid)
         recovered = 0
         for series_uid, paths in self.spool.series().items():
             calling = self.spool.calling_ae(series_uid)
@@ -128,25 +131,29 @@ class DicomNode:
         self.metrics.dimse_spool_series.set(series)
         self.metrics.dimse_spool_instances.set(instances)
         self.metrics.dimse_spool_oldest.set(oldest_s)
+        self.metrics.dimse_failed_series.set(len(self.spool.failed()))
 
     def process(self, series_uid: str, pending: PendingSeries) -> None:
         """One complete series: analysed, its results in the outbox. A failure is logged and counted, never raised
         (the node keeps running)."""
         started = time.perf_counter()
+        instances = list(pending.instances.values())
         try:
             analysis = analyse_series(
-                self.analyser,
-                list(pending.instances.values()),
-                methods=self.methods,
-                key_slices=self.settings.dimse_key_slices,
+                self.analyser, instances, methods=self.methods, key_slices=self.settings.dimse_key_slices
             )
+        except Exception as exc:  # the analysis failed as a whole: the PACS still gets a report saying so
+            log.exception("series %s from %s could not be analysed", series_uid, pending.calling_ae)
+            analysis = not_analysed(instances, f"the series could not be analysed ({type(exc).__name__})")
+        try:
             results = series_results(
                 analysis, self.analyser.model_ref(), captures=self.settings.dimse_secondary_capture
             )
         except Exception:
-            log.exception("series %s from %s could not be analysed", series_uid, pending.calling_ae)
+            log.exception("series %s from %s: no report could be made", series_uid, pending.calling_ae)
             self.metrics.dimse_series.labels("failed").inc()
-            self.spool.set_aside(series_uid)  # kept for an operator, not retried at every start
+            self.spool.set_aside(series_uid)  # kept for an operator; tried again at the next start
+            self.metrics.dimse_failed_series.set(len(self.spool.failed()))
             return
         for item in analysis.slices:
             outcome = "accepted" if item.prediction is not None else "refused"

@@ -5,7 +5,8 @@ and fsync'd, renamed into place, and the folder fsync'd — before the C-STORE i
 fails (disk full, read-only, no permission) is :class:`~mlcore.errors.StorageFailed` and the C-STORE gets "out of
 resources" (0xA700), never a success. The same instance sent twice (a PACS retrying after a timeout) is kept once.
 A series' files are removed only once its results are in the outbox; a node that starts finds every series still
-spooled and finishes it. The calling AE title of a series is kept beside its instances (for the logs).
+spooled and finishes it. A series of which no report could be made is set aside in ``failed/`` and tried again once
+at the next start. The calling AE title of a series is kept beside its instances (for the logs).
 """
 
 from __future__ import annotations
@@ -76,12 +77,29 @@ class Spool:
         return caller.read_text() if caller.is_file() else ""
 
     def set_aside(self, series_uid: str) -> None:
-        """Move a series that could not be analysed to ``<spool>/failed/`` (kept for an operator, never retried)."""
+        """Move a series of which no report could be made to ``<spool>/failed/`` (kept for an operator; tried again at
+        the next start, :meth:`retry_failed`)."""
         failed = self.folder / "failed"
         failed.mkdir(exist_ok=True)
         source = self.folder / series_uid
         if source.is_dir():
             os.replace(source, failed / series_uid)
+
+    def failed(self) -> list[str]:
+        """The series set aside in ``<spool>/failed/``."""
+        failed = self.folder / "failed"
+        return sorted(path.name for path in failed.iterdir() if path.is_dir()) if failed.is_dir() else []
+
+    def retry_failed(self) -> list[str]:
+        """Put every series of ``failed/`` back in the spool (a start tries each again once: a newer version, or a
+        mended cause, may make its report); returns them."""
+        retried = []
+        for series_uid in self.failed():
+            target = self.folder / series_uid
+            if not target.exists():
+                os.replace(self.folder / "failed" / series_uid, target)
+                retried.append(series_uid)
+        return retried
 
     def remove(self, series_uid: str) -> None:
         """Forget a series whose results are in the outbox."""

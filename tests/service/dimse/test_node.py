@@ -92,10 +92,15 @@ def _write(datasets: list[pydicom.Dataset], folder: Path) -> list[Path]:
     return paths
 
 
-def _send(port: int, datasets: list[pydicom.Dataset], calling: str = "SCU") -> list[int]:
-    """C-STORE with pynetdicom (for datasets storescu would not send); each status."""
+def _send(port: int, datasets: list[pydicom.Dataset], calling: str = "SCU", *, as_they_are: bool = False) -> list[int]:
+    """C-STORE with pynetdicom (for datasets storescu would not send); each status. ``as_they_are``: propose each
+    dataset's own transfer syntax (what a sender of compressed files does), else Explicit VR Little Endian."""
     ae = AE(ae_title=calling)
-    contexts = [build_context(str(uid), ExplicitVRLittleEndian) for uid in {d.SOPClassUID for d in datasets}]
+    pairs = {
+        (str(d.SOPClassUID), str(d.file_meta.TransferSyntaxUID) if as_they_are else ExplicitVRLittleEndian)
+        for d in datasets
+    }
+    contexts = [build_context(sop_class, syntax) for sop_class, syntax in sorted(pairs)]
     association = ae.associate("127.0.0.1", port, contexts=contexts, ae_title="BRAINXAI")
     assert association.is_established
     try:
@@ -230,3 +235,70 @@ def test_orthanc_sends_a_series_and_the_results_land_in_its_study(shipped_analys
     finally:
         node.stop()
         orthanc.stop()
+
+
+@needs_dciodvfy
+def test_a_series_of_broken_headers_in_every_syntax_comes_back_as_one_valid_report(
+    node: DicomNode, peer: StoreScp
+) -> None:
+    """One series of the fuzz corpus's broken classic slices (a break of every kind, the syntaxes in turn): every
+    instance is acknowledged, one report comes back, and every object made passes dciodvfy."""
+    import warnings
+
+    from tests.dicom_fuzz import corpus
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        chosen = [
+            dataset
+            for name, dataset in corpus(combinations=0)
+            if name.startswith("classic/") and name.split("/")[1] in ("PatientSex", "PatientName", "StudyDate",
+                                                                      "Manufacturer", "SpecificCharacterSet")
+        ]  # fmt: skip
+    series_uids = {str(dataset.SeriesInstanceUID) for dataset in chosen}
+    assert len(chosen) >= 40 and len(series_uids) == 1
+    assert set(_send(node.settings.dimse_port, chosen, as_they_are=True)) == {0x0000}
+    results = peer.received(4, timeout_s=120)
+    reports = [dataset for dataset in results if dataset.Modality == "SR"]
+    assert len(reports) == 1
+    errors = {str(dataset.SOPClassUID): dciodvfy_errors(dataset) for dataset in results}
+    assert not any(errors.values()), errors
+
+
+def test_a_series_whose_analysis_fails_still_gets_a_report_that_says_so(
+    node: DicomNode, peer: StoreScp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("an analysis that fails")
+
+    monkeypatch.setattr("service.dimse.node.analyse_series", broken)
+    assert _send(node.settings.dimse_port, mr_series("glioma", 3)) == [0x0000] * 3
+    [report] = peer.received(1)
+    assert "not analysed" in report.SeriesDescription and "NA-UNREADABLE" in sr_values(report)
+    assert any("could not be analysed" in value for value in sr_values(report))
+    assert node.metrics.dimse_series.labels("not_analysed")._value.get() == 1
+
+
+def test_a_series_no_report_can_be_made_of_is_set_aside_counted_and_tried_again_at_the_next_start(
+    shipped_analyser: Any, tmp_path: Path, peer: StoreScp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a report that cannot be made")
+
+    first = _node(shipped_analyser, tmp_path, peer.destination)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr("service.dimse.node.series_results", broken)
+            assert _send(first.settings.dimse_port, mr_series("glioma", 2)) == [0x0000] * 2
+            deadline = time.monotonic() + 30
+            while not first.spool.failed() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        assert len(first.spool.failed()) == 1 and first.metrics.dimse_failed_series._value.get() == 1
+    finally:
+        first.stop()
+    second = _node(shipped_analyser, tmp_path, peer.destination)
+    try:
+        reports = [dataset for dataset in peer.received(3) if dataset.Modality == "SR"]
+        assert len(reports) == 1 and second.spool.failed() == []
+    finally:
+        second.stop()
