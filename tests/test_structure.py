@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.helpers import REPO_ROOT
 
-PACKAGES = ("mlcore", "service", "training")
+PACKAGES = ("mlcore", "service", "training", "brainxai")
 # Overrides whose signature a library fixes (lime's LimeImageExplainer.data_labels).
 SIGNATURE_FIXED_ELSEWHERE = {("mlcore/explainers/lime.py", "data_labels")}
 # Routes translate HTTP to the analysis and back; they are tested end to end, grouped in tests/http/.
