@@ -54,11 +54,23 @@ class GateScorer:
     mean: np.ndarray
     precision: np.ndarray
 
-    def margins_and_distances(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The brain margins and the squared Mahalanobis distances of N×D features."""
-        z = (np.asarray(features, dtype=np.float64) - self.centre) / self.scale
-        offset = z - self.mean
-        return z @ self.weights + self.bias, np.sum((offset @ self.precision) * offset, axis=1)
+    def margins_and_distances(self, features: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """The brain margins and the squared Mahalanobis distances of N×D features.
+
+        Computed with torch, not numpy: numpy's BLAS runs the D×D product on a thread pool of its own whose threads
+        then spin beside torch's and ONNX Runtime's on the same cores — measured in the service's analysis at +4 ms
+        per image, against 0.1 ms here."""
+        centre, scale, weights, mean, precision = self._tensors
+        z = (torch.as_tensor(features).to(torch.float64) - centre) / scale
+        offset = z - mean
+        margins = z @ weights + self.bias
+        distances = ((offset @ precision) * offset).sum(dim=1)
+        return margins.numpy(), distances.numpy()
+
+    @cached_property
+    def _tensors(self) -> tuple[torch.Tensor, ...]:
+        arrays = (self.centre, self.scale, self.weights, self.mean, self.precision)
+        return tuple(torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64)) for array in arrays)
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ class InputGate:
     margin_spread: float
     distance_spread: float
 
-    def score_features(self, features: np.ndarray) -> GateScores:
+    def score_features(self, features: np.ndarray | torch.Tensor) -> GateScores:
         """The scores of N×D gate features."""
         margin, distance = self.scorer.margins_and_distances(features)
         past_margin = (self.margin_threshold - margin) / self.margin_spread
@@ -83,8 +95,7 @@ class InputGate:
     def score(self, x: torch.Tensor) -> GateScores:
         """The scores of model inputs (N×1×S×S, the manifest's normalisation)."""
         with torch.inference_mode():
-            features = self.features(x)
-        return self.score_features(np.asarray(features))
+            return self.score_features(self.features(x))
 
     @cached_property
     def dimensions(self) -> int:
