@@ -251,12 +251,17 @@ def _add_refit_arguments(parser: argparse.ArgumentParser, false_refusal_help: st
     parser.add_argument("--version", default=None, help="the model's new version (default: unchanged)")
 
 
+def _refit_split(args: argparse.Namespace) -> Path:
+    """The split of a refit command (``--split``, else the one beside ``--model``), its false-refusal target checked."""
+    if not 0 < args.false_refusal < 0.5:
+        raise ParameterError(f"--false-refusal must be between 0 and 0.5, got {args.false_refusal}")
+    return Path(args.split or args.model.with_suffix(".split.json"))
+
+
 def _run_fit_ood(args: argparse.Namespace) -> None:
     from training.fit_ood import fit_reliability
 
-    if not 0 < args.false_refusal < 0.5:
-        raise ParameterError(f"--false-refusal must be between 0 and 0.5, got {args.false_refusal}")
-    split = args.split or args.model.with_suffix(".split.json")
+    split = _refit_split(args)
     fit_reliability(
         args.model,
         args.data,
@@ -318,9 +323,7 @@ def _add_fit_gate(commands: argparse._SubParsersAction) -> None:
 def _run_fit_gate(args: argparse.Namespace) -> None:
     from training.input_gate import fit_gate
 
-    if not 0 < args.false_refusal < 0.5:
-        raise ParameterError(f"--false-refusal must be between 0 and 0.5, got {args.false_refusal}")
-    split = args.split or args.model.with_suffix(".split.json")
+    split = _refit_split(args)
     fit_gate(
         args.model,
         args.data,

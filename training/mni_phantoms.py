@@ -8,7 +8,7 @@ result is windowed like a scanner's display:
 - **T1** (no contrast): white above grey, CSF dark, scalp fat bright; **T2**: CSF bright, grey above white matter;
   **FLAIR**: CSF dark, grey above white; **PD**: grey ≈ CSF above white (brain MRI slices the dataset has few or
   none of: some fit the input gate, FLAIR measures it);
-- **CT**: Hounsfield units (air −1000, soft tissue 40, CSF 8, grey 40, white 28, bone 1000) in a brain or bone
+- **CT**: each tissue in Hounsfield units (:data:`CT_UNITS`, air far below them), shown in a brain, subdural or bone
   window — a head CT, which is *not* an MRI (for the check's negatives).
 
 Synthetic, and smooth (the template is an average of 152 brains): a stand-in for real scans of those sequences, said
