@@ -18,6 +18,8 @@ RUN python3 requirements.py --pyproject pyproject.toml --torch "${TORCH_REQUIREM
  && /opt/brainxai/bin/pip install ${PIP_ARGS} -r requirements.txt
 COPY mlcore/ mlcore/
 COPY service/ service/
+# The brainxai command (brainxai analyze, the Indexed Job in deploy/kubernetes/jobs/; export-bundle).
+COPY brainxai/ brainxai/
 # Then drop what the service never loads: torch's C++ headers, CMake files, test binaries and tests, and the
 # test suites inside scientific packages (about 200 MB).
 RUN /opt/brainxai/bin/pip install ${PIP_ARGS} --no-deps . \
@@ -25,7 +27,7 @@ RUN /opt/brainxai/bin/pip install ${PIP_ARGS} --no-deps . \
  && rm -rf torch/include torch/share/cmake torch/test \
  && find torch/bin -type f ! -name torch_shm_manager -delete \
  && find scipy sklearn skimage numpy matplotlib pandas -depth -type d -name tests -prune -exec rm -rf {} + 2>/dev/null; \
-    /opt/brainxai/bin/python -c "import service.app, mlcore.explainers, lime.lime_image, captum.attr"
+    /opt/brainxai/bin/python -c "import service.app, mlcore.explainers, lime.lime_image, captum.attr, brainxai.analyze"
 
 FROM ${BASE_IMAGE}
 RUN (getent group brainxai || groupadd --system --gid 10001 brainxai) \

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[training,dev,bench,analyze]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[training,dev,bench,analyze,bundle]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -26,11 +26,15 @@ def _analyze_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--explain", default="", help="methods whose maps to make, comma-separated (e.g. gradcam,lime)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
     parser.add_argument("--resume", action="store_true", help="skip the files already in OUT/results.csv")
+    parser.add_argument(
+        "--dicom-out", action="store_true", help="also write each DICOM series' report (SR) and maps under OUT/dicom/"
+    )
     parser.add_argument("--shard", default="0/1", help="I/N: analyse the I-th (0-based) of N shards (default: 0/1)")
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
     from brainxai.analyze import analyze
+    from mlcore.explainers import REGISTRY
     from service.app import load_analyser
     from service.settings import Settings
 
@@ -38,11 +42,15 @@ def _run_analyze(args: argparse.Namespace) -> int:
     if not (index.isdigit() and count.isdigit() and int(count) > 0):
         log.error("--shard must be I/N with 0 <= I < N, got %r", args.shard)
         return 2
-    settings = Settings(model_path=args.model, ood_policy="reject", explain_cache_size=0)
-    analyser = load_analyser(settings)
     methods = [method.strip() for method in args.explain.split(",") if method.strip()]
+    # The int8 forward serves only forward-only methods (LIME, Occlusion); without them, quantizing at start
+    # would cost seconds and ~400 MB of peak memory for nothing.
+    forward_only = any(getattr(REGISTRY.get(method), "runtime", None) == "forward" for method in methods)
+    settings = Settings(model_path=args.model, ood_policy="reject", explain_cache_size=0,
+                        explain_precision="int8" if forward_only else "fp32")  # fmt: skip
+    analyser = load_analyser(settings)
     analyze(analyser, args.paths, args.out, methods=methods, resume=args.resume, shard_index=int(index),
-            shard_count=int(count), show_progress=sys.stderr.isatty())  # fmt: skip
+            shard_count=int(count), show_progress=sys.stderr.isatty(), dicom_out=args.dicom_out)  # fmt: skip
     return 0
 
 
@@ -55,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("node", help="the DICOM node (BRAINXAI_DIMSE_* settings; as python -m service.dimse)")
     commands.add_parser("train", help="fit, evaluate, export, ... (as python -m training; brainxai train --help)")
     _analyze_parser(commands)
+    bundle = commands.add_parser("export-bundle", help="the model as a MONAI Bundle (configs/, models/model.ts, docs/)")
+    bundle.add_argument("--out", type=Path, required=True, help="the bundle's folder (created)")
+    bundle.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
     if argv and argv[0] == "train":  # everything after "train" is training's own command line
         from training.__main__ import main as train
 
@@ -70,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             from service.dimse.__main__ import main as node
 
             return node()
+        if args.command == "export-bundle":
+            from brainxai.bundle import export_bundle
+
+            log.info("MONAI Bundle written to %s", export_bundle(args.model, args.out))
+            return 0
         return _run_analyze(args)
     except (BrainxaiError, FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)

@@ -5,7 +5,9 @@ Images (PNG, JPEG) are analysed one by one; DICOM files are grouped into series 
 series goes through :func:`service.series.analyse_series` (the node's series rule; its finding is on every row of the
 series). One row per slice: the file (and frame), the series, the answer and the calibrated probabilities, or the
 refusal and its reason (a refused slice has no answer), and for each method asked (``--explain``) its map as a PNG
-under ``DIR/maps/`` and its evidence check's verdict.
+under ``DIR/maps/`` and its evidence check's verdict. With ``--dicom-out``, each series' results as the DICOM node
+makes them (the Comprehensive SR report, and a Parametric Map per key slice and method asked) under
+``DIR/dicom/<series>/``, named in the ``dicom_results`` column.
 
 The table is ``DIR/results.csv``, appended row by row and flushed, so that a run killed at any point loses at most
 the slice in progress; ``--resume`` skips the files already in it. ``DIR/results.parquet`` is written from it at the
@@ -29,7 +31,8 @@ from tqdm import tqdm
 from mlcore.errors import BrainxaiError, OutOfDistribution
 from mlcore.render import heatmap_png
 from service.analysis import Analyser, Analysis, AnalysisRequest
-from service.series import analyse_series
+from service.series import SeriesAnalysis, analyse_series
+from service.series_results import series_results
 from service.upload import Upload
 
 log = logging.getLogger(__name__)
@@ -81,12 +84,14 @@ def is_dicom(path: Path) -> bool:
     return head[128:132] == b"DICM" or (path.suffix.lower() in (".dcm", ".dicom"))
 
 
-def columns(classes: Sequence[str], methods: Sequence[str]) -> list[str]:
-    """The table's columns: the base ones, one probability per class, a map and a verdict per method."""
+def columns(classes: Sequence[str], methods: Sequence[str], *, dicom_out: bool = False) -> list[str]:
+    """The table's columns: the base ones, one probability per class, a map and a verdict per method, and with
+    ``dicom_out`` the DICOM result files of the row's series."""
     return [
         *BASE_COLUMNS,
         *(f"p_{name}" for name in classes),
         *(f"{kind}_{method}" for method in methods for kind in ("map", "evidence")),
+        *(["dicom_results"] if dicom_out else []),
     ]
 
 
@@ -146,11 +151,29 @@ def image_rows(
             **_maps(analysis, out, stem)}  # fmt: skip
 
 
+def write_dicom_results(analyser: Analyser, analysis: SeriesAnalysis, out: Path) -> list[str]:
+    """The objects the DICOM node sends for this series (the report, and a Parametric Map per key slice and method
+    asked), written under ``out/dicom/<series>/``; their paths relative to ``out``."""
+    folder = out / "dicom" / str(analysis.slices[0].dataset.SeriesInstanceUID)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for number, result in enumerate(series_results(analysis, analyser.model_ref())):
+        target = folder / f"{number:02d}-{result.kind}{'-' + result.method if result.method else ''}.dcm"
+        result.dataset.save_as(target, enforce_file_format=True)
+        written.append(str(target.relative_to(out)))
+    return written
+
+
 def series_rows(
-    analyser: Analyser, files: Sequence[Path], methods: dict[str, dict[str, Any]], out: Path
+    analyser: Analyser,
+    files: Sequence[Path],
+    methods: dict[str, dict[str, Any]],
+    out: Path,
+    *,
+    dicom_out: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """The rows of one DICOM series: one per slice (an instance, or a frame), with the series' finding; the key slices'
-    maps when methods are asked."""
+    maps when methods are asked; with ``dicom_out``, the series' report and maps as DICOM files."""
     datasets, paths_of = [], {}
     for path in files:
         dataset = pydicom.dcmread(path)
@@ -158,11 +181,13 @@ def series_rows(
         paths_of[str(dataset.SOPInstanceUID)] = path
     analysis = analyse_series(analyser, datasets, methods=methods, key_slices=3 if methods else 0)
     finding = analysis.finding.label if analysis.finding else ""
+    results = ";".join(write_dicom_results(analyser, analysis, out)) if dicom_out else ""
     keys = dict(analysis.key_slices)
     for index, item in enumerate(analysis.slices):
         path = paths_of[str(item.dataset.SOPInstanceUID)]
         row: dict[str, Any] = {"path": str(path), "frame": "" if item.frame is None else item.frame,
-                               "series": str(item.dataset.SeriesInstanceUID), "series_finding": finding}  # fmt: skip
+                               "series": str(item.dataset.SeriesInstanceUID), "series_finding": finding,
+                               "dicom_results": results}  # fmt: skip
         if item.prediction is None:
             yield {**row, "refused": True, "refusal_kind": item.kind, "reason": item.refused}
             continue
@@ -199,13 +224,14 @@ def analyze(
     shard_index: int = 0,
     shard_count: int = 1,
     show_progress: bool = True,
+    dicom_out: bool = False,
 ) -> Summary:
     """Analyse every file under ``paths`` into ``out/results.csv`` (see the module); returns what was done."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "maps").mkdir(exist_ok=True)
     asked: dict[str, dict[str, Any]] = {method: {} for method in methods}
     analyser.plan(AnalysisRequest(methods=asked))  # unknown methods fail before any work
-    table = Table(out / "results.csv", columns(analyser.classes, list(methods)), resume=resume)
+    table = Table(out / "results.csv", columns(analyser.classes, list(methods), dicom_out=dicom_out), resume=resume)
     files = [path for path in shard(discover(paths), shard_index, shard_count) if str(path) not in table.done]
     summary = Summary(skipped=len(table.done))
     dicom = [path for path in files if path.suffix.lower() not in IMAGE_SUFFIXES and is_dicom(path)]
@@ -223,7 +249,7 @@ def analyze(
             progress.update()
         for members in series.values():
             try:
-                for row in series_rows(analyser, members, asked, out):
+                for row in series_rows(analyser, members, asked, out, dicom_out=dicom_out):
                     _record(table, summary, row)
             except Exception as exc:  # a series that cannot be analysed: each file a row with the reason
                 for path in members:

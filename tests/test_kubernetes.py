@@ -99,3 +99,24 @@ def test_the_dicom_node_has_its_own_deployment_service_spool_and_outbox() -> Non
         assert any(Path(env[folder] or "").is_relative_to(mount) for mount in persistent), folder
     services = {d["metadata"]["name"]: d for _, d in _documents() if d["kind"] == "Service"}
     assert services["brainxai-dicom-node"]["spec"]["ports"][0]["port"] == int(env["BRAINXAI_DIMSE_PORT"] or 0)
+
+
+def test_the_analyze_job_splits_one_archive_into_resumable_shards() -> None:
+    [job] = yaml.safe_load_all((FOLDER / "jobs" / "analyze-indexed-job.yaml").read_text())
+    kubernetes_validate.validate(job, KUBERNETES, strict=True)
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed" and spec["completions"] == spec["parallelism"]
+    pod = spec["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["command"][:2] == ["brainxai", "analyze"]
+    args = container["args"]
+    index = "$(JOB_COMPLETION_INDEX)"
+    assert args[args.index("--shard") + 1] == f"{index}/{spec['completions']}"  # N shards for N indexes
+    assert index in args[args.index("--out") + 1] and "--resume" in args  # a retried index resumes its own table
+    env = {item["name"]: item for item in container["env"]}
+    assert "job-completion-index" in env["JOB_COMPLETION_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert pod["restartPolicy"] == "Never" and pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
+    image = yaml.safe_load((FOLDER / "kustomization.yaml").read_text())["images"][0]
+    assert container["image"] == f"{image['newName']}:{image['newTag']}"  # the same release as the service

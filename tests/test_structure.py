@@ -10,7 +10,7 @@ from tests.helpers import REPO_ROOT
 
 PACKAGES = ("mlcore", "service", "training", "brainxai")
 # Overrides whose signature a library fixes (lime's LimeImageExplainer.data_labels).
-SIGNATURE_FIXED_ELSEWHERE = {("mlcore/explainers/lime.py", "data_labels")}
+SIGNATURE_FIXED_ELSEWHERE = {("mlcore/lime_sampling.py", "data_labels")}
 # Routes translate HTTP to the analysis and back; they are tested end to end, grouped in tests/http/.
 TESTED_END_TO_END = "service/routes/"
 

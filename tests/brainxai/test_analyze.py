@@ -7,8 +7,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pydicom
 import pytest
+from PIL import Image
 
+from brainxai.__main__ import main
 from brainxai.analyze import analyze, discover, shard
 from service.analysis import AnalysisRequest
 from service.upload import Upload
@@ -79,3 +83,50 @@ def test_a_resumed_run_adds_only_what_is_missing_and_shards_split_without_overla
     assert sorted(halves[0] + halves[1]) == files and not set(halves[0]) & set(halves[1])
     with pytest.raises(ValueError, match="shard"):
         shard(files, 2, 2)
+
+
+def test_dicom_out_writes_the_report_and_maps_the_node_sends(shipped_analyser: Any, tmp_path: Path) -> None:
+    series = tmp_path / "series"
+    series.mkdir()
+    for index, dataset in enumerate(mr_series("glioma", 4)):
+        dataset.save_as(series / f"{index}.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    analyze(shipped_analyser, [series], out, methods=["gradcam"], show_progress=False, dicom_out=True)
+    rows = _rows(out)
+    assert len(rows) == 4 and len({row["dicom_results"] for row in rows}) == 1
+    written = [out / path for path in rows[0]["dicom_results"].split(";")]
+    kinds = [pydicom.dcmread(path).Modality for path in written]
+    assert kinds[0] == "SR" and kinds[1:] == ["OT"] * 3  # the report, then a Parametric Map per key slice
+    assert all(path.is_file() and path.is_relative_to(out / "dicom") for path in written)
+
+
+def test_a_hundred_files_with_ten_bad_ones_give_ninety_answers_and_ten_reasons(tmp_path: Path) -> None:
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    samples = sorted(SAMPLES.glob("*/*.jpg"))
+    for index in range(90):
+        shutil.copyfile(samples[index % len(samples)], folder / f"{index:03d}.jpg")
+    rgb = np.asarray(Image.open(samples[0]).convert("RGB")).copy()
+    rgb[..., 0] = 255 - rgb[..., 0]  # a colour photo, not a greyscale slice
+    Image.fromarray(rgb).save(folder / "bad-colour.png")
+    Image.open(NOT_BRAIN / "colour-overlay.png").save(folder / "bad-overlay.png")
+    (folder / "bad-empty.jpg").write_bytes(b"")
+    (folder / "bad-empty.dcm").write_bytes(b"")
+    (folder / "bad-text.jpg").write_text("not an image")
+    (folder / "bad-truncated.jpg").write_bytes(samples[0].read_bytes()[:400])
+    (folder / "bad-truncated.png").write_bytes((NOT_BRAIN / "head-ct.png").read_bytes()[:300])
+    (folder / "bad-random.dcm").write_bytes(bytes(range(256)) * 4)
+    dicom = mr_series("glioma", 1)[0]
+    dicom.save_as(folder / "bad-no-pixels.dcm", enforce_file_format=True)
+    del dicom.PixelData
+    dicom.save_as(folder / "bad-no-pixels.dcm", enforce_file_format=True)
+    shutil.copyfile(NOT_BRAIN / "chest-radiograph.png", folder / "bad-chest.png")
+    assert len(list(folder.iterdir())) == 100
+    out = tmp_path / "out"
+    assert main(["analyze", str(folder), "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert len(rows) == 100
+    answered = [row for row in rows if row["refused"] == "False"]
+    refused = [row for row in rows if row["refused"] == "True"]
+    assert len(answered) == 90 and all(not Path(row["path"]).name.startswith("bad-") for row in answered)
+    assert len(refused) == 10 and all(row["reason"] and row["refusal_kind"] for row in refused)
