@@ -53,7 +53,7 @@ def main() -> None:
 
     def after() -> object:
         with torch.inference_mode():
-            logits, pooled = runtimes.evidence(x)
+            logits, pooled, _ = runtimes.forward_outputs(x)
             probs = probabilities(logits, model.reliability)
         return probs, check_input(gray, 0.0, pooled[0].numpy(), model.reliability)
 

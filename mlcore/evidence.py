@@ -9,8 +9,8 @@ would overlap the region, the place of the brain farthest from it. The verdict, 
 **depends on the region** when the answered class changes or its probability falls by more than
 :data:`DEPENDS_DROP`. A removal that moves the control as much says "any removal of that size moves the answer".
 
-It reads the map, not the method: every explanation method gets the same check. One forward of three images (the
-original, the region removed, the control) on the forward-only runtime.
+It reads the map, not the method: every explanation method gets the same check. One forward of two images (the
+region removed, the control) on the runtime that made the answer, whose probabilities are the "before".
 """
 
 from __future__ import annotations
@@ -138,20 +138,30 @@ def control_region(box: Box, image: np.ndarray) -> Box:
 
 
 def evidence_check(
-    probabilities: Probabilities, image: np.ndarray, square_map: np.ndarray, *, answered: int, classes: list[str]
+    probabilities: Probabilities,
+    image: np.ndarray,
+    square_map: np.ndarray,
+    *,
+    answered: int,
+    classes: list[str],
+    original: np.ndarray | None = None,
 ) -> EvidenceCheck | None:
     """The evidence check of the answer ``answered`` (a class index) on ``image`` (the model's S×S grid, [0, 1])
-    with the explanation's ``square_map`` (same grid); None when the map marks nothing. Seeded: the same inputs give
-    the same check."""
+    with the explanation's ``square_map`` (same grid); None when the map marks nothing. ``original``: the calibrated
+    probabilities of ``image`` when the caller has them (the answer's own), else they are computed in the same batch.
+    Seeded: the same inputs give the same check."""
     box = marked_region(square_map)
     if box is None:
         return None
     rng = np.random.default_rng(0)
     removed = inpaint_fill(image, box, rng)
     control = inpaint_fill(image, control_region(box, image), rng)
-    batch = torch.from_numpy(np.stack([image, removed, control]).astype(np.float32))[:, None]
+    images = [removed, control] if original is not None else [image, removed, control]
+    batch = torch.from_numpy(np.stack(images).astype(np.float32))[:, None]
     with torch.inference_mode():
         probs = probabilities(batch).float().numpy()
+    if original is not None:
+        probs = np.concatenate([np.asarray(original, dtype=np.float32)[None], probs])
     x0, y0, x1, y1 = box
     return EvidenceCheck(
         answered=classes[answered],

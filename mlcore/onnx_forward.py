@@ -5,14 +5,15 @@ fast as TorchScript on a CPU, and its int8 form about 3× (docs/BENCHMARKS.md). 
 the one TorchScript file: the conversions happen in memory when the service starts, and each is
 checked on probe inputs before it is used, else ``None`` is returned and the caller keeps TorchScript.
 
-- :func:`onnx_forward`: float32, logits (and the penultimate features the input check scores) equal to
-  TorchScript's within ``1e-4`` — for predictions.
+- :func:`onnx_forward`: float32, logits (and the penultimate features the input check scores, and the last feature
+  maps Grad-CAM weighs) equal to TorchScript's within ``1e-4`` — for predictions and Grad-CAM's maps.
 - :func:`int8_forward`: weights and activations in int8 (static quantization, activation ranges set
   on the artifact's calibration images and LIME-like perturbations of them); probabilities within
   :data:`INT8_TOLERANCE` of TorchScript's on average — for LIME and Occlusion, whose maps it leaves
   unchanged within the tolerance that ``tests/test_onnx_forward.py`` states.
 
-Grad-CAM and Integrated Gradients always run on TorchScript (they need gradients).
+Integrated Gradients runs on TorchScript (it differentiates the whole network); Grad-CAM differentiates only the
+head, at the feature maps this forward gives.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,34 +36,44 @@ from mlcore.reliability import pooled_features
 log = logging.getLogger(__name__)
 
 TOLERANCE = 1e-4
+Exposed = tuple[str | None, str | None]  # the graph's names of the pooled features and of the last feature maps
 # Mean |probability difference| from TorchScript that the int8 forward may show on its probe.
 INT8_TOLERANCE = 0.02
 
 
 class OnnxForward:
-    """``forward(x) -> logits`` for a float32 (N, 1, S, S) tensor, through an ONNX Runtime session."""
+    """``forward(x) -> logits`` for a float32 (N, 1, S, S) tensor, through an ONNX Runtime session.
 
-    def __init__(self, session: object, input_name: str, precision: str = "fp32") -> None:
+    A session exported with :func:`_expose_features` has up to two more outputs, found by name: the penultimate
+    (pooled) features the input check scores, and the last feature maps Grad-CAM weighs. Each is used only while its
+    start-up check against TorchScript holds (``gives_features``, ``gives_maps``)."""
+
+    def __init__(
+        self, session: object, input_name: str, precision: str = "fp32", exposed: Exposed = (None, None)
+    ) -> None:
         self._session = session
         self._input_name = input_name
         self.precision = precision
         self.check: dict[str, object] = {}  # how it was checked against TorchScript at start (int8: the scheme too)
-        self.gives_features = True  # False when its second output did not match TorchScript's pooled features
+        names = [output.name for output in session.get_outputs()]  # type: ignore[attr-defined]
+        self._pooled = names.index(exposed[0]) if exposed[0] in names else None
+        self._maps = names.index(exposed[1]) if exposed[1] in names else None
+        self.gives_features = self._pooled is not None  # False once its pooled output did not match TorchScript's
+        self.gives_maps = self._maps is not None  # False once its feature maps did not match TorchScript's
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.evidence(x)[0]
+        return self.outputs(x)[0]
 
-    def evidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits, and the penultimate features when the session was exported with them (else None)."""
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Logits, the penultimate features and the last feature maps of one run (each None when not given)."""
         batch = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
         outputs = self._session.run(None, {self._input_name: batch})  # type: ignore[attr-defined]
-        features = torch.from_numpy(outputs[1]) if len(outputs) > 1 and self.gives_features else None
-        return torch.from_numpy(outputs[0]), features
+        pooled = torch.from_numpy(outputs[self._pooled]) if self._pooled is not None and self.gives_features else None
+        maps = torch.from_numpy(outputs[self._maps]) if self._maps is not None and self.gives_maps else None
+        return torch.from_numpy(outputs[0]), pooled, maps
 
 
-def _to_onnx(
-    module: torch.jit.ScriptModule, size: int, folder: Path, *, with_features: bool = False, output: str = "logits"
-) -> Path:
+def _to_onnx(module: torch.jit.ScriptModule, size: int, folder: Path, *, output: str = "logits") -> Path:
     path = folder / "model.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -75,26 +87,34 @@ def _to_onnx(
             opset_version=17,
             dynamo=False,
         )
-    if with_features:
-        _expose_penultimate(path)
     return path
 
 
-def _expose_penultimate(path: Path) -> None:
-    """Add the pooled features the input check scores as a second output.
+def _expose_features(path: Path) -> Exposed:
+    """Add the pooled features (the input check's) and the last feature maps (Grad-CAM's) as outputs.
 
-    The pooling head's last Gemm (the linear layer) classifies them: its input is exposed, so the graph's cost stays
-    as it is. The caller checks the output against TorchScript's pooled features (a graph without a Gemm, or of
-    another shape, loses only the second output)."""
+    The head's last Gemm (the linear layer) classifies the pooled features: its input is exposed. When that input is a
+    global average pool of the backbone's output (through a Flatten), the pool's input — the feature maps — is exposed
+    too. Nothing is computed twice, so the graph's cost stays as it is. The caller checks both outputs against
+    TorchScript (a head of another shape loses only these outputs). Returns their names (None: not exposed)."""
     import onnx
 
     graph = onnx.load(str(path))
+    producer = {output: node for node in graph.graph.node for output in node.output}
     linears = [node for node in graph.graph.node if node.op_type == "Gemm"]
     if not linears:
-        return
+        return None, None
     pooled = linears[-1].input[0]
+    node = producer.get(pooled)
+    while node is not None and node.op_type == "Flatten":
+        node = producer.get(node.input[0])
+    maps = node.input[0] if node is not None and node.op_type == "GlobalAveragePool" else None
     graph.graph.output.append(onnx.helper.make_tensor_value_info(pooled, onnx.TensorProto.FLOAT, ["batch", None]))
+    if maps is not None:
+        shape = ["batch", None, None, None]
+        graph.graph.output.append(onnx.helper.make_tensor_value_info(maps, onnx.TensorProto.FLOAT, shape))
     onnx.save(graph, str(path))
+    return pooled, maps
 
 
 def _session(model: bytes | str, threads: int) -> object:
@@ -114,7 +134,8 @@ def onnx_forward(
 ) -> OnnxForward | None:
     """The artifact converted to ONNX Runtime, or None (logged) when that is unavailable or not exact enough.
 
-    Its :meth:`OnnxForward.evidence` gives the penultimate features too, checked like the logits."""
+    Its :meth:`OnnxForward.outputs` gives the penultimate features and the last feature maps too, each checked like
+    the logits (an output that differs from TorchScript's is not used; the logits still are)."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -123,24 +144,31 @@ def onnx_forward(
     probe = torch.randn(4, 1, size, size, generator=torch.Generator().manual_seed(0))
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            exported = _to_onnx(module, size, Path(scratch), with_features=True)
-            forward = OnnxForward(_session(exported.read_bytes(), threads), "x")
+            exported = _to_onnx(module, size, Path(scratch))
+            exposed = _expose_features(exported)
+            forward = OnnxForward(_session(exported.read_bytes(), threads), "x", exposed=exposed)
     except Exception as exc:  # the exporter and the runtime raise many types; any of them means "not this way"
         log.warning("ONNX conversion failed (%s: %s): the forward pass stays on TorchScript", type(exc).__name__, exc)
         return None
     with torch.inference_mode():
-        logits, features = forward.evidence(probe)
+        logits, features, maps = forward.outputs(probe)
         expected = module.features(probe)
         gap = float((logits - module.classify(expected)).abs().max())
-        pooled = pooled_features(expected)
-    if features is None or features.shape != pooled.shape or not float((features - pooled).abs().max()) <= tolerance:
+    if not _close(features, pooled_features(expected), tolerance):
         log.info("ONNX Runtime gives no usable penultimate features: the input check reads them from TorchScript")
         forward.gives_features = False
+    if not _close(maps, expected, tolerance):
+        log.info("ONNX Runtime gives no usable feature maps: Grad-CAM reads them from TorchScript")
+        forward.gives_maps = False
     if not gap <= tolerance:
         log.warning("ONNX Runtime differs from TorchScript by %.2e (> %.0e): staying on TorchScript", gap, tolerance)
         return None
     log.info("forward pass on ONNX Runtime (max |logit or feature difference| from TorchScript %.1e)", gap)
     return forward
+
+
+def _close(got: torch.Tensor | None, expected: torch.Tensor, tolerance: float) -> bool:
+    return got is not None and got.shape == expected.shape and float((got - expected).abs().max()) <= tolerance
 
 
 def onnx_gate_features(
@@ -189,13 +217,15 @@ def int8_forward(
     threads: int = 0,
     tolerance: float = INT8_TOLERANCE,
     scheme: Int8Scheme | None = None,
+    reference: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> OnnxForward | None:
     """The artifact quantized to int8 on ``calibration`` inputs, or None (logged) when unavailable or too far off.
 
     ``scheme``: the quantization (default: the one for this CPU, :func:`mlcore.cpu.int8_scheme`). The
     quantization runs in a child process (:mod:`mlcore.quantize`). Checked on ``calibration`` itself: the
-    mean |probability difference| from TorchScript must be at most ``tolerance`` and the top class must
-    agree on at least 95 % of the inputs; the numbers are kept in the forward's ``check``.
+    mean |probability difference| from float32 (``reference``, the checked ONNX Runtime float32 forward when given,
+    else TorchScript) must be at most ``tolerance`` and the top class must agree on at least 95 % of the inputs; the
+    numbers are kept in the forward's ``check``.
     """
     scheme = scheme or int8_scheme()
     try:
@@ -209,7 +239,7 @@ def int8_forward(
         return None
     with torch.inference_mode():  # in batches of 8: all 64 at once would raise the service's peak memory by ~150 MB
         batches = calibration.split(8)
-        expected = torch.softmax(torch.cat([module(batch) for batch in batches]), dim=1)
+        expected = torch.softmax(torch.cat([(reference or module)(batch) for batch in batches]), dim=1)
         got = torch.softmax(torch.cat([forward(batch) for batch in batches]), dim=1)
     mean_gap = float((got - expected).abs().mean())
     agreement = float((got.argmax(1) == expected.argmax(1)).float().mean())
@@ -240,10 +270,16 @@ def int8_forward(
     return forward
 
 
-def int8_forward_for(model: LoadedModel, threads: int = 0, scheme: Int8Scheme | None = None) -> OnnxForward | None:
+def int8_forward_for(
+    model: LoadedModel,
+    threads: int = 0,
+    scheme: Int8Scheme | None = None,
+    reference: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> OnnxForward | None:
     """:func:`int8_forward` calibrated on the artifact's own images; None (logged) for an artifact without them."""
     if model.calibration is None:
         log.info("the artifact has no calibration images: LIME and Occlusion run in float32")
         return None
     spec = PreprocessSpec.from_manifest(model.manifest)
-    return int8_forward(model.module, calibration_inputs(model.calibration, spec), threads=threads, scheme=scheme)
+    inputs = calibration_inputs(model.calibration, spec)
+    return int8_forward(model.module, inputs, threads=threads, scheme=scheme, reference=reference)

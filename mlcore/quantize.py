@@ -2,16 +2,19 @@
 
 Calibration keeps every calibration input's activations in memory (~300 MB for this model) and the
 tools import heavy modules (onnx, sympy); in a child process none of that stays in, or peaks in, the
-service. This module imports neither torch nor the rest of mlcore, so the child starts quickly.
+service. The child is ``python -m mlcore.quantize FOLDER`` (the model and the calibration inputs in files): it
+imports this module alone — neither torch, the rest of mlcore nor the parent's main module, as a multiprocessing
+child would (the service's: 2 s of imports) — so it starts quickly.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-import multiprocessing
+import subprocess
+import sys
 import tempfile
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +43,18 @@ def weight_bits(quantized_model: bytes) -> int:
 def quantize_in_child(
     onnx_model: bytes, calibration: np.ndarray, *, reduce_range: bool = False, timeout_s: float = 300.0
 ) -> bytes:
-    """:func:`quantize` run in a spawned child process; its exceptions are raised here."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(quantize, onnx_model, calibration, reduce_range=reduce_range).result(timeout=timeout_s)
+    """:func:`quantize` run in a child process (``python -m mlcore.quantize``); its failure is raised here as a
+    RuntimeError with the child's message."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        (folder / "fp32.onnx").write_bytes(onnx_model)
+        np.save(folder / "calibration.npy", np.ascontiguousarray(calibration, dtype=np.float32))
+        command = [sys.executable, "-m", "mlcore.quantize", str(folder), *(["--reduce-range"] if reduce_range else [])]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd=folder, check=False)
+        if done.returncode != 0:
+            told = [line for line in done.stderr.splitlines() if line.strip()][-3:]
+            raise RuntimeError(f"the quantization child failed: {' / '.join(told) or done.returncode}")
+        return (folder / "int8.onnx").read_bytes()
 
 
 def quantize(onnx_model: bytes, calibration: np.ndarray, *, reduce_range: bool = False) -> bytes:
@@ -78,3 +90,19 @@ def quantize(onnx_model: bytes, calibration: np.ndarray, *, reduce_range: bool =
             reduce_range=reduce_range,
         )
         return quantized.read_bytes()
+
+
+def main() -> int:
+    """The child's side: FOLDER/fp32.onnx and FOLDER/calibration.npy in, FOLDER/int8.onnx out."""
+    parser = argparse.ArgumentParser(description="quantize FOLDER/fp32.onnx into FOLDER/int8.onnx (QDQ int8)")
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--reduce-range", action="store_true", help="7-bit weights (CPUs without VNNI)")
+    args = parser.parse_args()
+    calibration = np.load(args.folder / "calibration.npy")
+    quantized = quantize((args.folder / "fp32.onnx").read_bytes(), calibration, reduce_range=args.reduce_range)
+    (args.folder / "int8.onnx").write_bytes(quantized)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

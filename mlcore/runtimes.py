@@ -44,19 +44,23 @@ class Runtimes:
     perturb: Forward
     gate: InputGate | None = None  # the artifact's input gate, its features on the fastest checked runtime
 
-    def evidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One prediction's logits and penultimate features (for the input check), on the predict runtime."""
-        evidence = getattr(self.predict, "evidence", None)  # ONNX Runtime gives both outputs of one run
-        if evidence is not None:
-            logits, features = evidence(x)
-            if features is not None:
-                return logits, features
+    def forward_outputs(
+        self, x: torch.Tensor, *, maps: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One prediction's logits, penultimate features (for the input check) and, with ``maps``, the last feature
+        maps (for Grad-CAM): from one run of the predict runtime where it gives them, else from the artifact."""
+        outputs = getattr(self.predict, "outputs", None)  # ONNX Runtime gives all three from one run
+        if outputs is not None:
+            logits, pooled, feature_maps = outputs(x)
+            if pooled is not None and (feature_maps is not None or not maps):
+                return logits, pooled, feature_maps if maps else None
         feature_maps = self.module.features(x)
-        return self.module.classify(feature_maps), pooled_features(feature_maps)
+        return self.module.classify(feature_maps), pooled_features(feature_maps), feature_maps if maps else None
 
     def for_method(self, method: type[Explainer] | Explainer) -> Forward:
-        """The runtime an explanation method is run on: the artifact for gradients, else the perturbation one."""
-        return self.module if method.runtime == "gradients" else self.perturb
+        """The runtime an explanation method is run on: the artifact for gradients (of the model or of its head at
+        the feature maps), else the perturbation one."""
+        return self.perturb if method.runtime == "forward" else self.module
 
     def describe(self) -> dict[str, str]:
         """Which runtime does what: ``predict`` and each registered explanation method, for the card and logs."""
@@ -64,7 +68,10 @@ class Runtimes:
         if self.gate is not None:
             described["input_gate"] = runtime_name(self.gate.features)
         for name in method_names():
-            described[name] = runtime_name(self.for_method(explainer_class(name)))
+            method = explainer_class(name)
+            described[name] = runtime_name(self.for_method(method))
+            if method.runtime == "feature_maps" and getattr(self.predict, "gives_maps", False):
+                described[name] = f"{runtime_name(self.predict)} maps, {described[name]} head"
         return described
 
     def int8_check(self) -> dict[str, object] | None:
@@ -89,7 +96,7 @@ def build_runtimes(
         return Runtimes(module=module, predict=module, perturb=module, gate=model.gate)
     size = int(model.manifest["input"]["size"])
     fp32 = onnx_forward(module, size, threads) or module
-    int8 = int8_forward_for(model, threads) if precision == "int8" else None
+    int8 = int8_forward_for(model, threads, reference=fp32) if precision == "int8" else None
     gate = model.gate
     if gate is not None:
         features = onnx_gate_features(gate.features, size, threads)

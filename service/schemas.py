@@ -252,6 +252,9 @@ class MethodDeclaration(BaseModel):
     name: str = Field(description="the value of /explain's method parameter")
     title: str
     summary: str
-    runtime: str = Field(description="gradients (runs on the TorchScript artifact) or forward (any runtime)")
+    runtime: str = Field(
+        description="gradients (runs on the TorchScript artifact), feature_maps (the head differentiated at the "
+        "prediction's feature maps) or forward (any runtime)"
+    )
     cost: str = Field(description="light (about one forward and backward) or heavy (many forwards); queued apart")
     parameters: dict[str, ParameterDeclaration]

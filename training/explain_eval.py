@@ -154,12 +154,12 @@ def method_maps(
 
 
 def _calibrated(models: EvalModels) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The evidence check's probabilities of [0, 1] images, as the service computes them: the forward-only runtime
-    (int8 at the default ``--precision``) and the artifact's temperature."""
+    """The evidence check's probabilities of [0, 1] images, as the service computes them: the predict runtime (float32,
+    the answer's own) and the artifact's temperature."""
 
     def calibrated(batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return probabilities(models.runtimes.perturb(normalise(batch, models.spec)), models.reliability)
+            return probabilities(models.runtimes.predict(normalise(batch, models.spec)), models.reliability)
 
     return calibrated
 

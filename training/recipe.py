@@ -72,6 +72,9 @@ def read_recipe(path: Path) -> dict[str, Any]:
         table = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise TrainingError(f"{path}: not valid TOML ({exc})") from exc
+    others = sorted(set(table) - {"fit"})
+    if others:  # a misspelt [fit] would otherwise give an empty recipe: every setting at its default, silently
+        raise TrainingError(f"{path}: unknown sections or keys {others}; a recipe holds its settings under [fit]")
     settings = table.get("fit", {})
     known = {field.name: field for field in recipe_fields()}
     unknown = sorted(set(settings) - set(known))

@@ -6,9 +6,11 @@ rest of the project needs to know about it, and nothing else lists methods:
 - ``name``, ``title``, ``summary``: how the API, the viewer and the CLI name and describe it;
 - ``parameters``: each tunable value's type, inclusive bounds, default and description (the API's
   query parameters, their OpenAPI schema and the CLI's ``--param`` read these);
-- ``runtime``: ``"gradients"`` — it differentiates the model, so it is given the TorchScript artifact
-  (with ``features`` and ``classify``); ``"forward"`` — it only evaluates the model, so it may be given
-  any faster forward of it (ONNX Runtime, int8);
+- ``runtime``: ``"gradients"`` — it differentiates the whole model, so it is given the TorchScript artifact
+  (with ``features`` and ``classify``); ``"feature_maps"`` — it differentiates only the head at the last feature
+  maps, so it is given the artifact for ``classify`` and the feature maps of whichever runtime predicted (ONNX
+  Runtime's: no second backbone pass); ``"forward"`` — it only evaluates the model, so it may be given any faster
+  forward of it (ONNX Runtime, int8);
 - ``cost``: ``"light"`` (about one forward and backward) or ``"heavy"`` (hundreds of forwards); the
   service queues the two apart.
 
@@ -31,7 +33,7 @@ import torch
 
 from mlcore.errors import DeadlineExceeded, ParameterError
 
-Runtime = Literal["gradients", "forward"]
+Runtime = Literal["gradients", "feature_maps", "forward"]
 Cost = Literal["light", "heavy"]
 
 
@@ -65,7 +67,8 @@ class Forward(Protocol):
 
 @runtime_checkable
 class Backbone(Protocol):
-    """What a ``"gradients"`` method is given: the artifact, whose forward is ``classify(features(x))``."""
+    """What a ``"gradients"`` or ``"feature_maps"`` method is given: the artifact, whose forward is
+    ``classify(features(x))``."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 

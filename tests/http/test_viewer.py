@@ -161,3 +161,37 @@ def test_a_refusal_or_a_flag_is_shown_before_any_heatmap(
             page.screenshot(path=str(tmp_path / "flagged.png"))
         finally:
             browser.close()
+
+
+def test_a_second_image_opened_while_the_first_is_explained_ends_with_every_panel_drawn(
+    start_server: Callable[..., LiveServer],
+) -> None:
+    """The first image's explanations still run on the server when the second one is opened; with no waiting line
+    (max_queue 0) the server answers the second image's heavy requests 503 + Retry-After until its one heavy worker is
+    free. The viewer waits and asks again: every panel of the second image is drawn, none shows an error."""
+    from playwright.sync_api import sync_playwright
+
+    server = start_server(max_queue=0)
+    first, second = sample_path("glioma"), sample_path("pituitary")
+    with server.client() as http:
+        expected = http.post("/predict", content=second.read_bytes(), headers={"content-type": "image/jpeg"}).json()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(server.url + "/")
+            page.wait_for_function("document.getElementById('model').textContent.includes('tiny-test-model')")
+            page.set_input_files("#file", str(first))
+            page.wait_for_selector(".panel[data-state='running']", timeout=30_000)
+            page.set_input_files("#file", str(second))
+            page.wait_for_function(
+                "document.querySelectorAll('.panel').length > 0 && "
+                "[...document.querySelectorAll('.panel')].every(p => p.dataset.state === 'done')",
+                timeout=120_000,
+            )
+            states = page.eval_on_selector_all(".panel .state", "ps => ps.map(p => p.textContent)")
+            assert len(states) == len(method_names()) and all(s.startswith("target ") for s in states), states
+            top = page.eval_on_selector("#scores .bar.top", "row => row.dataset.class")
+            assert top == expected["label"]  # the second image's answer, not the first's
+        finally:
+            browser.close()

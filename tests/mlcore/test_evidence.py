@@ -3,6 +3,8 @@ and a control elsewhere tells a region from any removal of that size."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -83,3 +85,39 @@ def test_a_map_marking_everything_removes_at_most_a_quarter() -> None:
     box = marked_region(np.ones((SIZE, SIZE), np.float32))
     assert box is not None
     assert (box[2] - box[0]) * (box[3] - box[1]) <= 0.26 * SIZE * SIZE
+
+
+def test_the_answers_own_probabilities_stand_for_the_original_and_are_its_before() -> None:
+    """Given the answer's probabilities, the check runs only the two altered images and reports them as "before";
+    with the same model's probabilities it is the check that computes them itself."""
+    calls: list[int] = []
+
+    def counted(batch: torch.Tensor) -> torch.Tensor:
+        calls.append(len(batch))
+        return _lesion_detector(batch)
+
+    image, heat = _brain(), _map_on((12, 20, 22, 30))
+    computed = evidence_check(counted, image, heat, answered=0, classes=CLASSES)
+    own = _lesion_detector(torch.from_numpy(image)[None, None]).numpy()[0]
+    given = evidence_check(counted, image, heat, answered=0, classes=CLASSES, original=own)
+    assert calls == [3, 2] and given == computed
+    moved = evidence_check(counted, image, heat, answered=0, classes=CLASSES, original=np.array([0.7, 0.3]))
+    assert moved is not None and moved.before == np.float32(0.7)
+
+
+def test_only_a_fall_beyond_the_margin_counts_as_depending() -> None:
+    """The answered class kept but less sure: a fall of less than DEPENDS_DROP does not count, a larger one does."""
+
+    def falling_by(drop: float) -> Callable[[torch.Tensor], torch.Tensor]:
+        def model(batch: torch.Tensor) -> torch.Tensor:
+            lesion_left = (batch[:, 0, 20:30, 12:22] > 0.8).float().mean(dim=(1, 2))
+            p = 0.95 - drop * (1 - lesion_left)  # lower once the lesion is gone, still the top class below 0.45
+            return torch.stack([p, 1 - p], 1)
+
+        return model
+
+    heat = _map_on((12, 20, 22, 30))
+    small = evidence_check(falling_by(DEPENDS_DROP - 0.1), _brain(), heat, answered=0, classes=CLASSES)
+    large = evidence_check(falling_by(DEPENDS_DROP + 0.05), _brain(), heat, answered=0, classes=CLASSES)
+    assert small is not None and small.after_label == "lesion" and small.verdict == "does_not_depend"
+    assert large is not None and large.verdict == "depends" and not large.control_depends

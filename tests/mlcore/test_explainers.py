@@ -19,7 +19,10 @@ def test_every_module_of_the_package_declares_one_registered_method() -> None:
     modules = {module.name for module in pkgutil.iter_modules(explainers.__path__)} - {"base"}
     assert {cls.__module__.rsplit(".", 1)[1] for cls in REGISTRY.values()} == modules
     for declaration in declarations():
-        assert declaration["runtime"] in ("gradients", "forward") and declaration["cost"] in ("light", "heavy")
+        assert declaration["runtime"] in ("gradients", "feature_maps", "forward") and declaration["cost"] in (
+            "light",
+            "heavy",
+        )
         assert declaration["title"] and declaration["summary"]
         for spec in declaration["parameters"].values():
             assert spec["minimum"] <= spec["default"] <= spec["maximum"] and spec["description"]

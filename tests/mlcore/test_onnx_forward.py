@@ -37,7 +37,8 @@ def _scripted(architecture: str = "brainxai_cnn") -> torch.jit.ScriptModule:
 
 @pytest.mark.parametrize("architecture", ["brainxai_cnn", "brainxai_lite0"])
 def test_onnx_forward_equals_torchscript_on_new_inputs(architecture: str) -> None:
-    """Logits and the input check's pooled features (the Gemm's input), for both shipped architectures."""
+    """Logits, the input check's pooled features (the Gemm's input) and Grad-CAM's feature maps (the pool's input),
+    for both shipped architectures."""
     module = _scripted(architecture)
     forward = onnx_forward(module, 48)
     assert forward is not None
@@ -45,11 +46,14 @@ def test_onnx_forward_equals_torchscript_on_new_inputs(architecture: str) -> Non
     with torch.inference_mode():
         assert float((forward(x) - module(x)).abs().max()) <= TOLERANCE
     assert forward(x[:1]).shape == (1, 4)
-    logits, features = forward.evidence(x)  # the penultimate features come from the same run
+    logits, features, maps = forward.outputs(x)  # the pooled features and the feature maps come from the same run
     with torch.inference_mode():
-        expected = pooled_features(module.features(x))
+        expected_maps = module.features(x)
+        expected = pooled_features(expected_maps)
     assert features is not None and features.shape == expected.shape and expected.shape[0] == 7
     assert float((features - expected).abs().max()) <= TOLERANCE
+    assert maps is not None and maps.shape == expected_maps.shape
+    assert float((maps - expected_maps).abs().max()) <= TOLERANCE
     assert torch.equal(logits, forward(x))
 
 
@@ -64,7 +68,8 @@ def test_forward_only_explanations_agree_across_runtimes() -> None:
         on_onnx = explainer.explain(forward, x, 1, params)
         on_torchscript = explainer.explain(module, x, 1, params)
         assert np.abs(on_onnx - on_torchscript).max() < 1e-2, method
-    assert get_explainer("gradcam").runtime == get_explainer("integrated_gradients").runtime == "gradients"
+    assert get_explainer("gradcam").runtime == "feature_maps"  # the head's gradient at the maps ONNX Runtime gives
+    assert get_explainer("integrated_gradients").runtime == "gradients"
 
 
 class _Untraceable(nn.Module):
@@ -165,6 +170,6 @@ def test_a_head_of_another_shape_keeps_onnx_for_logits_but_not_for_features() ->
     forward = onnx_forward(module, 48)
     assert forward is not None and not forward.gives_features  # its last Gemm reads the hidden layer, not the pool
     x = torch.randn(2, 1, 48, 48)
-    logits, features = forward.evidence(x)
+    logits, features, maps = forward.outputs(x)
     with torch.inference_mode():
-        assert features is None and float((logits - module(x)).abs().max()) <= TOLERANCE
+        assert features is None and maps is None and float((logits - module(x)).abs().max()) <= TOLERANCE

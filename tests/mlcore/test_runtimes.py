@@ -22,10 +22,11 @@ def test_gradient_methods_get_the_artifact_and_forward_only_ones_the_perturbatio
     assert runtimes.perturb is runtimes.predict
     for name in method_names():
         cls = explainer_class(name)
-        expected = runtimes.module if cls.runtime == "gradients" else runtimes.perturb
+        expected = runtimes.perturb if cls.runtime == "forward" else runtimes.module
         assert runtimes.for_method(cls) is expected, name
     described = runtimes.describe()
-    assert described["gradcam"] == described["integrated_gradients"] == "torchscript-fp32"
+    assert described["integrated_gradients"] == "torchscript-fp32"
+    assert described["gradcam"] == "onnxruntime-fp32 maps, torchscript-fp32 head"  # no second backbone pass
     assert described["lime"] == described["occlusion"] == "onnxruntime-fp32"
 
 
@@ -43,6 +44,6 @@ def test_evidence_gives_logits_and_penultimate_features_on_either_engine(tiny_mo
         maps = model.module.features(x)
         expected = (model.module.classify(maps), pooled_features(maps))
         for engine in ("onnx", "torchscript"):
-            logits, features = build_runtimes(model, engine, "fp32").evidence(x)  # type: ignore[arg-type]
+            logits, features, _ = build_runtimes(model, engine, "fp32").forward_outputs(x)  # type: ignore[arg-type]
             assert torch.allclose(logits, expected[0], atol=1e-4), engine
             assert torch.allclose(features, expected[1], atol=1e-4), engine

@@ -45,12 +45,12 @@ class _Counting:
         self.images += len(x)
         return self.module(x)
 
-    def evidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and penultimate features in one run, as the ONNX Runtime predict forward gives them."""
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits, penultimate features and feature maps in one run, as the ONNX Runtime predict forward gives them."""
         self.calls += 1
         self.images += len(x)
         maps = self.module.features(x)
-        return self.module.classify(maps), pooled_features(maps)
+        return self.module.classify(maps), pooled_features(maps), maps
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         self.backbone_images += len(x)
@@ -102,26 +102,28 @@ def test_one_prediction_whatever_the_number_of_methods(tiny_model_path: Path) ->
     assert perturb.images == 64 + 4 + 1
     with_gradients = {"gradcam": {}, "integrated_gradients": {"n_steps": 4}, "lime": {"num_samples": 64}}
     analyser.analyse(_png(), analyser.plan(AnalysisRequest(methods=with_gradients)))
-    assert predict.images == 1  # the prediction came from the backbone pass Grad-CAM reuses
-    assert backbone.backbone_images == 1  # once, for the prediction and Grad-CAM
+    assert predict.images == 2  # one run: the prediction, its input check and the feature maps Grad-CAM weighs
+    assert backbone.backbone_images == 0  # no second backbone pass for Grad-CAM
     assert backbone.images == 4  # Integrated Gradients' 4 path points, on the artifact (it needs gradients)
     assert perturb.images == 69 + 64
 
 
-def test_the_evidence_check_costs_one_batch_of_three_on_the_forward_only_runtime_per_map(tiny_model_path: Path) -> None:
-    """The original, the region removed and the control: one forward of three images per explained method, whatever
-    the method, on the forward-only (int8) runtime; the check names the class it asked about, and is told to the
-    observer."""
+def test_the_evidence_check_costs_one_batch_of_two_on_the_predict_runtime_per_map(tiny_model_path: Path) -> None:
+    """The region removed and the control: one forward of two images per explained method, whatever the method, on
+    the predict runtime, against the answer's own probabilities; the check names the class it asked about, its
+    "before" is the answer's probability, and it is told to the observer."""
     told: list[str] = []
     analyser, backbone, predict, perturb = _analyser(
         tiny_model_path, evidence=True, on_evidence=lambda check: told.append(check.verdict)
     )
     methods = {"gradcam": {}, "occlusion": {"window": 24, "stride": 24}}
     analysis = analyser.analyse(_png(), analyser.plan(AnalysisRequest(methods=methods)))
-    assert predict.images == 0  # the prediction itself came from the backbone pass (Grad-CAM needs it)
-    assert perturb.images == 4 + 1 + 2 * 3 and backbone.backbone_images == 1  # Occlusion's, then the two checks
+    assert predict.images == 1 + 2 * 2  # the prediction (its maps serve Grad-CAM), then the two checks
+    assert perturb.images == 4 + 1 and backbone.backbone_images == 0  # Occlusion's patches and reference only
     checks = [explanation.evidence for explanation in analysis.explanations]
     assert all(check is not None and check.answered == analysis.prediction.label for check in checks)
+    answered = analysis.prediction.probabilities[analysis.prediction.label]
+    assert all(check is not None and check.before == pytest.approx(answered, abs=1e-6) for check in checks)
     assert told == [check.verdict for check in checks if check is not None]
 
 

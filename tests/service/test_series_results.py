@@ -39,3 +39,19 @@ def test_slices_without_plane_geometry_get_no_map_but_the_report_is_made(shipped
     analysis = analyse_series(shipped_analyser, series, methods={"gradcam": {}}, key_slices=2)
     results = series_results(analysis, shipped_analyser.model_ref())
     assert [r.kind for r in results] == ["structured_report"] and analysis.finding is not None
+
+
+def test_the_same_series_analysed_again_gives_the_same_result_uids(shipped_analyser: Any) -> None:
+    """Derived from the source series and the model: a re-analysis (a retry, a restart) replaces the objects in the
+    PACS instead of adding copies; another series gets its own."""
+    series = mr_series("meningioma", 3)
+
+    def uids(datasets: list[Any]) -> list[tuple[str, str]]:
+        analysis = analyse_series(shipped_analyser, datasets, methods={"gradcam": {}}, key_slices=1)
+        return [(str(r.dataset.SeriesInstanceUID), str(r.dataset.SOPInstanceUID)) for r in series_results(
+            analysis, shipped_analyser.model_ref())]  # fmt: skip
+
+    first = uids(series)
+    assert uids(series) == first and len({sop for _, sop in first}) == len(first) == 2
+    other = uids(mr_series("meningioma", 3))
+    assert not {sop for _, sop in other} & {sop for _, sop in first}

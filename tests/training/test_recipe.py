@@ -42,6 +42,8 @@ def test_bad_recipes_are_refused_with_the_setting_named(tmp_path: Path) -> None:
         "unknown.toml": ("[fit]\nlearning_rate = 0.1\n", "unknown settings \\['learning_rate'\\]"),
         "typed.toml": ('[fit]\nepochs = "ten"\n', "epochs = 'ten' must be a int"),
         "broken.toml": ("[fit\n", "not valid TOML"),
+        "misspelt.toml": ("[fitt]\nepochs = 3\n", "unknown sections or keys \\['fitt'\\]"),
+        "outside.toml": ("epochs = 3\n[fit]\n", "unknown sections or keys \\['epochs'\\]"),
     }
     for name, (text, message) in cases.items():
         (tmp_path / name).write_text(text)

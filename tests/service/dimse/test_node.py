@@ -6,6 +6,7 @@ The node runs in this process with the shipped model (the one the service serves
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,11 +37,11 @@ COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 
 def _node(analyser: Any, tmp_path: Path, destination: str | None, **overrides: Any) -> DicomNode:
     overrides.setdefault("dimse_port", free_port())
+    overrides.setdefault("dimse_series_idle_s", 1.0)
     settings = Settings(
         dimse_destination=destination,
         dimse_outbox=tmp_path / "outbox",
         dimse_spool=tmp_path / "spool",
-        dimse_series_idle_s=1.0,
         dimse_retry_interval_s=0.2,
         **overrides,
     )
@@ -302,3 +303,25 @@ def test_a_series_no_report_can_be_made_of_is_set_aside_counted_and_tried_again_
         assert len(reports) == 1 and second.spool.failed() == []
     finally:
         second.stop()
+
+
+def test_success_is_answered_only_once_the_instance_is_on_disk(
+    shipped_analyser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node's promise to the sender: a success status means the instance survives a crash. Each write is slowed
+    (fsync takes 0.2 s), so a write finished after the answer (in the background) would not be there yet."""
+    real_fsync = os.fsync
+
+    def slow_fsync(descriptor: int) -> None:
+        time.sleep(0.2)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    node = _node(shipped_analyser, tmp_path, None, dimse_series_idle_s=60.0)  # nothing is analysed meanwhile
+    try:
+        for dataset in mr_series("glioma", 2):
+            assert _send(node.settings.dimse_port, [dataset]) == [0x0000]
+            kept = tmp_path / "spool" / str(dataset.SeriesInstanceUID) / f"{dataset.SOPInstanceUID}.dcm"
+            assert kept.is_file() and pydicom.dcmread(kept).SOPInstanceUID == dataset.SOPInstanceUID
+    finally:
+        node.stop()
