@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 import os
 import platform
 import socket
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -127,21 +130,33 @@ class Server:
         self.process.wait(timeout=20)
 
 
-def previous_model(folder: Path) -> Path | None:
-    """The model shipped before the current one, from git history, written to ``folder``; None without one.
+def manifest_version(artifact_bytes: bytes) -> str | None:
+    """The model version in an artifact's manifest, read from the archive without loading it; None when unreadable."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(artifact_bytes)) as archive:
+            name = next(n for n in archive.namelist() if n.endswith(f"extra/{artifact.MANIFEST_FILE}"))
+            return str(json.loads(archive.read(name))["version"])
+    except (zipfile.BadZipFile, StopIteration, KeyError, ValueError):
+        return None
 
-    Walks the commits that changed ``models/brainxai-cnn.pt`` (newest first) and takes the first file whose bytes
-    differ from the working tree's, so a benchmark run measures the two side by side.
+
+def previous_model(folder: Path) -> tuple[Path, str] | None:
+    """The previous model *version* shipped, from git history, written to ``folder``, with its version; None without
+    one.
+
+    Walks the commits that changed ``models/brainxai-cnn.pt`` (newest first) and takes the first file whose manifest
+    names another version than the working tree's (an earlier export of the same version is not a comparison).
     """
-    current = MODEL.read_bytes()
+    current = manifest_version(MODEL.read_bytes())
     relative = str(MODEL.relative_to(REPO))
     listing = subprocess.run(
         ["git", "log", "--format=%H", "--", relative], capture_output=True, text=True, cwd=REPO, check=False
     )
     for commit in listing.stdout.split():
         shown = subprocess.run(["git", "show", f"{commit}:{relative}"], capture_output=True, cwd=REPO, check=False)
-        if shown.returncode == 0 and shown.stdout and shown.stdout != current:
+        version = manifest_version(shown.stdout) if shown.returncode == 0 else None
+        if version is not None and version != current:
             path = folder / "previous.pt"
             path.write_bytes(shown.stdout)
-            return path
+            return path, version
     return None

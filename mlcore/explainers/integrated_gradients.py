@@ -28,9 +28,10 @@ class IntegratedGradients(Explainer):
         "n_steps": Parameter(int, 32, 4, 256, "points on the path from the baseline to the input"),
         "smoothing": Parameter(float, 2.0, 0.0, 16.0, "Gaussian sigma (model-grid pixels) applied to the map"),
     }
-    # Path points per forward/backward: 8 keeps the backward's activations ~90 MB (32: ~320 MB, the service's
-    # largest peak) and is no slower on a CPU (measured 327 ms against 398 ms for the default 32 steps).
-    internal_batch_size: ClassVar[int] = 8
+    # Path points per forward/backward. On Lite0 at 224 px each point keeps ~90 MB of activations for the backward: 8
+    # at once raised the service's peak by 685 MB and took 0.93 s; one at a time, 99 MB and 0.76 s (2: 188 MB,
+    # 0.64 s; 4: 357 MB, 0.56 s; in-process, AMD EPYC 2 cores, 2026-12-07). Memory is what the pod is sized by.
+    internal_batch_size: ClassVar[int] = 1
 
     def attribute(
         self,
