@@ -4,6 +4,7 @@ invariants a cluster operator relies on (probes, limits, non-root, read-only roo
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,19 @@ def test_the_analyze_job_splits_one_archive_into_resumable_shards() -> None:
     assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
     image = yaml.safe_load((FOLDER / "kustomization.yaml").read_text())["images"][0]
     assert container["image"] == f"{image['newName']}:{image['newTag']}"  # the same release as the service
+
+
+def test_the_api_pod_requests_the_benchmarked_peak_with_a_quarter_of_headroom() -> None:
+    """Sized from the report of the shipped model's benchmark, not from a number typed into the manifest."""
+    peak_mib = json.loads((REPO_ROOT / "docs" / "BENCHMARKS.json").read_text())["service_peak_rss_mb"]
+    api = next(w for w in _workloads() if w["metadata"]["name"] == "brainxai-api")
+    [container] = api["spec"]["template"]["spec"]["containers"]
+    resources = container["resources"]
+
+    def mib(quantity: str) -> float:
+        return (
+            float(quantity.removesuffix("Mi")) if quantity.endswith("Mi") else float(quantity.removesuffix("Gi")) * 1024
+        )
+
+    assert 1.25 * peak_mib <= mib(resources["requests"]["memory"]) <= 1.5 * peak_mib
+    assert mib(resources["limits"]["memory"]) >= mib(resources["requests"]["memory"])
