@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import REPO, default_service, machine  # bench/common.py
+from common import MODEL, REPO, default_service, machine  # bench/common.py
 
 log = logging.getLogger("analyze_run")
 COMMAND = [str(Path(sys.executable).parent / "brainxai"), "analyze"]
@@ -154,7 +154,7 @@ def main() -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     from mlcore.artifact import load
 
-    loaded = load(REPO / "models" / "brainxai-cnn.pt")
+    loaded = load(MODEL)
     report: dict[str, Any] = {
         "machine": machine(),
         "model": f"{loaded.manifest['name']} {loaded.manifest['version']} (sha256 {loaded.sha256[:12]})",

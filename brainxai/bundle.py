@@ -118,11 +118,8 @@ def metadata(manifest: dict[str, Any]) -> dict[str, Any]:
         "required_packages_version": {"pillow": version("pillow")},
         "name": str(manifest["name"]),
         "task": "Brain tumour classification of a 2D MRI slice: glioma, meningioma, pituitary tumour or no tumour",
-        "description": "A CNN ("
-        + str(manifest["architecture"]["name"])
-        + ", "
-        + str(manifest["parameters"])
-        + " parameters) that classifies one axial, coronal or sagittal 2D brain MRI slice (PNG or JPEG, the "
+        "description": f"A CNN ({manifest['architecture']['name']}, {manifest['parameters']} parameters) that "
+        "classifies one axial, coronal or sagittal 2D brain MRI slice (PNG or JPEG, the "
         "T1 contrast-enhanced slices it was trained on) into four classes, with calibrated probabilities. The "
         "bundle carries the network and its preprocessing only: the brainxai service's input check, explanations "
         "and evidence check are not in it (docs/README.md).",
@@ -131,7 +128,7 @@ def metadata(manifest: dict[str, Any]) -> dict[str, Any]:
         "data_source": "Brain Tumor MRI Dataset (Kaggle, CC0-1.0), its Training split; see the model card",
         "data_type": "png/jpeg",
         "image_classes": "one grey channel, intensity in [0, 1] scaled from 8 bits, padded to a centred square and "
-        "resized to " + f"{size}x{size}" + ", then normalised with the training mean and std",
+        f"resized to {size}x{size}, then normalised with the training mean and std",
         "pred_classes": ", ".join(f"{index}: {name}" for index, name in enumerate(classes)),
         "eval_metrics": {f"validation_{key}": value for key, value in metrics.items()},
         "intended_use": "Research use only: not a medical device, not for diagnosis. For 2D brain MRI slices; it "

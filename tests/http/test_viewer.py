@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -59,6 +61,22 @@ HEAT_LAYER = """([method, grid]) => {
 }"""
 
 
+@contextlib.contextmanager
+def _viewer(url: str) -> Iterator[Any]:
+    """Headless Chromium on the viewer at ``url`` (the page), once its model line names the tiny test model."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url + "/")
+            page.wait_for_function("document.getElementById('model').textContent.includes('tiny-test-model')")
+            yield page
+        finally:
+            browser.close()
+
+
 def _server_map_on_grid(server: LiveServer, image: Path, upload: str, method: str) -> np.ndarray:
     """The method's map as the server gives it (JSON), averaged over the same grid of blocks."""
     content_type = "image/jpeg" if upload == "jpeg" else "application/dicom"
@@ -87,46 +105,35 @@ def test_the_page_is_served(server: LiveServer) -> None:
 
 @pytest.mark.parametrize("upload", ["jpeg", "dicom"])
 def test_upload_shows_scores_and_all_heatmaps(server: LiveServer, tmp_path: Path, upload: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     if upload == "jpeg":
         image = sample_path("pituitary")
     else:
         image = tmp_path / "slice.dcm"
         image.write_bytes(mr_dicom_bytes())
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(server.url + "/")
-            page.wait_for_function("document.getElementById('model').textContent.includes('tiny-test-model')")
-            page.set_input_files("#file", str(image))
-            page.wait_for_selector("#scores .bar", timeout=30_000)
-            shown = page.eval_on_selector_all("#scores .bar", "rows => rows.map(r => r.dataset.class)")
-            assert sorted(shown) == CLASSES
-            page.wait_for_function(
-                "[...document.querySelectorAll('.panel')].every(p => p.dataset.state === 'done')", timeout=120_000
-            )
-            methods = [
-                panel.removeprefix("panel-") for panel in page.eval_on_selector_all(".panel", "ps => ps.map(p => p.id)")
-            ]
-            assert methods == method_names()  # the panels are the server's declared methods
-            sentences = page.eval_on_selector_all(
-                ".panel .evidence", "ps => ps.map(p => p.hidden ? '' : p.textContent)"
-            )
-            assert all(s.startswith(("The answer depends", "The answer does not", "Inconclusive")) for s in sentences)
-            page.evaluate(SNAPSHOT)
-            page.fill("#opacity", "0")  # the canvases now show the base image alone
-            page.dispatch_event("#opacity", "input")
-            for method in methods:
-                layer = np.array(page.evaluate(HEAT_LAYER, [method, GRID]))
-                expected = _server_map_on_grid(server, image, upload, method)
-                assert layer.max() > 10, method  # something was painted over the base image
-                assert np.corrcoef(layer.ravel(), expected.ravel())[0, 1] > 0.5, method  # ... and it is the map
-                assert layer[expected == 0].max(initial=0) < 1, method  # nothing where the map is empty
-            page.screenshot(path=str(tmp_path / f"viewer-{upload}.png"), full_page=True)
-        finally:
-            browser.close()
+    with _viewer(server.url) as page:
+        page.set_input_files("#file", str(image))
+        page.wait_for_selector("#scores .bar", timeout=30_000)
+        shown = page.eval_on_selector_all("#scores .bar", "rows => rows.map(r => r.dataset.class)")
+        assert sorted(shown) == CLASSES
+        page.wait_for_function(
+            "[...document.querySelectorAll('.panel')].every(p => p.dataset.state === 'done')", timeout=120_000
+        )
+        methods = [
+            panel.removeprefix("panel-") for panel in page.eval_on_selector_all(".panel", "ps => ps.map(p => p.id)")
+        ]
+        assert methods == method_names()  # the panels are the server's declared methods
+        sentences = page.eval_on_selector_all(".panel .evidence", "ps => ps.map(p => p.hidden ? '' : p.textContent)")
+        assert all(s.startswith(("The answer depends", "The answer does not", "Inconclusive")) for s in sentences)
+        page.evaluate(SNAPSHOT)
+        page.fill("#opacity", "0")  # the canvases now show the base image alone
+        page.dispatch_event("#opacity", "input")
+        for method in methods:
+            layer = np.array(page.evaluate(HEAT_LAYER, [method, GRID]))
+            expected = _server_map_on_grid(server, image, upload, method)
+            assert layer.max() > 10, method  # something was painted over the base image
+            assert np.corrcoef(layer.ravel(), expected.ravel())[0, 1] > 0.5, method  # ... and it is the map
+            assert layer[expected == 0].max(initial=0) < 1, method  # nothing where the map is empty
+        page.screenshot(path=str(tmp_path / f"viewer-{upload}.png"), full_page=True)
 
 
 def test_a_refusal_or_a_flag_is_shown_before_any_heatmap(
@@ -169,29 +176,20 @@ def test_a_second_image_opened_while_the_first_is_explained_ends_with_every_pane
     """The first image's explanations still run on the server when the second one is opened; with no waiting line
     (max_queue 0) the server answers the second image's heavy requests 503 + Retry-After until its one heavy worker is
     free. The viewer waits and asks again: every panel of the second image is drawn, none shows an error."""
-    from playwright.sync_api import sync_playwright
-
     server = start_server(max_queue=0)
     first, second = sample_path("glioma"), sample_path("pituitary")
     with server.client() as http:
         expected = http.post("/predict", content=second.read_bytes(), headers={"content-type": "image/jpeg"}).json()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(server.url + "/")
-            page.wait_for_function("document.getElementById('model').textContent.includes('tiny-test-model')")
-            page.set_input_files("#file", str(first))
-            page.wait_for_selector(".panel[data-state='running']", timeout=30_000)
-            page.set_input_files("#file", str(second))
-            page.wait_for_function(
-                "document.querySelectorAll('.panel').length > 0 && "
-                "[...document.querySelectorAll('.panel')].every(p => p.dataset.state === 'done')",
-                timeout=120_000,
-            )
-            states = page.eval_on_selector_all(".panel .state", "ps => ps.map(p => p.textContent)")
-            assert len(states) == len(method_names()) and all(s.startswith("target ") for s in states), states
-            top = page.eval_on_selector("#scores .bar.top", "row => row.dataset.class")
-            assert top == expected["label"]  # the second image's answer, not the first's
-        finally:
-            browser.close()
+    with _viewer(server.url) as page:
+        page.set_input_files("#file", str(first))
+        page.wait_for_selector(".panel[data-state='running']", timeout=30_000)
+        page.set_input_files("#file", str(second))
+        page.wait_for_function(
+            "document.querySelectorAll('.panel').length > 0 && "
+            "[...document.querySelectorAll('.panel')].every(p => p.dataset.state === 'done')",
+            timeout=120_000,
+        )
+        states = page.eval_on_selector_all(".panel .state", "ps => ps.map(p => p.textContent)")
+        assert len(states) == len(method_names()) and all(s.startswith("target ") for s in states), states
+        top = page.eval_on_selector("#scores .bar.top", "row => row.dataset.class")
+        assert top == expected["label"]  # the second image's answer, not the first's
