@@ -41,5 +41,6 @@ def has_vnni() -> bool:
 
 def int8_scheme() -> Int8Scheme:
     """The int8 quantization for this CPU: full-range s8 weights with VNNI; 7-bit weights (``reduce_range``)
-    without, so that a pair of u8×s8 products fits in 16 bits (255 × 63 × 2 < 32,767) and cannot saturate."""
+    without, so that a pair of u8×s8 products fits in 16 bits (255 × 64 × 2 < 32,767) and cannot saturate (the
+    depthwise convolutions keep 8 bits: :func:`mlcore.quantize.quantize`)."""
     return "u8s8" if has_vnni() else "u8s8-reduce-range"

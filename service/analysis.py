@@ -116,6 +116,17 @@ class Analysis:
         return sum(explanation.explain_ms for explanation in self.explanations)
 
 
+def extrapolate(points: list[tuple[float, float]], work: float) -> float:
+    """Seconds at ``work`` on the line through two (work, seconds) points measured at less work; never less than the
+    larger point's seconds (a noisy, falling line is no reason to expect more work to be quicker). Two points of the
+    same work (a small image, where both probes clip to one patch) give a line through zero."""
+    (work_1, seconds_1), (work_2, seconds_2) = points
+    if work_2 <= work_1:
+        return max(seconds_1, seconds_2) * max(1.0, work / work_2)
+    slope = max(0.0, (seconds_2 - seconds_1) / (work_2 - work_1))
+    return max(seconds_2, seconds_1 + slope * (work - work_1))
+
+
 class Analyser:
     """The loaded artifact, its runtimes and preprocessing: analyses of images, one prediction each."""
 
@@ -233,7 +244,9 @@ class Analyser:
         (``light``, ``heavy``) the slowest of its declared methods at their default parameters — what the work queues
         take as their service times before the first request, so that a cold burst is refused at once instead of
         waiting out its budget. The slowest, not the mean: a burst of the slowest method must not be under-estimated
-        (the running mean corrects the estimate as soon as work finishes)."""
+        (the running mean corrects the estimate as soon as work finishes). A method that declares cost probes is
+        timed at those two cheap settings (after one untimed run) and extrapolated along its work, not run at its
+        defaults: the start-up takes ~1 s instead of every heavy method's full run."""
         size = self.spec.size
         yy, xx = np.mgrid[0:size, 0:size] / size
         pixels = (np.hypot(xx - 0.5, yy - 0.5) < 0.4) * (0.4 + 0.1 * np.sin(xx * 40) * np.cos(yy * 30))
@@ -242,12 +255,26 @@ class Analyser:
         started = time.perf_counter()
         self._predict(image, x, self.plan(AnalysisRequest()))
         timings = {"predict": time.perf_counter() - started}
-        for method in method_names():
-            params = self.plan(AnalysisRequest(methods={method: {}})).parameters[method]
+
+        def resolved(method: str, given: Mapping[str, Any]) -> dict[str, Any]:
+            return self.plan(AnalysisRequest(methods={method: given})).parameters[method]
+
+        def seconds_of(method: str, params: dict[str, Any]) -> float:
             started = time.perf_counter()
             self._explain(image, x, method, params, target=0, deadline=None, features=None, observed=False)
-            cost = explainer_class(method).cost
-            timings[cost] = max(timings.get(cost, 0.0), time.perf_counter() - started)
+            return time.perf_counter() - started
+
+        for method in method_names():
+            declared = explainer_class(method)
+            defaults = resolved(method, {})
+            if declared.cost_probes:
+                probes = [resolved(method, given) for given in declared.cost_probes]
+                seconds_of(method, probes[0])  # imports and first-run compilation: not the method's cost
+                points = [(declared.work(params, size), seconds_of(method, params)) for params in probes]
+                seconds = extrapolate(points, declared.work(defaults, size))
+            else:
+                seconds = seconds_of(method, defaults)
+            timings[declared.cost] = max(timings.get(declared.cost, 0.0), seconds)
         return timings
 
     def _predict(self, image: DecodedImage, x: torch.Tensor, plan: Plan) -> tuple[Prediction, torch.Tensor | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,6 +33,12 @@ class IntegratedGradients(Explainer):
     # at once raised the service's peak by 685 MB and took 0.93 s; one at a time, 99 MB and 0.76 s (2: 188 MB,
     # 0.64 s; 4: 357 MB, 0.56 s; in-process, AMD EPYC 2 cores, 2026-12-07). Memory is what the pod is sized by.
     internal_batch_size: ClassVar[int] = 1
+    cost_probes: ClassVar[tuple[dict[str, Any], ...]] = ({"n_steps": 4}, {"n_steps": 8})
+
+    @classmethod
+    def work(cls, params: Mapping[str, Any], size: int) -> float:
+        """One forward and backward per path point."""
+        return float(params["n_steps"])
 
     def attribute(
         self,

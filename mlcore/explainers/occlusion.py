@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
-from mlcore.explainers.base import Cost, Explainer, Forward, Parameter, Runtime, check_deadline
+from mlcore.explainers.base import Cost, Explainer, Forward, Parameter, Runtime, check_deadline, softmax
 
 
 class Occlusion(Explainer):
@@ -23,7 +24,15 @@ class Occlusion(Explainer):
         "window": Parameter(int, 24, 4, 96, "side of the occluding patch (model-grid pixels)"),
         "stride": Parameter(int, 8, 2, 48, "step between patches (model-grid pixels)"),
     }
-    perturbations_per_eval: ClassVar[int] = 32  # as fast per image as larger batches, far less memory
+    # As fast as 32 (measured: 0.93-1.1 s both) and the int8 runtime's arena stays ~120 MB smaller; LIME's batch too.
+    perturbations_per_eval: ClassVar[int] = 8
+    cost_probes: ClassVar[tuple[dict[str, Any], ...]] = ({"window": 48, "stride": 48}, {"window": 48, "stride": 24})
+
+    @classmethod
+    def work(cls, params: Mapping[str, Any], size: int) -> float:
+        """One model evaluation per patch position (captum's count: the window's positions along each side)."""
+        window, stride = params["window"], min(params["stride"], params["window"])
+        return float(((size - window) // stride + 1) ** 2)
 
     def attribute(
         self,
@@ -37,7 +46,7 @@ class Occlusion(Explainer):
     ) -> np.ndarray:
         def probabilities(batch: torch.Tensor) -> torch.Tensor:
             check_deadline(deadline, "Occlusion")
-            return torch.softmax(model(batch), dim=1)
+            return torch.from_numpy(softmax(model(batch).numpy()))
 
         window, stride = params["window"], min(params["stride"], params["window"])
         method = CaptumOcclusion(probabilities)

@@ -96,6 +96,9 @@ def test_heavy_explanations_have_their_own_line(
     start_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = start_server(heavy_explain_concurrency=1, max_wait_s=0.3)
+    # The warm-up's estimate of a LIME is about the 0.3 s budget on the test model: at zero, the second request
+    # queues and waits out its budget instead of being refused at once for the expected wait.
+    server.app.state.brainxai.queues["heavy"].prime(0.0)
     analyser = server.app.state.brainxai.analyser
     started = threading.Event()
     original = analyser.analyse

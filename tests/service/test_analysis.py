@@ -17,11 +17,12 @@ from PIL import Image
 from mlcore import artifact
 from mlcore.errors import DeadlineExceeded, NotDicom, OutOfDistribution, ParameterError
 from mlcore.evidence import EvidenceCheck
+from mlcore.explainers import explainer_class, method_names
 from mlcore.explainers.base import normalise_map
 from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
 from mlcore.reliability import pooled_features
 from mlcore.runtimes import Runtimes
-from service.analysis import Analyser, AnalysisRequest
+from service.analysis import Analyser, AnalysisRequest, extrapolate
 from service.image import DecodeOptions
 from service.upload import Upload
 from tests.helpers import CLASSES
@@ -262,3 +263,25 @@ def test_probabilities_are_calibrated_by_the_artifact_temperature(
         expected = torch.softmax(model.module(x) / model.reliability.temperature, dim=1)[0]
     got = torch.tensor([analysis.prediction.probabilities[name] for name in model.classes])
     assert torch.allclose(got, expected.float(), atol=1e-5)
+
+
+def test_the_start_up_estimate_extrapolates_the_probes_along_the_work() -> None:
+    assert extrapolate([(50, 0.15), (150, 0.25)], 1000) == pytest.approx(1.1)  # 0.1 s fixed + 1 ms per unit
+    assert extrapolate([(4, 0.2), (8, 0.19)], 32) == 0.2  # noise that falls: the larger probe's time, not less
+    assert extrapolate([(4, 0.1), (8, 0.1)], 32) == 0.1
+    assert extrapolate([(1, 0.01), (1, 0.02)], 16) == pytest.approx(0.32)  # equal work: in proportion
+
+
+def test_measure_work_runs_heavy_methods_at_their_probes_not_their_defaults(tiny_model_path: Path) -> None:
+    """Start-up cost: every heavy method is timed at its two cheap probes (one untimed run first), never at its
+    defaults, and the estimates cover every cost class."""
+    analyser, _backbone, _predict, perturb = _analyser(tiny_model_path)
+    timings = analyser.measure_work()
+    assert set(timings) == {"predict", "light", "heavy"} and all(seconds > 0 for seconds in timings.values())
+    forward_only_probes = sum(
+        explainer_class(m).work(analyser.plan(AnalysisRequest(methods={m: p})).parameters[m], analyser.spec.size)
+        for m in method_names()
+        if explainer_class(m).runtime == "forward"
+        for p in (explainer_class(m).cost_probes[0], *explainer_class(m).cost_probes)
+    )
+    assert perturb.images <= forward_only_probes + 3 * len(method_names())  # the unperturbed inputs besides
