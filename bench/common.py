@@ -104,6 +104,8 @@ class Server:
 
     def __init__(self, command: list[str], env: dict[str, str], ready_path: str, port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        started = time.monotonic()
+        self.ready_s = float("nan")  # seconds from the process start to its first ready answer
         self.process = subprocess.Popen(
             command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO
         )
@@ -113,6 +115,7 @@ class Server:
                 raise RuntimeError(f"{command} exited with {self.process.returncode}")
             try:
                 if httpx.get(self.url + ready_path, timeout=1).is_success:
+                    self.ready_s = time.monotonic() - started
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)

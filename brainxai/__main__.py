@@ -76,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from service.__main__ import main as serve
 
-            return serve()
+            return serve([])
         if args.command == "node":
             from service.dimse.__main__ import main as node
 
-            return node()
+            return node([])
         if args.command == "export-bundle":
             from brainxai.bundle import export_bundle
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, gaussian_filter1d
+from scipy.signal import fftconvolve
 from skimage.restoration import inpaint_biharmonic
 
 Box = tuple[int, int, int, int]
@@ -49,12 +50,31 @@ def off_midline(box: Box, width: int) -> bool:
     return x1 <= width / 2 - gap or x0 >= width / 2 + gap
 
 
+def smoothed(values: np.ndarray, sigma: float) -> np.ndarray:
+    """scipy's ``gaussian_filter`` (reflecting edges, 4 σ), by FFT along each axis where the kernel is wide: equal to
+    it to ~1e-15, twice as fast at the inpainting's σ of 15–40 pixels."""
+    if sigma < 8:
+        return gaussian_filter(values, sigma)
+    radius = int(4.0 * sigma + 0.5)
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(values, radius, mode="symmetric")  # numpy's "symmetric" is ndimage's "reflect"
+    across = fftconvolve(padded, kernel[None, :], mode="valid", axes=1)
+    return np.asarray(fftconvolve(across, kernel[:, None], mode="valid", axes=0))
+
+
+def _smoothed_box(shape: tuple[int, ...], box: Box, sigma: float) -> np.ndarray:
+    """The Gaussian-smoothed indicator of ``box`` in an array of ``shape``: a rectangle is the outer product of two
+    intervals, so it is the outer product of their 1D smoothings (equal to the 2D filter to ~1e-16)."""
+    x0, y0, x1, y1 = box
+    rows, cols = np.zeros(shape[0]), np.zeros(shape[1])
+    rows[y0:y1], cols[x0:x1] = 1.0, 1.0
+    return np.outer(gaussian_filter1d(rows, sigma), gaussian_filter1d(cols, sigma))
+
+
 def blend(image: np.ndarray, fill: np.ndarray, box: Box) -> np.ndarray:
     """``fill`` inside the box, ``image`` outside, with a feathered edge."""
-    x0, y0, x1, y1 = box
-    alpha = np.zeros(image.shape, np.float64)
-    alpha[y0:y1, x0:x1] = 1.0
-    alpha = np.clip(gaussian_filter(alpha, FEATHER) * 2.0, 0.0, 1.0)  # fully ``fill`` inside, fading at the edge
+    alpha = np.clip(_smoothed_box(image.shape, box, FEATHER) * 2.0, 0.0, 1.0)  # fully ``fill`` inside, fading out
     alpha[alpha < 0.01] = 0.0  # and nothing beyond the fade: the rest of the image stays exactly as it was
     return np.clip(alpha * fill + (1 - alpha) * image, 0.0, 1.0).astype(np.float32)
 
@@ -84,9 +104,11 @@ def inpaint_fill(image: np.ndarray, box: Box, rng: np.random.Generator) -> np.nd
     top, left = max(0, y0 - reach), max(0, x0 - reach)
     bottom, right = min(image.shape[0], y1 + reach), min(image.shape[1], x1 + reach)
     window = image[top:bottom, left:right]
+    inside = (x0 - left, y0 - top, x1 - left, y1 - top)
     known = np.ones(window.shape)
-    known[y0 - top : y1 - top, x0 - left : x1 - left] = 0.0
-    smooth = gaussian_filter(window * known, sigma) / np.maximum(gaussian_filter(known, sigma), 1e-6)
+    known[inside[1] : inside[3], inside[0] : inside[2]] = 0.0
+    weight = 1.0 - _smoothed_box(window.shape, inside, sigma)  # the smoothed known-mask: ones less the box's
+    smooth = smoothed(window * known, sigma) / np.maximum(weight, 1e-6)
     ring = _ring(image, box)
     texture = float(np.std(ring - np.mean(ring))) * 0.5
     noise = gaussian_filter(rng.normal(0.0, 1.0, window.shape), 1.0)

@@ -60,9 +60,11 @@ class OnnxForward:
         self._maps = names.index(exposed[1]) if exposed[1] in names else None
         self.gives_features = self._pooled is not None  # False once its pooled output did not match TorchScript's
         self.gives_maps = self._maps is not None  # False once its feature maps did not match TorchScript's
+        self._logits = names[:1]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.outputs(x)[0]
+        batch = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
+        return torch.from_numpy(self._session.run(self._logits, {self._input_name: batch})[0])  # type: ignore[attr-defined]
 
     def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Logits, the penultimate features and the last feature maps of one run (each None when not given)."""

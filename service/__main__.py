@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import logging
 import os
@@ -60,8 +61,17 @@ def start_process() -> Settings | None:
     return settings
 
 
-def main() -> int:
+def command_line(prog: str, description: str, argv: list[str] | None) -> None:
+    """An entry point's command line: ``--help`` alone, since every setting is a ``BRAINXAI_*`` environment variable
+    (a stray argument is refused, not ignored)."""
+    argparse.ArgumentParser(
+        prog=prog, description=description, epilog="Settings: BRAINXAI_* environment variables (docs/SERVICE.md)."
+    ).parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
     """Read the settings, build the app and serve it until stopped."""
+    command_line("python -m service", "The brainxai HTTP service (uvicorn).", argv)
     settings = start_process()
     if settings is None:
         return 2

@@ -123,6 +123,19 @@ def test_the_analyze_job_splits_one_archive_into_resumable_shards() -> None:
     assert container["image"] == f"{image['newName']}:{image['newTag']}"  # the same release as the service
 
 
+def _mib(quantity: str) -> float:
+    return float(quantity.removesuffix("Mi")) if quantity.endswith("Mi") else float(quantity.removesuffix("Gi")) * 1024
+
+
+def test_the_analyze_job_requests_the_measured_peak_with_a_quarter_of_headroom() -> None:
+    """Sized from the committed analyze run (bench/analyze_run.py), like the API pod from the benchmark."""
+    run = json.loads((REPO_ROOT / "docs" / "evaluation" / "analyze-run.json").read_text())["full_run"]
+    job = yaml.safe_load((FOLDER / "jobs" / "analyze-indexed-job.yaml").read_text())
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    request, limit = container["resources"]["requests"]["memory"], container["resources"]["limits"]["memory"]
+    assert 1.25 * run["peak_rss_mib"] <= _mib(request) <= 1.5 * run["peak_rss_mib"] and _mib(limit) >= _mib(request)
+
+
 def test_the_api_pod_requests_the_benchmarked_peak_with_a_quarter_of_headroom() -> None:
     """Sized from the report of the shipped model's benchmark, not from a number typed into the manifest."""
     peak_mib = json.loads((REPO_ROOT / "docs" / "BENCHMARKS.json").read_text())["service_peak_rss_mb"]
@@ -130,10 +143,5 @@ def test_the_api_pod_requests_the_benchmarked_peak_with_a_quarter_of_headroom() 
     [container] = api["spec"]["template"]["spec"]["containers"]
     resources = container["resources"]
 
-    def mib(quantity: str) -> float:
-        return (
-            float(quantity.removesuffix("Mi")) if quantity.endswith("Mi") else float(quantity.removesuffix("Gi")) * 1024
-        )
-
-    assert 1.25 * peak_mib <= mib(resources["requests"]["memory"]) <= 1.5 * peak_mib
-    assert mib(resources["limits"]["memory"]) >= mib(resources["requests"]["memory"])
+    assert 1.25 * peak_mib <= _mib(resources["requests"]["memory"]) <= 1.5 * peak_mib
+    assert _mib(resources["limits"]["memory"]) >= _mib(resources["requests"]["memory"])

@@ -11,7 +11,7 @@ import threading
 from prometheus_client import start_http_server
 
 from mlcore.errors import BrainxaiError
-from service.__main__ import start_process
+from service.__main__ import command_line, start_process
 from service.app import load_analyser
 from service.dimse.node import DicomNode
 from service.metrics import Metrics
@@ -19,8 +19,9 @@ from service.metrics import Metrics
 log = logging.getLogger("service.dimse")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Read the settings, load the model, and serve DIMSE until told to stop."""
+    command_line("python -m service.dimse", "The brainxai DICOM node (C-STORE in, SR and maps out).", argv)
     settings = start_process()
     if settings is None:
         return 2

@@ -29,8 +29,11 @@ def test_the_cli_defaults_are_the_recipe_of_record() -> None:
     assert read_recipe(RECIPE_OF_RECORD) == {field.name: getattr(defaults, field.name) for field in recipe_fields()}
 
 
-def test_every_shipped_recipe_reads_and_round_trips(tmp_path: Path) -> None:
-    for recipe in sorted(RECIPES.glob("*.toml")):
+def test_every_recipe_reads_and_round_trips(tmp_path: Path) -> None:
+    """The shipped recipes (recipes/) and the candidates of the research record (docs/research/recipes/)."""
+    candidates = sorted((RECIPES.parent / "docs" / "research" / "recipes").glob("*.toml"))
+    assert candidates, "the research record's candidate recipes are gone"
+    for recipe in [*sorted(RECIPES.glob("*.toml")), *candidates]:
         settings = read_recipe(recipe)
         config = FitConfig(data="d", out="o", **settings)
         (tmp_path / recipe.name).write_text(recipe_text(config, model=recipe.stem))
