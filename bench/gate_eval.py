@@ -296,7 +296,7 @@ def other_sets(folder: Path) -> dict[str, list[bytes]]:
 def main(argv: list[str] | None = None) -> int:
     """Measure ``--model``'s input check; write ``input-gate.json`` and ``input-gate.md`` under ``--out``."""
     from mlcore.artifact import DEFAULT_MODEL
-    from training.__main__ import SHARED_TRAINING
+    from training.data import SHARED_TRAINING
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")

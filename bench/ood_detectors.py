@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 from mlcore import artifact
 from mlcore.artifact import DEFAULT_MODEL
 from mlcore.reliability import Reliability, normalised
-from training.__main__ import SHARED_TRAINING
+from training.data import SHARED_TRAINING
 from training.evaluate import model_outputs, select_files
 from training.fit_ood import conformal_threshold, fit_gaussians, fit_temperature
 from training.metrics import expected_calibration_error

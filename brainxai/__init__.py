@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def load(model: str | Path | None = None, **settings: Any) -> Analyser:
     """The analysis pipeline of the service for ``model`` (default: the shipped one), with the service's settings
     (``BRAINXAI_*`` variables) and any given here by name (e.g. ``explain_precision="fp32"``)."""
-    from service.app import load_analyser
+    from service.loading import load_analyser
     from service.settings import Settings
 
     if model is not None:

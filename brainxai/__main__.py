@@ -35,7 +35,7 @@ def _analyze_parser(commands: argparse._SubParsersAction) -> None:
 def _run_analyze(args: argparse.Namespace) -> int:
     from brainxai.analyze import analyze
     from mlcore.explainers import REGISTRY
-    from service.app import load_analyser
+    from service.loading import load_analyser
     from service.settings import Settings
 
     index, _, count = args.shard.partition("/")

@@ -6,16 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import torch
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from mlcore import artifact
-from mlcore.runtimes import build_runtimes
-from service.analysis import Analyser
 from service.api_docs import install_api_docs
-from service.image import DecodeOptions
 from service.limits import WorkQueue
+from service.loading import load_analyser
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, LoadSheddingMiddleware, RequestContextMiddleware
 from service.problems import install_error_handlers
@@ -94,35 +90,3 @@ def work_queues(settings: Settings, metrics: Metrics) -> dict[str, WorkQueue]:
         )
         for kind, count in workers.items()
     }
-
-
-def load_analyser(settings: Settings, metrics: Metrics | None = None) -> Analyser:
-    """Load the artifact, build its runtimes for this CPU, and warm up: what the service serves (its input checks
-    counted in ``metrics``)."""
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
-    model = artifact.load(settings.model_path)
-    runtimes = build_runtimes(model, settings.runtime, settings.explain_precision, settings.torch_threads)
-    analyser = Analyser(
-        model,
-        runtimes,
-        decode_limits=DecodeOptions(max_pixels=settings.max_image_pixels, allow_non_mr=settings.allow_non_mr),
-        cache_size=settings.explain_cache_size,
-        caps={"lime": {"num_samples": settings.lime_max_samples}},
-        ood_policy=settings.ood_policy,
-        on_check=metrics.input_check if metrics is not None else None,
-        evidence=settings.evidence_check,
-        on_evidence=metrics.evidence_check if metrics is not None else None,
-        trust_body_part=settings.dicom_body_part_check == "refuse",
-    )
-    analyser.warm_up()
-    manifest = model.manifest
-    log.info(
-        "model %s %s loaded from %s (sha256 %s); runtimes %s",
-        manifest["name"],
-        manifest["version"],
-        settings.model_path,
-        model.sha256[:12],
-        runtimes.describe(),
-    )
-    return analyser

@@ -168,7 +168,7 @@ def toy_registered() -> Iterator[type[Explainer]]:
 @pytest.fixture(scope="session")
 def shipped_analyser() -> Any:
     """The service's analyser of the shipped model (float32 perturbations: no quantization at start), made once."""
-    from service.app import load_analyser
+    from service.loading import load_analyser
     from service.settings import Settings
 
     return load_analyser(Settings(explain_precision="fp32"))

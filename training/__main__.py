@@ -11,14 +11,11 @@ from typing import Any
 
 from mlcore.artifact import DEFAULT_MODEL
 from mlcore.errors import BrainxaiError, ParameterError
-from mlcore.explainers import get_explainer, method_names
+from mlcore.explainers import method_names
+from training.data import SHARED_TRAINING, SHARED_UNKNOWN_KIND
 from training.recipe import RECIPE_OF_RECORD, FitConfig
 
 log = logging.getLogger("training")
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SHARED_TRAINING = SHARED_DATA / "brain-tumor-mri" / "Training"
-SHARED_UNKNOWN_KIND = SHARED_DATA / "br35h-tumours"
 
 
 def _add_fit(commands: argparse._SubParsersAction) -> None:
@@ -72,16 +69,10 @@ def _add_fit(commands: argparse._SubParsersAction) -> None:
 
 def fit_config(args: argparse.Namespace) -> FitConfig:
     """The run's :class:`FitConfig`: the recipe (or the recipe of record's defaults), then ``--set``, then the flags."""
-    from training.recipe import read_recipe, recipe_fields
+    from training.recipe import read_recipe, setting_overrides
 
     settings: dict[str, Any] = read_recipe(args.recipe) if args.recipe else {}
-    fields = {field.name: field for field in recipe_fields()}
-    for item in args.set:
-        name, _, value = item.partition("=")
-        name = name.replace("-", "_")
-        if name not in fields or not value:
-            raise ParameterError(f"--set {item!r}: expected NAME=VALUE with NAME one of {sorted(fields)}")
-        settings[name] = _typed(value, fields[name].default, name)
+    settings.update(setting_overrides(args.set))
     for name in ("epochs", "batch_size", "lr", "seed", "device", "unknown_kind"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
@@ -90,18 +81,6 @@ def fit_config(args: argparse.Namespace) -> FitConfig:
         beside = Path(args.data).parent / "tumor-boxes.csv"
         boxes = str(beside) if beside.is_file() else ""
     return FitConfig(data=args.data, out=args.out, boxes=boxes, skip_bad=args.skip_bad, **settings)
-
-
-def _typed(value: str, default: Any, name: str) -> Any:
-    """``value`` as the type of the setting's default (bool: true/false)."""
-    if isinstance(default, bool):
-        if value.lower() not in ("true", "false"):
-            raise ParameterError(f"--set {name}={value}: true or false")
-        return value.lower() == "true"
-    try:
-        return type(default)(value)
-    except ValueError as exc:
-        raise ParameterError(f"--set {name}={value}: must be a {type(default).__name__}") from exc
 
 
 def _run_fit(args: argparse.Namespace) -> None:
@@ -165,11 +144,14 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         show_progress=sys.stderr.isatty(),
     )
     if args.counterfactual and boxes_csv is not None:
-        from training.counterfactual_eval import counterfactual_markdown
+        from training.counterfactual_eval import counterfactual_evaluation, counterfactual_markdown
         from training.explain_eval import load_cases
 
         cases = load_cases(args.data, boxes_csv, args.split, per_class=None, seed=0)
-        counterfactual = counterfactuals(args.model, args.data, cases, args.split, seed=0)
+        progress = sys.stderr.isatty()
+        counterfactual = counterfactual_evaluation(
+            args.model, args.data, cases, args.split, seed=0, show_progress=progress
+        )
         metrics["counterfactual"] = counterfactual["summary"]
         (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         with open(args.out / "report.md", "a") as report:
@@ -407,8 +389,8 @@ def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
 def _run_explain_eval(args: argparse.Namespace) -> None:
     import json
 
-    from training.counterfactual_eval import counterfactual_markdown
-    from training.explain_eval import evaluate_explanations, load_cases, summarise
+    from training.counterfactual_eval import counterfactual_evaluation, counterfactual_markdown
+    from training.explain_eval import evaluate_explanations, load_cases, method_parameters, summarise
     from training.explain_report import evidence_markdown, figure, markdown, pick_figure_cases
     from training.provenance import this_command
 
@@ -428,7 +410,11 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     )
     summary = summarise(rows)
     counterfactual = (
-        counterfactuals(args.model, args.data, cases, split, seed=args.seed) if args.counterfactual else None
+        counterfactual_evaluation(
+            args.model, args.data, cases, split, seed=args.seed, show_progress=sys.stderr.isatty()
+        )
+        if args.counterfactual
+        else None
     )
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"summary": summary, "rows": rows, "counterfactual": counterfactual}
@@ -446,38 +432,6 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     (args.out / "EXPLANATIONS.md").write_text(report)
     figure(args.model, pick_figure_cases(rows, cases), methods, params, out=args.out / "explanations.png")
     log.info("wrote %s", args.out)
-
-
-def counterfactuals(model: Path, data: Path, cases: list[Any], split: Path | None, *, seed: int) -> dict[str, Any]:
-    """The counterfactual rows and their summary for boxed cases (no-tumour donors: the same split side)."""
-    from mlcore import artifact
-    from training.counterfactual import trained_fills, unseen_fills
-    from training.counterfactual_eval import counterfactual_rows, donor_files, summarise_counterfactuals
-
-    donors = donor_files(data, split)
-    rows = counterfactual_rows(model, cases, donors, seed=seed, show_progress=sys.stderr.isatty())
-    fills = trained_fills(artifact.load(model).manifest)
-    if unseen_fills(fills) == []:
-        log.warning("%s was trained with every removal fill: no row measures a fill it never saw", model)
-    return {"summary": summarise_counterfactuals(rows), "rows": rows, "trained_fills": fills}
-
-
-def method_parameters(methods: list[str], given: list[str], *, seed: int) -> dict[str, dict[str, Any]]:
-    """Per-method parameters from ``METHOD.NAME=VALUE`` strings, checked against the declarations; a method
-    that takes a ``seed`` gets ``seed`` unless one is given. :class:`ParameterError` for anything else."""
-    params: dict[str, dict[str, Any]] = {}
-    for name in methods:
-        explainer = get_explainer(name)
-        params[name] = {"seed": seed} if "seed" in explainer.parameters else {}
-    for item in given:
-        key, _, value = item.partition("=")
-        method, _, name = key.partition(".")
-        if not (value and name) or method not in params:
-            raise ParameterError(f"--param {item!r}: expected METHOD.NAME=VALUE with METHOD one of {methods}")
-        params[method][name] = value
-    for method, values in params.items():
-        params[method] = get_explainer(method).resolve(values)
-    return params
 
 
 def _add_shortcut(commands: argparse._SubParsersAction) -> None:

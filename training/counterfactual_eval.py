@@ -8,6 +8,7 @@ on the model's square input (the eval preprocessing's padding and resize), one p
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,20 @@ from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.preprocessing import PreprocessSpec, fit_to_square, normalise, square_padding
 from mlcore.reliability import probabilities
-from training.counterfactual import NO_TUMOUR, REMOVALS, insert_and_control, remove_and_control, unseen_fills
+from training.counterfactual import (
+    NO_TUMOUR,
+    REMOVALS,
+    insert_and_control,
+    remove_and_control,
+    trained_fills,
+    unseen_fills,
+)
 from training.data import read_gray
 from training.evaluate import select_files
 from training.explain_eval import Case, rows_by_method_and_class
 from training.explanation_metrics import Box, box_from_fractions
+
+log = logging.getLogger(__name__)
 
 
 def square_box(fractions: tuple[float, float, float, float], shape: tuple[int, int], size: int) -> Box:
@@ -202,3 +212,15 @@ def _unseen_fills_sentence(unseen: list[str] | None) -> str:
     if not unseen:
         return "**every fill was used in training** — no row here measures a fill the model never saw."
     return f"fills it never saw: {', '.join(unseen)}."
+
+
+def counterfactual_evaluation(
+    model: Path, data: Path, cases: list[Any], split: Path | None, *, seed: int, show_progress: bool = False
+) -> dict[str, Any]:
+    """The counterfactual rows and their summary for boxed cases (no-tumour donors: the same split side)."""
+    donors = donor_files(data, split)
+    rows = counterfactual_rows(model, cases, donors, seed=seed, show_progress=show_progress)
+    fills = trained_fills(artifact.load(model).manifest)
+    if unseen_fills(fills) == []:
+        log.warning("%s was trained with every removal fill: no row measures a fill it never saw", model)
+    return {"summary": summarise_counterfactuals(rows), "rows": rows, "trained_fills": fills}

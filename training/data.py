@@ -25,6 +25,10 @@ from training.dedup import exact_key, perceptual_hash
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+# Where the shared dataset lies beside a checkout (../shared/data): the commands' defaults, never part of a recipe.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_TRAINING = SHARED_DATA / "brain-tumor-mri" / "Training"
+SHARED_UNKNOWN_KIND = SHARED_DATA / "br35h-tumours"
 
 
 @dataclass(frozen=True)

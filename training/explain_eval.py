@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from mlcore import artifact
-from mlcore.errors import DatasetError
+from mlcore.errors import DatasetError, ParameterError
 from mlcore.evidence import DEPENDS_DROP, evidence_check
 from mlcore.explainers import get_explainer
 from mlcore.explainers.base import Forward
@@ -293,3 +293,21 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
                     entry[measure] = float(np.mean(values))
             summary[method][group] = entry
     return summary
+
+
+def method_parameters(methods: list[str], given: list[str], *, seed: int) -> dict[str, dict[str, Any]]:
+    """Per-method parameters from ``METHOD.NAME=VALUE`` strings, checked against the declarations; a method
+    that takes a ``seed`` gets ``seed`` unless one is given. :class:`ParameterError` for anything else."""
+    params: dict[str, dict[str, Any]] = {}
+    for name in methods:
+        explainer = get_explainer(name)
+        params[name] = {"seed": seed} if "seed" in explainer.parameters else {}
+    for item in given:
+        key, _, value = item.partition("=")
+        method, _, name = key.partition(".")
+        if not (value and name) or method not in params:
+            raise ParameterError(f"--param {item!r}: expected METHOD.NAME=VALUE with METHOD one of {methods}")
+        params[method][name] = value
+    for method, values in params.items():
+        params[method] = get_explainer(method).resolve(values)
+    return params

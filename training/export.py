@@ -10,7 +10,7 @@ import torch
 
 from mlcore import artifact
 from mlcore.errors import ArtifactError
-from training.fit import checkpoint_spec, load_trained
+from training.checkpoint import checkpoint_spec, load_trained
 from training.models import count_macs, count_parameters
 from training.operating_point import lower_notumor_logit, validation_metrics
 from training.provenance import dataclass_defaults, fit_command, this_command, written_stamp

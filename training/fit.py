@@ -30,17 +30,18 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from mlcore.errors import DatasetError, TrainingError
-from mlcore.files import atomic_write, atomic_write_text
+from mlcore.files import atomic_write_text
 from mlcore.preprocessing import PreprocessSpec, normalise
 from training.augment import AugmentConfig, augment_batch
 from training.batch import Batch, BatchTransform, LossTerm, Step
+from training.checkpoint import checkpoint_spec, read_model_checkpoint, save_checkpoint
 from training.counterfactual import NO_TUMOUR, REMOVALS, CounterfactualTraining
 from training.data import Dataset, load_dataset
 from training.dedup import find_duplicate_groups
 from training.localisation import box_masks, count_boxes, localisation_loss, read_boxes
 from training.losses import TumourAnyKindLoss, localisation_targets
 from training.metrics import classification_metrics
-from training.models import Classifier, EvidenceMap, build_model, get_architecture
+from training.models import EvidenceMap, build_model, get_architecture
 from training.provenance import git_commit
 from training.recipe import FitConfig
 from training.split import groups_on_both_sides, stratified_group_split
@@ -459,11 +460,6 @@ def counterfactual_transform(config: FitConfig, data: Dataset, train: np.ndarray
     return CounterfactualTraining(config.counterfactual, methods, notumor, donors)
 
 
-def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
-    """Write a checkpoint atomically: a kill mid-write leaves the previous one intact."""
-    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
-
-
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
@@ -638,33 +634,3 @@ def finish(config: FitConfig, state: RunState, dist_info: Distributed) -> dict[s
         dist.barrier()
     best_metrics: dict[str, Any] = torch.load(Path(config.out) / "best.pt", weights_only=False)["metrics"]
     return best_metrics
-
-
-def read_model_checkpoint(checkpoint_path: Path) -> dict[str, Any]:
-    """A run's ``best.pt`` as a dict; a clear error when it is missing or is a resume state (``last.pt``)."""
-    if not checkpoint_path.is_file():
-        raise TrainingError(f"no checkpoint at {checkpoint_path}; train one with `python -m training fit`")
-    checkpoint: dict[str, Any] = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-    if "weights" not in checkpoint:
-        raise TrainingError(
-            f"{checkpoint_path} is not a model checkpoint (a run's best.pt) but a resume state (last.pt); "
-            f"give {checkpoint_path.with_name('best.pt')}"
-        )
-    return checkpoint
-
-
-def checkpoint_spec(checkpoint: dict[str, Any]) -> PreprocessSpec:
-    """The input preprocessing a checkpoint was trained with, read by its fields (an older checkpoint may hold a field
-    since dropped, at its default)."""
-    preprocess = checkpoint["preprocess"]
-    return PreprocessSpec(preprocess["size"], preprocess["mean"], preprocess["std"])
-
-
-def load_trained(checkpoint_path: Path) -> tuple[Classifier, dict[str, Any]]:
-    """Rebuild the best model from ``best.pt``: the eager model in eval mode and the checkpoint dict."""
-    checkpoint = read_model_checkpoint(checkpoint_path)
-    config = checkpoint["config"]
-    classes = checkpoint["classes"]
-    model = build_model(config["architecture"], len(classes), config["width"], config["dropout"])
-    model.load_state_dict(checkpoint["weights"])
-    return model.eval(), checkpoint

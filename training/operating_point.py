@@ -18,10 +18,11 @@ from torch import nn
 
 from mlcore.errors import TrainingError
 from mlcore.preprocessing import fit_to_square
+from training.checkpoint import checkpoint_spec
 from training.counterfactual import NO_TUMOUR
 from training.data import read_gray
 from training.evaluate import select_files
-from training.fit import checkpoint_spec, evaluate
+from training.fit import evaluate
 from training.localisation import last_linear
 
 log = logging.getLogger(__name__)

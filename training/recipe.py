@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlcore.errors import TrainingError
+from mlcore.errors import ParameterError, TrainingError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 RECIPE_OF_RECORD = RECIPES / "brainxai-cnn-3.0.0.toml"
@@ -84,12 +84,37 @@ def read_recipe(path: Path) -> dict[str, Any]:
         expected = type(known[name].default)
         if not isinstance(value, expected) and not (expected is float and isinstance(value, int)):
             raise TrainingError(f"{path}: {name} = {value!r} must be a {expected.__name__}")
-    return {name: _as_type_of(known[name].default, value) for name, value in settings.items()}
+    return {name: typed_setting(name, known[name].default, value) for name, value in settings.items()}
 
 
-def _as_type_of(default: Any, value: Any) -> Any:
-    """``value`` as the type of a setting's default (an int where a float is expected becomes a float)."""
-    return type(default)(value)
+def setting_overrides(items: list[str]) -> dict[str, Any]:
+    """Settings from ``NAME=VALUE`` strings (the command line's ``--set``; a dash in NAME reads as an underscore),
+    each as its default's type; :class:`ParameterError` naming the item otherwise."""
+    known = {field.name: field for field in recipe_fields()}
+    settings: dict[str, Any] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        name = name.replace("-", "_")
+        if name not in known or not value:
+            raise ParameterError(f"--set {item!r}: expected NAME=VALUE with NAME one of {sorted(known)}")
+        try:
+            settings[name] = typed_setting(name, known[name].default, value)
+        except ParameterError as exc:
+            raise ParameterError(f"--set {exc}") from None
+    return settings
+
+
+def typed_setting(name: str, default: Any, value: Any) -> Any:
+    """``value`` — a recipe's TOML value or a command line's text — as the type of the setting's default (an int
+    where a float is expected becomes a float; text true/false a bool); :class:`ParameterError` otherwise."""
+    if isinstance(default, bool) and not isinstance(value, bool):
+        if str(value).lower() not in ("true", "false"):
+            raise ParameterError(f"{name}={value}: true or false")
+        return str(value).lower() == "true"
+    try:
+        return type(default)(value)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"{name}={value}: must be a {type(default).__name__}") from exc
 
 
 def recipe_text(config: FitConfig, *, model: str) -> str:

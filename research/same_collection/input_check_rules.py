@@ -35,7 +35,7 @@ import numpy as np
 from mlcore import artifact
 from mlcore.errors import DatasetError
 from mlcore.reliability import Reliability
-from training.__main__ import SHARED_TRAINING, SHARED_UNKNOWN_KIND
+from training.data import SHARED_TRAINING, SHARED_UNKNOWN_KIND
 from training.evaluate import answered, model_outputs, one_per_group, select_files, unknown_kind_files
 from training.fit_ood import conformal_threshold, fit_gaussians, unknown_kind_side
 

@@ -27,8 +27,8 @@ import torch
 
 from mlcore import artifact
 from research.same_collection.tradeoff import markdown, model_row, split_of
-from training.__main__ import SHARED_TRAINING, SHARED_UNKNOWN_KIND
 from training.counterfactual import NO_TUMOUR
+from training.data import SHARED_TRAINING, SHARED_UNKNOWN_KIND
 
 log = logging.getLogger(__name__)
 

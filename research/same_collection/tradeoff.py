@@ -20,9 +20,9 @@ import torch
 
 from mlcore import artifact
 from mlcore.reliability import probabilities
-from training.__main__ import SHARED_TRAINING, SHARED_UNKNOWN_KIND
 from training.counterfactual import REMOVALS, trained_fills
 from training.counterfactual_eval import counterfactual_rows, donor_files, summarise_counterfactuals
+from training.data import SHARED_TRAINING, SHARED_UNKNOWN_KIND
 from training.evaluate import answered, answered_summary, model_outputs, same_collection_report, select_files
 from training.explain_eval import load_cases
 

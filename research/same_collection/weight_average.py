@@ -23,8 +23,9 @@ import torch
 
 from mlcore.files import atomic_write
 from mlcore.preprocessing import fit_to_square
+from training.checkpoint import checkpoint_spec, read_model_checkpoint
 from training.data import read_gray
-from training.fit import answered_tumour, checkpoint_spec, evaluate, read_model_checkpoint
+from training.fit import answered_tumour, evaluate
 from training.fit_ood import unknown_kind_side
 from training.models import build_model
 from training.operating_point import validation_images

@@ -11,10 +11,10 @@ import threading
 from prometheus_client import start_http_server
 
 from mlcore.errors import BrainxaiError
-from service.__main__ import command_line, start_process
-from service.app import load_analyser
 from service.dimse.node import DicomNode
+from service.loading import load_analyser
 from service.metrics import Metrics
+from service.process import command_line, start_process
 
 log = logging.getLogger("service.dimse")
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.__main__ import limit_malloc_arenas
 from tests.helpers import REPO_ROOT
 from tests.http.conftest import free_port
 from tests.images import sample_path
@@ -36,13 +35,6 @@ def test_a_foreign_model_file_stops_the_start(tmp_path: Path) -> None:
     foreign.write_bytes(b"definitely not a model")
     result = _start({"BRAINXAI_MODEL_PATH": str(foreign), "BRAINXAI_PORT": "1"})
     assert result.returncode != 0 and "not a brainxai model" in result.stderr
-
-
-def test_malloc_arenas_are_capped_unless_the_operator_chose(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    assert limit_malloc_arenas() is True  # glibc accepted M_ARENA_MAX (this machine is glibc-based)
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert limit_malloc_arenas() is False
 
 
 def test_sigterm_under_load_finishes_every_accepted_request_and_exits_0() -> None:

@@ -9,8 +9,8 @@ import torch
 
 from mlcore import artifact
 from mlcore.errors import TrainingError
+from training.checkpoint import load_trained
 from training.export import export
-from training.fit import load_trained
 
 
 def test_export_round_trip_matches_the_eager_model(tiny_run: Path, exported: Path) -> None:

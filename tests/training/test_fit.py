@@ -189,7 +189,7 @@ def test_a_fit_goes_on_from_another_runs_kept_weights_and_refuses_a_mismatch(
 ) -> None:
     from mlcore.errors import TrainingError
     from tests.helpers import tiny_config
-    from training.export import checkpoint_spec
+    from training.checkpoint import checkpoint_spec
     from training.fit import build_trainer, prepare_split, start_from_checkpoint
 
     best = tiny_run / "best.pt"

@@ -14,7 +14,8 @@ from mlcore import artifact
 from mlcore.artifact import DEFAULT_MODEL
 from mlcore.errors import ParameterError, TrainingError
 from tests.helpers import REPO_ROOT
-from training.__main__ import SHARED_TRAINING, _add_fit, fit_config, main
+from training.__main__ import _add_fit, fit_config, main
+from training.data import SHARED_TRAINING
 from training.recipe import RECIPE_OF_RECORD, RECIPES, FitConfig, read_recipe, recipe_fields, recipe_text
 
 
