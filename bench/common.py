@@ -57,6 +57,7 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__.split("+")[0],
         "git_commit": (commit.stdout.strip() or "unknown") + (" + uncommitted changes" if dirty.stdout.strip() else ""),
         "cpu_flags": cpu_info()["flags"],
+        "model": model_label(),  # what `python -m service` serves with default settings
     }
 
 
@@ -133,14 +134,26 @@ class Server:
         self.process.wait(timeout=20)
 
 
-def manifest_version(artifact_bytes: bytes) -> str | None:
-    """The model version in an artifact's manifest, read from the archive without loading it; None when unreadable."""
+def _manifest(artifact_bytes: bytes) -> dict[str, Any] | None:
+    """An artifact's manifest, read from the archive without loading the model; None when unreadable."""
     try:
         with zipfile.ZipFile(io.BytesIO(artifact_bytes)) as archive:
             name = next(n for n in archive.namelist() if n.endswith(f"extra/{artifact.MANIFEST_FILE}"))
-            return str(json.loads(archive.read(name))["version"])
+            return dict(json.loads(archive.read(name)))
     except (zipfile.BadZipFile, StopIteration, KeyError, ValueError):
         return None
+
+
+def manifest_version(artifact_bytes: bytes) -> str | None:
+    """The model version in an artifact's manifest, read from the archive without loading it; None when unreadable."""
+    manifest = _manifest(artifact_bytes)
+    return str(manifest["version"]) if manifest and "version" in manifest else None
+
+
+def model_label(path: Path = MODEL) -> str:
+    """``name version`` of the model a measurement served (the shipped one unless told), for its report."""
+    manifest = _manifest(path.read_bytes()) or {}
+    return f"{manifest.get('name', path.stem)} {manifest.get('version', 'unknown')}"
 
 
 def previous_model(folder: Path) -> tuple[Path, str] | None:

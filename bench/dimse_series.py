@@ -5,7 +5,7 @@ The node runs as operators run it (``python -m service.dimse``, default settings
 slices, Grad-CAM), with only its ports, destination, outbox and spool set. Each round sends a new series (the committed
 glioma samples, tests/dicom_series.py). Needs dcmtk (``make system-deps``).
 
-    .venv/bin/python bench/dimse_series.py [--rounds 3]
+    .venv/bin/python bench/dimse_series.py [--rounds 3]   # writes docs/evaluation/dimse-series.json
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlcore import artifact
+from mlcore.artifact import DEFAULT_MODEL
 from mlcore.cpu import cpu_info
 from tests.dicom_peers import StoreScp, echo, storescu
 from tests.dicom_series import mr_series
@@ -51,8 +53,10 @@ def one_round(port: int, peer: StoreScp, folder: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "evaluation" / "dimse-series.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    manifest = artifact.load(DEFAULT_MODEL).manifest  # what the node serves with default settings
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         peer = StoreScp(work / "received")
@@ -73,8 +77,16 @@ def main() -> None:
             node.send_signal(signal.SIGTERM)
             node.wait(timeout=60)
             peer.stop()
-    result = {"cpu": cpu_info(), "series_idle_s": 3.0, "slices": 24, "seconds": [round(s, 2) for s in seconds]}
-    log.info("%s", json.dumps(result))
+    result = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": f"{manifest['name']} {manifest['version']}",
+        "cpu": cpu_info(),
+        "series_idle_s": 3.0,
+        "slices": 24,
+        "seconds": [round(s, 2) for s in seconds],
+    }
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    log.info("%s -> %s", json.dumps(result), args.out)
 
 
 if __name__ == "__main__":

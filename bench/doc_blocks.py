@@ -105,11 +105,58 @@ def deploy_analyze_sizing(repo: Path) -> str:
     )
 
 
+def dicom_series_time(repo: Path) -> str:
+    """docs/DICOM.md's end-to-end time of a series through the node."""
+    run = _json(repo, "docs/evaluation/dimse-series.json")
+    rounds = ", ".join(f"{s:.2f} s" for s in run["seconds"])
+    flags = run["cpu"]["flags"]
+    kind = "AVX-512 + VNNI" if "avx512_vnni" in flags else "AVX2 without VNNI" if "avx2" in flags else "no AVX2"
+    idle = run["series_idle_s"]
+    return (
+        f"**Time** for a {run['slices']}-slice series, from `storescu` starting to the SR and the 3 maps at "
+        f"`storescp`, with the node as operators run it (`python -m service.dimse`, default settings: {idle:g} s "
+        f"idle time, 3 key slices, Grad-CAM; {run['model']}): **{rounds}** in {len(run['seconds'])} rounds "
+        f"(`.venv/bin/python bench/dimse_series.py`, docs/evaluation/dimse-series.json; {run['cpu']['model']} with "
+        f"{kind}, 2 cores). Of that, {idle:g} s is the idle time that says the series is complete."
+    )
+
+
+def readme_load(repo: Path) -> str:
+    """README's sentence on the service under load: the admission run and the soak."""
+    admission, soak = _json(repo, "docs/ADMISSION.json"), _json(repo, "docs/SOAK.json")
+    clients, steady, burst = admission["clients"], admission["steady"], admission["burst"]
+    answered = steady["by_status"].get("200", 0) / max(1, steady["requests"]) * 100
+    return (
+        f"Under load, requests wait in a bounded line instead of being refused: {clients['steady']} concurrent clients "
+        f"got {answered:.0f} % of their {steady['requests']:,} requests answered, {clients['burst']} get quick 503s "
+        f"for the excess (p99 {burst['refused_p99_ms']:.0f} ms) with `/healthz` still at "
+        f"{burst['healthz_p95_ms']:.0f} ms p95 (`python bench/admission.py`, {admission['machine']['model']}); "
+        f"`make soak` ran mixed traffic for {soak['minutes']:g} minutes ({soak['machine']['model']}: "
+        f"{soak['requests']:,} requests, {soak['unexpected_failures']} unexpected failures, resident memory "
+        f"+{soak['rss_growth_percent']:.1f} % after warm-up). Both in docs/BENCHMARKS.md; this shared machine is "
+        "noisy: compare ratios within one run."
+    )
+
+
 BLOCKS: dict[tuple[str, str], Callable[[Path], str]] = {
     ("README.md", "speed"): readme_speed,
+    ("README.md", "load"): readme_load,
     ("docs/DEPLOY.md", "api-sizing"): deploy_api_sizing,
     ("docs/DEPLOY.md", "analyze-sizing"): deploy_analyze_sizing,
+    ("docs/DICOM.md", "series-time"): dicom_series_time,
 }
+
+
+# Every report and manifest a block is rendered from (a scratch copy of these and the documents renders alike).
+SOURCES = (
+    "docs/BENCHMARKS.json",
+    "docs/ADMISSION.json",
+    "docs/SOAK.json",
+    "docs/evaluation/analyze-run.json",
+    "docs/evaluation/dimse-series.json",
+    "deploy/kubernetes/api-deployment.yaml",
+    "deploy/kubernetes/jobs/analyze-indexed-job.yaml",
+)
 
 
 def _pattern(name: str) -> re.Pattern[str]:

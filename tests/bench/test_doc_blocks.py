@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from doc_blocks import BLOCKS, committed, write  # bench/doc_blocks.py (tests/bench/conftest.py)
+from doc_blocks import BLOCKS, SOURCES, committed, write  # bench/doc_blocks.py (tests/bench/conftest.py)
 
 from tests.helpers import REPO_ROOT
 
@@ -24,14 +24,7 @@ def test_each_measured_block_is_what_the_reports_say(file: str, name: str) -> No
 def test_a_changed_report_makes_its_blocks_disagree_until_they_are_rewritten(tmp_path: Path) -> None:
     """In a scratch copy: the benchmark's peak memory changed → the README and DEPLOY blocks no longer match; the
     rewrite puts the new number in and leaves the rest of each file as it was."""
-    for relative in (
-        "README.md",
-        "docs/DEPLOY.md",
-        "docs/BENCHMARKS.json",
-        "docs/evaluation/analyze-run.json",
-        "deploy/kubernetes/api-deployment.yaml",
-        "deploy/kubernetes/jobs/analyze-indexed-job.yaml",
-    ):
+    for relative in {*SOURCES, *(file for file, _ in BLOCKS)}:
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO_ROOT / relative, tmp_path / relative)
     report = tmp_path / "docs" / "BENCHMARKS.json"
