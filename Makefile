@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test reproduce lint format clean system-deps docker-test docker-clean bench soak fuzz-dicom
+.PHONY: install run test reproduce lint format clean system-deps docker-test docker-clean bench soak figures fuzz-dicom
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ bench: install
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
+# The README's pictures of the service (docs/images/viewer.png, explain-gradcam.png) from the shipped model as served,
+# the viewer in headless Chromium (make system-deps installs it).
+figures: install
+	$(BIN)/python bench/figures.py
 
 # The soak (bench/soak.py): mixed traffic for ~10 minutes against the service on loopback, default settings; fails on
 # a 5xx other than 503 or RSS growth over 5 %. SOAK_ARGS="--minutes 2" for a short one.
