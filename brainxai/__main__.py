@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -92,5 +93,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def console() -> None:
+    """The installed ``brainxai`` command: :func:`main`, then exit without the interpreter's teardown. With torch's
+    CUDA wheel (what PyPI serves), unloading its libraries at exit raised a finished command's peak memory by ~120 MB
+    (``brainxai analyze``: 917 → 1,039 MiB); the table, the maps and the logs are written and flushed before."""
+    code = main()  # --help and usage errors leave through SystemExit, as usual
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
