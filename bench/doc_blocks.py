@@ -35,10 +35,15 @@ def _memory(repo: Path, manifest: str, container: int = 0) -> tuple[str, str]:
     return str(resources["requests"]["memory"]), str(resources["limits"]["memory"])
 
 
+def _kind(flags: list[str]) -> str:
+    """The CPU kind the int8 scheme follows (mlcore.cpu: VNNI of either kind, else AVX2)."""
+    if "avx512_vnni" in flags:
+        return "AVX-512 + VNNI"
+    return "AVX-VNNI" if "avx_vnni" in flags else "AVX2 without VNNI" if "avx2" in flags else "no AVX2"
+
+
 def _cpu(machine: dict[str, Any]) -> str:
-    flags = machine.get("cpu_flags", [])
-    kind = "AVX-512 + VNNI" if "avx512_vnni" in flags else "AVX2 without VNNI" if "avx2" in flags else "no AVX2"
-    return f"{machine['cpu']} with {kind}, {machine['cores']} cores"
+    return f"{machine['cpu']} with {_kind(machine.get('cpu_flags', []))}, {machine['cores']} cores"
 
 
 def _speed(bench: dict[str, Any]) -> dict[str, float]:
@@ -109,8 +114,7 @@ def dicom_series_time(repo: Path) -> str:
     """docs/DICOM.md's end-to-end time of a series through the node."""
     run = _json(repo, "docs/evaluation/dimse-series.json")
     rounds = ", ".join(f"{s:.2f} s" for s in run["seconds"])
-    flags = run["cpu"]["flags"]
-    kind = "AVX-512 + VNNI" if "avx512_vnni" in flags else "AVX2 without VNNI" if "avx2" in flags else "no AVX2"
+    kind = _kind(run["cpu"]["flags"])
     idle = run["series_idle_s"]
     return (
         f"**Time** for a {run['slices']}-slice series, from `storescu` starting to the SR and the 3 maps at "

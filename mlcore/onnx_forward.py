@@ -63,16 +63,18 @@ class OnnxForward:
         self._logits = names[:1]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        batch = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
-        return torch.from_numpy(self._session.run(self._logits, {self._input_name: batch})[0])  # type: ignore[attr-defined]
+        return torch.from_numpy(self._run(x, self._logits)[0])  # the logits alone: no copy of the other outputs
 
     def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Logits, the penultimate features and the last feature maps of one run (each None when not given)."""
-        batch = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
-        outputs = self._session.run(None, {self._input_name: batch})  # type: ignore[attr-defined]
+        outputs = self._run(x, None)
         pooled = torch.from_numpy(outputs[self._pooled]) if self._pooled is not None and self.gives_features else None
         maps = torch.from_numpy(outputs[self._maps]) if self._maps is not None and self.gives_maps else None
         return torch.from_numpy(outputs[0]), pooled, maps
+
+    def _run(self, x: torch.Tensor, names: list[str] | None) -> list[np.ndarray]:
+        batch = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
+        return list(self._session.run(names, {self._input_name: batch}))  # type: ignore[attr-defined]
 
 
 def _to_onnx(module: torch.jit.ScriptModule, size: int, folder: Path, *, output: str = "logits") -> Path:

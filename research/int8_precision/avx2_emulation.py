@@ -43,18 +43,13 @@ def logits_in(model: Path, inputs: Path, folder: Path, emulate: str | None) -> n
     return np.load(out)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax."""
-    exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return exponentials / exponentials.sum(axis=1, keepdims=True)
-
-
 def measure(emulate: str) -> dict[str, object]:
     """Both schemes, native and emulated, on the calibration inputs and one committed sample per class."""
     import torch
 
     from mlcore import artifact
     from mlcore.cpu import cpu_info
+    from mlcore.explainers.base import softmax
     from mlcore.onnx_forward import _to_onnx, calibration_inputs
     from mlcore.preprocessing import PreprocessSpec, preprocess
     from mlcore.quantize import quantize, weight_bits
