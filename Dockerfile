@@ -27,7 +27,7 @@ RUN /opt/brainxai/bin/pip install ${PIP_ARGS} --no-deps . \
  && rm -rf torch/include torch/share/cmake torch/test \
  && find torch/bin -type f ! -name torch_shm_manager -delete \
  && find scipy sklearn skimage numpy matplotlib pandas -depth -type d -name tests -prune -exec rm -rf {} + 2>/dev/null; \
-    /opt/brainxai/bin/python -c "import service.app, mlcore.explainers, lime.lime_image, captum.attr, brainxai.analyze"
+    /opt/brainxai/bin/python -c "import service.http.app, mlcore.explainers, lime.lime_image, captum.attr, brainxai.analyze"
 
 FROM ${BASE_IMAGE}
 RUN (getent group brainxai || groupadd --system --gid 10001 brainxai) \

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test reproduce lint format clean system-deps docker-test docker-clean bench soak figures fuzz-dicom
+.PHONY: install run test reproduce lint format clean system-deps docker-test docker-clean bench soak figures fuzz-dicom architecture
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,8 +42,18 @@ system-deps:
 	  else echo "not root: cannot install$$missing; the tests that need them will be skipped"; fi; \
 	fi
 
+# The suite must leave a checkout as it found it (caches and tool state are ignored): git status before and after.
 test: lint system-deps
+	@mkdir -p .tmp; git status --porcelain --untracked-files=all > .tmp/status-before 2>/dev/null || true
 	$(BIN)/python -m pytest
+	@git status --porcelain --untracked-files=all > .tmp/status-after 2>/dev/null || true
+	@cmp -s .tmp/status-before .tmp/status-after || \
+	  { echo "make test changed the checkout (git status before < and after >):"; \
+	    diff .tmp/status-before .tmp/status-after; exit 1; }
+
+# docs/ARCHITECTURE.md's picture, drawn again from the imports (a test fails when it is stale).
+architecture: install
+	$(BIN)/python bench/architecture.py
 
 # The shipped model's recipe reproduces its split and its first epoch (one epoch of its fit: minutes on 2 cores).
 reproduce: install

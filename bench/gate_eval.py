@@ -1,12 +1,12 @@
 """Measure the input check as the service applies it, kind by kind, beside the scores it could have used.
 
-Each image goes through the service's one analysis pipeline (:class:`service.analysis.Analyser`, flag policy, so that
-every image gets its check and its class): what it refuses is what the service refuses. Beside that decision, each
-image's scores are read for the comparison: the input gate's (combined, margin, distance), the older detector on the
-classifier's features, the maximum softmax probability and the energy. The images:
+Each image goes through the service's one analysis pipeline (:class:`service.analysis.pipeline.Analyser`, flag policy,
+so that every image gets its check and its class): what it refuses is what the service refuses. Beside that decision,
+each image's scores are read for the comparison: the input gate's (combined, margin, distance), the older detector on
+the classifier's features, the maximum softmax probability and the energy. The images:
 
 - **brains**: the model's validation side; the other collection's held-aside groups, group by group; brain slices in
-  sequences the dataset has few or none of (:mod:`training.brain_sequences`) — none of them read by any fit;
+  sequences the dataset has few or none of (:mod:`training.input_check.brain_sequences`) — none of them read by any fit;
 - **not brains**: the ``measure`` part of the assembled set (``python -m training ood-set``), by kind — never fitted.
 
 ::
@@ -14,7 +14,7 @@ classifier's features, the maximum softmax probability and the energy. The image
     python bench/gate_eval.py --ood runs/ood-set --out docs/evaluation
 
 writes ``input-gate.json`` (every number, with its n and a bootstrap 95 % interval) and ``input-gate.md`` (the
-tables ``docs/RELIABILITY.md`` includes).
+tables ``docs/INPUT_CHECK.md`` includes).
 """
 
 from __future__ import annotations
@@ -39,12 +39,11 @@ from tqdm import tqdm
 
 from mlcore import artifact
 from mlcore.cpu import cpu_info
+from mlcore.input_check.detector import pooled_features
 from mlcore.preprocessing import PreprocessSpec, preprocess
-from mlcore.reliability import pooled_features
 from mlcore.runtimes import build_runtimes, runtime_name
-from service.analysis import Analyser, AnalysisRequest
-from service.image import DecodeOptions
-from service.upload import Upload
+from service.analysis.pipeline import Analyser, AnalysisRequest
+from service.image import DecodeOptions, Upload
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ def check_uploads(model: artifact.LoadedModel, uploads: Sequence[bytes], desc: s
     spec = PreprocessSpec.from_manifest(model.manifest)
     refused, before = [], []
     scores: dict[str, list[float]] = {name: [] for name in SCORES}
-    reliability, gate = model.reliability, model.gate
+    detector, gate = model.feature_detector, model.gate
     for data in tqdm(uploads, desc=desc, unit="image", disable=not sys.stderr.isatty()):
         analysis = analyser.analyse(Upload(data, None), plan)
         check = analysis.prediction.input_check
@@ -87,10 +86,10 @@ def check_uploads(model: artifact.LoadedModel, uploads: Sequence[bytes], desc: s
             feature_maps = model.module.features(x)
             logits = model.module.classify(feature_maps)[0].double()
         pooled = pooled_features(feature_maps)[0].numpy()
-        old = float(reliability.scores(pooled[None])[0]) if reliability else np.nan
+        old = float(detector.scores(pooled[None])[0]) if detector else np.nan
         cheap = check.kind in ("colour", "uniform")
-        before.append(cheap or (reliability is not None and old > reliability.threshold))
-        temperature = reliability.temperature if reliability else 1.0
+        before.append(cheap or (detector is not None and old > detector.threshold))
+        temperature = detector.temperature if detector else 1.0
         scores["classifier_distance"].append(old)
         scores["max_softmax"].append(-float(torch.softmax(logits / temperature, 0).max()))
         scores["energy"].append(-float(torch.logsumexp(logits, 0)))
@@ -197,7 +196,7 @@ def gate_report(
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The tables of ``docs/RELIABILITY.md``'s input-gate section."""
+    """The tables of ``docs/INPUT_CHECK.md``'s input-gate section."""
 
     def pct(row: dict[str, Any]) -> str:
         low, high = row["ci95"]
@@ -266,9 +265,9 @@ def brain_sets(
     model: artifact.LoadedModel, data: Path, split: Path
 ) -> tuple[dict[str, list[bytes]], dict[str, list[str]]]:
     """The brain sets: the validation side, the held-aside groups (with their group names), each sequence kind."""
-    from training.brain_sequences import sequence_slices
-    from training.evaluate import select_files
-    from training.fit_ood import unknown_kind_side
+    from training.evaluation.evaluate import select_files
+    from training.input_check.brain_sequences import sequence_slices
+    from training.input_check.detector import unknown_kind_side
 
     _, val = select_files(data, split, "val")
     sets = {"validation": [path.read_bytes() for path, _ in val]}
@@ -284,7 +283,7 @@ def brain_sets(
 
 def other_sets(folder: Path) -> dict[str, list[bytes]]:
     """The assembled set's measure part, by kind."""
-    from training.gate_data import ood_part
+    from training.input_check.gate_data import ood_part
 
     paths, kinds, _ = ood_part(folder, "measure")
     sets: dict[str, list[bytes]] = {}
@@ -296,7 +295,7 @@ def other_sets(folder: Path) -> dict[str, list[bytes]]:
 def main(argv: list[str] | None = None) -> int:
     """Measure ``--model``'s input check; write ``input-gate.json`` and ``input-gate.md`` under ``--out``."""
     from mlcore.artifact import DEFAULT_MODEL
-    from training.data import SHARED_TRAINING
+    from training.data.dataset import SHARED_TRAINING
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
@@ -310,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         "--doc",
         type=Path,
         default=None,
-        help="a Markdown page whose input-gate.md block to rewrite (docs/RELIABILITY.md)",
+        help="a Markdown page whose input-gate.md block to rewrite (docs/INPUT_CHECK.md)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

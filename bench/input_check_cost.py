@@ -2,7 +2,7 @@
 
 ``before``: the predict runtime's logits and a softmax (what a prediction cost before the check);
 ``after``: the same runtime's logits *and* penultimate features, the calibrated softmax and
-:func:`mlcore.reliability.check_input` (cheap checks and the detector's score). Both on the shipped model and
+:func:`mlcore.input_check.check.check_input` (cheap checks and the detector's score). Both on the shipped model and
 runtimes at default settings, on a committed sample decoded once. Alternating blocks keep a noisy machine fair.
 
     .venv/bin/python bench/input_check_cost.py
@@ -21,10 +21,11 @@ import torch
 from mlcore import artifact
 from mlcore.artifact import DEFAULT_MODEL
 from mlcore.cpu import cpu_info
+from mlcore.input_check.check import check_input
+from mlcore.input_check.detector import probabilities
 from mlcore.preprocessing import PreprocessSpec, preprocess
-from mlcore.reliability import check_input, probabilities
 from mlcore.runtimes import build_runtimes
-from training.data import read_gray
+from training.data.dataset import read_gray
 
 log = logging.getLogger("input_check_cost")
 SAMPLE = DEFAULT_MODEL.parents[1] / "tests" / "data" / "samples" / "glioma" / "Tr-gl_0716.jpg"
@@ -54,8 +55,8 @@ def main() -> None:
     def after() -> object:
         with torch.inference_mode():
             logits, pooled, _ = runtimes.forward_outputs(x)
-            probs = probabilities(logits, model.reliability)
-        return probs, check_input(gray, 0.0, pooled[0].numpy(), model.reliability)
+            probs = probabilities(logits, model.feature_detector)
+        return probs, check_input(gray, 0.0, pooled[0].numpy(), model.feature_detector)
 
     times: dict[str, list[float]] = {"before": [], "after": []}
     for variant in (before, after):

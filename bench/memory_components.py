@@ -44,7 +44,7 @@ def main() -> int:
     from mlcore import artifact
     from mlcore.explainers import explainer_class, get_explainer, method_names
     from mlcore.onnx_forward import int8_forward_for, onnx_forward, onnx_gate_features
-    from service.app import create_app  # noqa: F401  (FastAPI, pydicom, highdicom, ONNX Runtime, the routes)
+    from service.http.app import create_app  # noqa: F401  (FastAPI, pydicom, highdicom, ONNX Runtime, the routes)
     from service.settings import Settings
 
     mark("the service's imports (FastAPI, ONNX Runtime, pydicom, highdicom, captum)")

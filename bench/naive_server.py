@@ -19,7 +19,7 @@ from PIL import Image
 
 from mlcore import artifact
 from mlcore.preprocessing import PreprocessSpec, grayscale_from_pil, preprocess
-from training.models import build_model
+from training.fit.models import build_model
 
 log = logging.getLogger("naive_server")
 

@@ -1,4 +1,4 @@
-"""Compare out-of-distribution scores on the shipped model, as docs/RELIABILITY.md reports them.
+"""Compare out-of-distribution scores on the shipped model, as docs/INPUT_CHECK.md reports them.
 
 Every score is fitted on the train side of the model's split; its threshold is the conformal one on the validation
 side (at most 1 % false refusals); the out-of-distribution folder (``python -m training ood-set``) only measures.
@@ -23,10 +23,10 @@ from sklearn.metrics import roc_auc_score
 
 from mlcore import artifact
 from mlcore.artifact import DEFAULT_MODEL
-from mlcore.reliability import Reliability, normalised
-from training.data import SHARED_TRAINING
-from training.evaluate import model_outputs, select_files
-from training.fit_ood import conformal_threshold, fit_gaussians, fit_temperature
+from mlcore.input_check.detector import FeatureDetector, normalised
+from training.data.dataset import SHARED_TRAINING
+from training.evaluation.evaluate import model_outputs, select_files
+from training.input_check.detector import conformal_threshold, fit_gaussians, fit_temperature
 from training.metrics import expected_calibration_error
 
 log = logging.getLogger("ood_detectors")
@@ -43,9 +43,9 @@ def scores(train_pooled: np.ndarray, train_labels: np.ndarray, classes: int) -> 
     raw_means = np.stack([train_pooled[train_labels == c].mean(axis=0) for c in range(classes)])
     centred = train_pooled - raw_means[train_labels]
     raw_precision = np.linalg.pinv(centred.T @ centred / len(centred))
-    raw = Reliability(raw_means, raw_precision, np.inf, 1.0, "")
+    raw = FeatureDetector(raw_means, raw_precision, np.inf, 1.0, "")
     means, precision = fit_gaussians(train_pooled, train_labels, classes)
-    l2 = Reliability(means, precision, np.inf, 1.0, "")
+    l2 = FeatureDetector(means, precision, np.inf, 1.0, "")
     bank = normalised(train_pooled)
 
     def raw_mahalanobis(_: np.ndarray, pooled: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from service.analysis import Analyser, Analysis
+    from service.analysis.pipeline import Analyser, Analysis
 
 
 def load(model: str | Path | None = None, **settings: Any) -> Analyser:
@@ -37,8 +37,8 @@ def analyse(
     """One image or DICOM file through the pipeline: the answer, and a map with its evidence check per method of
     ``explain``. Raises :class:`mlcore.errors.OutOfDistribution` for an image the input check refuses and
     :class:`mlcore.errors.BrainxaiError` for one that cannot be read."""
-    from service.analysis import AnalysisRequest
-    from service.upload import Upload
+    from service.analysis.pipeline import AnalysisRequest
+    from service.image import Upload
 
     plan = analyser.plan(AnalysisRequest(methods={method: {} for method in explain}, target=target))
     return analyser.analyse(Upload(Path(path).read_bytes(), None), plan)

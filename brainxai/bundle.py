@@ -213,7 +213,7 @@ Licence: {LICENCE} (the weights); the training data is CC0-1.0.
 def export_bundle(model_path: Path, out: Path) -> Path:
     """Write the MONAI Bundle of the artifact at ``model_path`` into ``out`` (see the module); returns ``out``."""
     loaded = load(model_path)
-    temperature = loaded.reliability.temperature if loaded.reliability is not None else 1.0
+    temperature = loaded.feature_detector.temperature if loaded.feature_detector is not None else 1.0
     manifest = loaded.manifest
     for folder in ("configs", "models", "docs"):
         (out / folder).mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,8 @@ from torch import nn
 
 from mlcore.errors import ArtifactError
 from mlcore.files import atomic_write
-from mlcore.input_gate import InputGate
-from mlcore.reliability import Reliability
+from mlcore.input_check.detector import FeatureDetector
+from mlcore.input_check.gate import InputGate
 
 # The shipped model: what the service serves and the CLI reads unless told otherwise.
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "brainxai-cnn.pt"
@@ -36,9 +36,12 @@ MANIFEST_FILE = "brainxai_manifest.json"
 # Optional: a few training images at the model's size (uint8, N×S×S, before normalisation) that set the
 # activation ranges of the int8 forward used by LIME and Occlusion (mlcore/onnx_forward.py).
 CALIBRATION_FILE = "brainxai_calibration.npy"
-# Optional: the input check's detector arrays (mlcore/reliability.py); its scalars are the manifest's "reliability".
-RELIABILITY_FILE = "brainxai_reliability.npz"
-# Optional: the input gate (mlcore/input_gate.py): its scripted feature module and its arrays; its scalars are the
+# Optional: the feature detector's arrays (mlcore/input_check/detector.py); its scalars are the manifest's
+# "feature_detector". Artifacts written before the input check had one name call both "reliability": read them too.
+DETECTOR_FILE = "brainxai_feature_detector.npz"
+LEGACY_DETECTOR_FILE = "brainxai_reliability.npz"
+LEGACY_DETECTOR_KEY = "reliability"
+# Optional: the input gate (mlcore/input_check/gate.py): its scripted feature module and its arrays; its scalars are the
 # manifest's "input_gate".
 GATE_MODULE_FILE = "brainxai_gate_features.pt"
 GATE_ARRAYS_FILE = "brainxai_gate.npz"
@@ -92,9 +95,10 @@ class LoadedModel:
     input check.
 
     ``calibration``: uint8 N×S×S images in [0, 255] (intensity × 255 after padding and resizing, before
-    normalisation), or None for an artifact without them. ``reliability``: the detector and temperature fitted
-    for these weights (:mod:`mlcore.reliability`), or None for an artifact without them. ``gate``: the input gate
-    (:mod:`mlcore.input_gate`), or None for an artifact without one.
+    normalisation), or None for an artifact without them. ``feature_detector``: the feature detector and the
+    temperature fitted for these weights (:mod:`mlcore.input_check.detector`), or None for an artifact without them.
+    ``gate``: the input gate
+    (:mod:`mlcore.input_check.gate`), or None for an artifact without one.
     """
 
     module: torch.jit.ScriptModule
@@ -102,7 +106,7 @@ class LoadedModel:
     sha256: str
     path: Path
     calibration: np.ndarray | None = None
-    reliability: Reliability | None = None
+    feature_detector: FeatureDetector | None = None
     gate: InputGate | None = None
 
     @property
@@ -156,28 +160,28 @@ def save(
     path: Path,
     *,
     calibration: np.ndarray | None = None,
-    reliability: Reliability | None = None,
+    feature_detector: FeatureDetector | None = None,
     gate: InputGate | None = None,
 ) -> str:
     """Write the artifact atomically (temp file + rename) and return its sha256.
 
     The manifest must carry every key of :data:`REQUIRED_KEYS`; ``format_version`` is set here.
     ``calibration`` (optional): uint8 N×S×S images stored beside the manifest (see :class:`LoadedModel`).
-    ``reliability`` (optional): its arrays are stored beside the manifest, whose ``reliability`` section must
-    describe it (:meth:`Reliability.manifest_section`); it must have been fitted for ``scripted``'s weights.
+    ``feature_detector`` (optional): its arrays are stored beside the manifest, whose ``feature_detector`` section must
+    describe it (:meth:`FeatureDetector.manifest_section`); it must have been fitted for ``scripted``'s weights.
     ``gate`` (optional): the input gate, its module and arrays stored beside the manifest, whose ``input_gate``
     section must describe it (:meth:`InputGate.manifest_section`).
     """
     manifest = {**manifest, "format_version": FORMAT_VERSION}
     _check_manifest(manifest, path)
     extra: dict[str, str | bytes] = {MANIFEST_FILE: json.dumps(manifest, indent=2)}
-    if reliability is not None:
-        if manifest.get("reliability", {}).get("weights_sha256") != reliability.weights_sha256:
-            raise ArtifactError(f"{path}: the manifest's reliability section does not describe the detector given")
-        _check_weights(reliability, scripted, path)
-        extra[RELIABILITY_FILE] = reliability.to_bytes()
-    elif "reliability" in manifest:
-        raise ArtifactError(f"{path}: the manifest has a reliability section but no detector was given")
+    if feature_detector is not None:
+        if manifest.get("feature_detector", {}).get("weights_sha256") != feature_detector.weights_sha256:
+            raise ArtifactError(f"{path}: the manifest's feature_detector section does not describe the detector given")
+        _check_weights(feature_detector, scripted, path)
+        extra[DETECTOR_FILE] = feature_detector.to_bytes()
+    elif "feature_detector" in manifest:
+        raise ArtifactError(f"{path}: the manifest has a feature_detector section but no detector was given")
     if gate is not None:
         if manifest.get("input_gate", {}).get("margin_threshold") != gate.margin_threshold:
             raise ArtifactError(f"{path}: the manifest's input_gate section does not describe the gate given")
@@ -216,7 +220,8 @@ def load(path: str | Path) -> LoadedModel:
     extra: dict[str, Any] = {
         MANIFEST_FILE: "",
         CALIBRATION_FILE: "",
-        RELIABILITY_FILE: "",
+        DETECTOR_FILE: "",
+        LEGACY_DETECTOR_FILE: "",
         GATE_MODULE_FILE: "",
         GATE_ARRAYS_FILE: "",
     }
@@ -231,6 +236,7 @@ def load(path: str | Path) -> LoadedModel:
         manifest = json.loads(extra[MANIFEST_FILE])
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{path}: the manifest is not valid JSON: {exc}") from exc
+    manifest = _current_names(manifest)
     _check_manifest(manifest, path)
     if manifest["format_version"] != FORMAT_VERSION:
         raise ArtifactError(
@@ -243,7 +249,7 @@ def load(path: str | Path) -> LoadedModel:
     module.eval()
     _check_output_shape(module, manifest, path)
     calibration = _read_calibration(extra[CALIBRATION_FILE], int(manifest["input"]["size"]), path)
-    reliability = _read_reliability(manifest, extra[RELIABILITY_FILE], module, path)
+    detector = _read_feature_detector(manifest, extra[DETECTOR_FILE] or extra[LEGACY_DETECTOR_FILE], module, path)
     gate = _read_gate(manifest, extra[GATE_MODULE_FILE], extra[GATE_ARRAYS_FILE], path)
     return LoadedModel(
         module=module,
@@ -251,7 +257,7 @@ def load(path: str | Path) -> LoadedModel:
         sha256=file_sha256(path),
         path=path,
         calibration=calibration,
-        reliability=reliability,
+        feature_detector=detector,
         gate=gate,
     )
 
@@ -281,24 +287,33 @@ def _read_gate(manifest: dict[str, Any], module_bytes: bytes, arrays: bytes, pat
     return gate
 
 
-def _read_reliability(
+def _current_names(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with today's key for the feature detector: the one backward-compatible reading of an older
+    artifact's ``reliability`` section (the file's bytes, and so its sha256, stay as they are)."""
+    if LEGACY_DETECTOR_KEY not in manifest:
+        return manifest
+    renamed = {key: value for key, value in manifest.items() if key != LEGACY_DETECTOR_KEY}
+    return {**renamed, "feature_detector": manifest[LEGACY_DETECTOR_KEY]}
+
+
+def _read_feature_detector(
     manifest: dict[str, Any], raw: bytes, module: torch.jit.ScriptModule, path: Path
-) -> Reliability | None:
-    section = manifest.get("reliability")
+) -> FeatureDetector | None:
+    section = manifest.get("feature_detector")
     if section is None and not raw:
         return None
     if section is None or not raw:
         raise ArtifactError(f"{path}: the input check is incomplete (manifest section or arrays missing)")
-    reliability = Reliability.from_artifact(section, raw, str(path))
-    _check_weights(reliability, module, path)
-    return reliability
+    detector = FeatureDetector.from_artifact(section, raw, str(path))
+    _check_weights(detector, module, path)
+    return detector
 
 
-def _check_weights(reliability: Reliability, module: torch.jit.ScriptModule, path: Path) -> None:
-    if reliability.weights_sha256 != weights_sha256(module):
+def _check_weights(detector: FeatureDetector, module: torch.jit.ScriptModule, path: Path) -> None:
+    if detector.weights_sha256 != weights_sha256(module):
         raise ArtifactError(
             f"{path}: the input check and temperature were fitted for other weights; "
-            "run python -m training fit-ood on this model"
+            "run python -m training fit-detector on this model"
         )
 
 

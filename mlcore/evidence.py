@@ -16,11 +16,11 @@ region removed, the control) on the runtime that made the answer, whose probabil
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
 from scipy import ndimage
 
 from mlcore.fills import MARGIN, Box, box_of, grown, inpaint_fill, mirrored
@@ -34,41 +34,66 @@ FILL = "inpaint"
 Probabilities = Callable[[torch.Tensor], torch.Tensor]  # a batch of [0, 1] images (N×1×S×S) → calibrated (N×C)
 
 
-@dataclass(frozen=True)
-class EvidenceCheck:
-    """One answer's evidence check: the answered class's probability before, after the marked region's removal and
-    after the control's, the answer after each, the removed share of the image, the fill and both verdicts."""
+class EvidenceCheck(BaseModel):
+    """Does the answer depend on the region the map marks? The region is replaced by surrounding tissue and the model
+    asked again; a control removes a box of the same size elsewhere in the head (docs/EXPLANATIONS.md). The one
+    definition: the analysis makes it, the API, the viewer, the DICOM report and the metrics read it."""
 
-    answered: str
-    before: float
-    after: float
-    control_after: float
-    after_label: str
-    control_label: str
-    region_share: float
-    fill: str = FILL
+    model_config = ConfigDict(frozen=True)
 
+    answered: str = Field(description="the class explained")
+    probability_before: float = Field(description="the class's calibrated probability in the answer")
+    probability_after: float = Field(description="the class's probability with the marked region removed")
+    answer_after: str = Field(description="the answer with the marked region removed")
+    control_probability_after: float = Field(description="the class's probability with the control's area removed")
+    control_answer_after: str = Field(description="the answer with the control's area removed")
+    region_share: float = Field(description="share of the image removed")
+    fill: str = Field(
+        default=FILL, description="how the region was filled: inpaint (surrounding tissue and its texture)"
+    )
+
+    @field_serializer("probability_before", "probability_after", "control_probability_after", "region_share")
+    def _rounded(self, value: float) -> float:
+        return round(value, 4)
+
+    @computed_field(description="the answered class changed, or its probability fell by more than margin")  # type: ignore[prop-decorator]
     @property
     def depends_on_region(self) -> bool:
         """The answered class changed, or its probability fell by more than :data:`DEPENDS_DROP`."""
-        return self.after_label != self.answered or self.before - self.after > DEPENDS_DROP
+        return self.answer_after != self.answered or self.probability_before - self.probability_after > DEPENDS_DROP
 
+    @computed_field(description="the same rule applied to the control's removal")  # type: ignore[prop-decorator]
     @property
     def control_depends(self) -> bool:
         """The same rule applied to the control's removal: would any removal of that size move the answer?"""
-        return self.control_label != self.answered or self.before - self.control_after > DEPENDS_DROP
+        return (
+            self.control_answer_after != self.answered
+            or self.probability_before - self.control_probability_after > DEPENDS_DROP
+        )
 
+    @computed_field(description="inconclusive: removing the control changes the answer too")  # type: ignore[prop-decorator]
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Literal["depends", "does_not_depend", "inconclusive"]:
         """``depends``, ``does_not_depend``, or ``inconclusive`` when the control moves the answer too."""
         if self.control_depends:
             return "inconclusive"
         return "depends" if self.depends_on_region else "does_not_depend"
 
+    @computed_field(description="a fall of the class's probability larger than this counts as depending")  # type: ignore[prop-decorator]
+    @property
+    def margin(self) -> float:
+        """:data:`DEPENDS_DROP`, on the calibrated probabilities' scale."""
+        return DEPENDS_DROP
+
+    @computed_field(description="the check in one plain sentence")  # type: ignore[prop-decorator]
+    @property
     def sentence(self) -> str:
         """The check in one plain sentence, as the viewer and the report show it."""
-        change = f"{self.answered} {self.before:.2f} → {self.after:.2f} when it is replaced by surrounding tissue"
-        control = f"control elsewhere: {self.control_after:.2f}"
+        change = (
+            f"{self.answered} {self.probability_before:.2f} → {self.probability_after:.2f} "
+            "when it is replaced by surrounding tissue"
+        )
+        control = f"control elsewhere: {self.control_probability_after:.2f}"
         if self.verdict == "inconclusive":
             return f"Inconclusive: removing the same area elsewhere also changes the answer ({change}; {control})."
         if self.verdict == "depends":
@@ -77,21 +102,7 @@ class EvidenceCheck:
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form an explanation carries."""
-        return {
-            "verdict": self.verdict,
-            "depends_on_region": self.depends_on_region,
-            "answered": self.answered,
-            "probability_before": round(self.before, 4),
-            "probability_after": round(self.after, 4),
-            "answer_after": self.after_label,
-            "control_probability_after": round(self.control_after, 4),
-            "control_answer_after": self.control_label,
-            "control_depends": self.control_depends,
-            "region_share": round(self.region_share, 4),
-            "fill": self.fill,
-            "margin": DEPENDS_DROP,
-            "sentence": self.sentence(),
-        }
+        return self.model_dump()
 
 
 def marked_region(square_map: np.ndarray) -> Box | None:
@@ -165,10 +176,10 @@ def evidence_check(
     x0, y0, x1, y1 = box
     return EvidenceCheck(
         answered=classes[answered],
-        before=float(probs[0, answered]),
-        after=float(probs[1, answered]),
-        control_after=float(probs[2, answered]),
-        after_label=classes[int(probs[1].argmax())],
-        control_label=classes[int(probs[2].argmax())],
+        probability_before=float(probs[0, answered]),
+        probability_after=float(probs[1, answered]),
+        control_probability_after=float(probs[2, answered]),
+        answer_after=classes[int(probs[1].argmax())],
+        control_answer_after=classes[int(probs[2].argmax())],
         region_share=(x1 - x0) * (y1 - y0) / float(image.size),
     )

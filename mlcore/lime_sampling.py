@@ -18,7 +18,7 @@ MIN_SAMPLES = 256
 CHECK_EVERY = 128
 
 
-def split_half_reliability(data: np.ndarray, target_scores: np.ndarray, kernel_fn: Any) -> float:
+def split_half_stability(data: np.ndarray, target_scores: np.ndarray, kernel_fn: Any) -> float:
     """How reproducible lime's superpixel weights are on these samples: Spearman–Brown over even/odd halves.
 
     Each half gets lime's own local model (ridge, alpha 1, weighted by the kernel of the cosine
@@ -43,7 +43,7 @@ class BatchedLimeImageExplainer(LimeImageExplainer):
     each batch of perturbed images with one gather of the superpixels' on/off bytes instead of a Python loop per
     image, and
     hands the classifier (B, H, W) grayscale arrays. lime's weighting and regression are untouched.
-    With ``stability`` > 0 it stops drawing once :func:`split_half_reliability` of ``target``'s
+    With ``stability`` > 0 it stops drawing once :func:`split_half_stability` of ``target``'s
     weights reaches it; ``samples_used`` says how many were drawn.
     """
 
@@ -82,7 +82,7 @@ class BatchedLimeImageExplainer(LimeImageExplainer):
             if self.stability > 0 and next_check <= drawn < num_samples:
                 next_check = drawn + CHECK_EVERY
                 scores = np.concatenate(labels)[:, self.target]
-                if split_half_reliability(data[:drawn], scores, self.base.kernel_fn) >= self.stability:
+                if split_half_stability(data[:drawn], scores, self.base.kernel_fn) >= self.stability:
                     break
         self.samples_used = drawn
         return data[:drawn], np.concatenate(labels)

@@ -29,9 +29,9 @@ import torch
 
 from mlcore.artifact import LoadedModel
 from mlcore.cpu import Int8Scheme, cpu_info, int8_scheme
+from mlcore.input_check.detector import pooled_features
 from mlcore.preprocessing import PreprocessSpec, normalise
 from mlcore.quantize import quantize_in_child, weight_bits
-from mlcore.reliability import pooled_features
 
 log = logging.getLogger(__name__)
 

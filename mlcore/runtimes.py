@@ -7,7 +7,8 @@ Three runtimes of the same artifact:
 - ``onnx-int8``: ONNX Runtime quantized to int8 on the artifact's calibration images, checked at start
   (perturbation-heavy, forward-only explanation methods).
 
-The input gate's feature module (:mod:`mlcore.input_gate`) runs on ONNX Runtime too when its conversion checks out.
+The input gate's feature module (:mod:`mlcore.input_check.gate`) runs on ONNX Runtime too when its conversion checks
+out.
 
 :func:`build_runtimes` makes them (each conversion is checked; a failed one falls back, logged);
 :meth:`Runtimes.for_method` gives an explanation method the runtime its declared ``runtime`` allows.
@@ -25,9 +26,9 @@ import torch
 
 from mlcore.artifact import LoadedModel
 from mlcore.explainers import Explainer, Forward, explainer_class, method_names
-from mlcore.input_gate import InputGate
+from mlcore.input_check.detector import pooled_features
+from mlcore.input_check.gate import InputGate
 from mlcore.onnx_forward import int8_forward_for, onnx_forward, onnx_gate_features
-from mlcore.reliability import pooled_features
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import sys
 import uvicorn
 
 from mlcore.errors import BrainxaiError
-from service.app import create_app
+from service.http.app import create_app
 from service.process import command_line, start_process
 
 log = logging.getLogger("service")

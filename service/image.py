@@ -8,7 +8,16 @@ from typing import Any
 import numpy as np
 import pydicom
 
-from mlcore.errors import ImageError, ImageTooLarge
+from mlcore.errors import ImageError
+from service.errors import ImageTooLarge
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The uploaded bytes and the content type they were declared with (may be generic)."""
+
+    data: bytes
+    content_type: str | None
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,7 @@ class DecodedImage:
 
     ``dicom`` is the input's DICOM header (pixel data dropped) when it was DICOM: DICOM results
     are made from it, in the same study. ``colour``: the share of coloured pixels before the conversion to
-    grey (:func:`mlcore.reliability.colour_fraction`), 0 for a grey source.
+    grey (:func:`mlcore.input_check.check.colour_fraction`), 0 for a grey source.
     """
 
     pixels: np.ndarray

@@ -9,7 +9,7 @@ import torch
 
 from mlcore import artifact
 from mlcore.runtimes import build_runtimes
-from service.analysis import Analyser
+from service.analysis.pipeline import Analyser
 from service.image import DecodeOptions
 from service.metrics import Metrics
 from service.settings import Settings

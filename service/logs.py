@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-# What the access log (service.middleware) sets on its records: the request's id, route, method, status, latency,
+# What the access log (service.http.middleware) sets on its records: the request's id, route, method, status, latency,
 # and the declared content type and length of its body.
 QUIET = ("highdicom", "pynetdicom")
 FIELDS = ("request_id", "route", "method", "status", "latency_ms", "content_type", "bytes")

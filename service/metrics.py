@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from mlcore.evidence import EvidenceCheck
-from mlcore.reliability import InputCheck
-from service.limits import QueueObserver
+from mlcore.input_check.check import InputCheck
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass
+class QueueObserver:
+    """Where a queue reports: refusals by reason, its depth, and how long admitted requests waited."""
+
+    on_reject: Callable[[str], None]
+    on_depth: Callable[[str, int], None] = lambda name, depth: None
+    on_wait: Callable[[str, float], None] = lambda name, seconds: None
 
 
 class Metrics:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from mlcore.evidence import EvidenceCheck
 from mlcore.explainers import DEFAULT_METHOD
+from mlcore.input_check.check import InputCheck
 
 
 class ModelRef(BaseModel):
@@ -24,24 +26,6 @@ class Timing(BaseModel):
     inference_ms: float
     total_ms: float
     explain_ms: float | None = None
-
-
-class InputCheck(BaseModel):
-    """Whether the image is like the brain MRI slices the model was trained on (docs/RELIABILITY.md)."""
-
-    in_distribution: bool = Field(description="false: the answer (flag policy) should not be trusted")
-    summary: str | None = Field(
-        default=None,
-        description="what the check found, in one plain sentence without numbers (for people); null when nothing",
-    )
-    score: float | None = Field(
-        description="distance of the image's features to the training images' (higher: less alike); null when "
-        "the model has no detector"
-    )
-    threshold: float | None = Field(description="scores above it are out of distribution")
-    reason: str | None = Field(
-        description="why it is out of distribution, or a note (DICOM tags naming another body part)"
-    )
 
 
 class PredictResponse(BaseModel):
@@ -79,29 +63,6 @@ class Heatmap(BaseModel):
 
     png_base64: str = Field(description="8-bit grayscale PNG at the image's original size: 0 = none, 255 = most")
     summary: HeatmapSummary
-
-
-class EvidenceCheck(BaseModel):
-    """Does the answer depend on the region the map marks? The region is replaced by surrounding tissue and the model
-    asked again; a control removes a box of the same size elsewhere in the head (docs/EXPLANATIONS.md)."""
-
-    verdict: Literal["depends", "does_not_depend", "inconclusive"] = Field(
-        description="inconclusive: removing the control changes the answer too"
-    )
-    depends_on_region: bool = Field(
-        description="the answered class changed, or its probability fell by more than margin"
-    )
-    answered: str = Field(description="the class explained")
-    probability_before: float
-    probability_after: float = Field(description="the class's probability with the marked region removed")
-    answer_after: str
-    control_probability_after: float = Field(description="the class's probability with the control's area removed")
-    control_answer_after: str
-    control_depends: bool
-    region_share: float = Field(description="share of the image removed")
-    fill: str = Field(description="how the region was filled: inpaint (surrounding tissue and its texture)")
-    margin: float = Field(description="a fall of the class's probability larger than this counts as depending")
-    sentence: str = Field(description="the check in one plain sentence")
 
 
 class ExplainResponse(BaseModel):

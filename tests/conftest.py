@@ -17,13 +17,13 @@ from mlcore import artifact
 from mlcore.explainers import REGISTRY
 from mlcore.explainers.base import Cost, Explainer, Forward, Parameter, Runtime
 from tests.helpers import CLASSES, tiny_config
-from training.export import export
-from training.fit import fit
-from training.fit_ood import fit_reliability
-from training.input_gate import fit_gate
-from training.models import build_model
-from training.ood_set import write_ood_set
-from training.synth import write_phantoms
+from training.artifact.export import export
+from training.data.synth import write_phantoms
+from training.fit.loop import fit
+from training.fit.models import build_model
+from training.input_check.detector import fit_detector
+from training.input_check.gate import fit_gate
+from training.input_check.ood_set import write_ood_set
 
 logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
@@ -44,11 +44,11 @@ def tiny_run(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 @pytest.fixture(scope="session")
 def ood_model_path(tiny_run: Path, synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny phantom-trained run exported with its input check and temperature (``fit-ood``; a false-refusal
+    """The tiny phantom-trained run exported with its input check and temperature (``fit-detector``; a false-refusal
     target of 10 %, since its validation side has 16 images)."""
     path = tmp_path_factory.mktemp("ood-model") / "tiny-ood.pt"
     export(tiny_run / "best.pt", path, name="tiny-ood", version="0.0.1")
-    fit_reliability(path, synth_root, tiny_run / "split.json", false_refusal=0.1, show_progress=False)
+    fit_detector(path, synth_root, tiny_run / "split.json", false_refusal=0.1, show_progress=False)
     return path
 
 

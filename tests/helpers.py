@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.recipe import RECIPES, FitConfig, read_recipe
+from training.fit.recipe import RECIPES, FitConfig, read_recipe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "brain-tumor-mri"

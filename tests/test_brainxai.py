@@ -10,8 +10,8 @@ import pytest
 
 import brainxai
 from mlcore.errors import OutOfDistribution
-from service.analysis import AnalysisRequest
-from service.upload import Upload
+from service.analysis.pipeline import AnalysisRequest
+from service.image import Upload
 from tests.helpers import NOT_BRAIN, SAMPLES
 
 

@@ -12,10 +12,10 @@ import pytest
 from mlcore import artifact
 from mlcore.artifact import DEFAULT_MODEL
 from tests.helpers import REPO_ROOT, SAMPLES, SHARED_DATA
-from training.data import load_dataset
-from training.dedup import find_duplicate_groups
-from training.evaluate import evaluate_artifact, predict_files
-from training.split import groups_on_both_sides
+from training.data.dataset import load_dataset
+from training.data.dedup import find_duplicate_groups
+from training.data.split import groups_on_both_sides
+from training.evaluation.evaluate import evaluate_artifact, predict_files
 
 MODEL = DEFAULT_MODEL
 SPLIT = REPO_ROOT / "models" / "brainxai-cnn.split.json"
@@ -75,7 +75,7 @@ def test_the_model_card_numbers_are_reproduced(shipped: artifact.LoadedModel, tm
 
 def test_the_committed_card_is_the_one_the_artifact_renders() -> None:
     """models/MODEL_CARD.md is `python -m training card` of the shipped model (with its notes): never stale."""
-    from training.card import render_card
+    from training.artifact.card import render_card
 
     rendered = render_card(MODEL, REPO_ROOT / "models" / "MODEL_CARD.notes.md")
     assert (REPO_ROOT / "models" / "MODEL_CARD.md").read_text() == rendered

@@ -12,7 +12,7 @@ PACKAGES = ("mlcore", "service", "training", "brainxai")
 # Overrides whose signature a library fixes (lime's LimeImageExplainer.data_labels).
 SIGNATURE_FIXED_ELSEWHERE = {("mlcore/lime_sampling.py", "data_labels")}
 # Routes translate HTTP to the analysis and back; they are tested end to end, grouped in tests/http/.
-TESTED_END_TO_END = "service/routes/"
+TESTED_END_TO_END = "service/http/routes/"
 
 
 def _modules() -> list[Path]:
@@ -76,3 +76,29 @@ def test_route_handlers_only_translate() -> None:
                 if routed and node.end_lineno - node.lineno + 1 > 40:  # type: ignore[operator]
                     long.append(f"{module}:{node.lineno} {node.name}")
     assert not long, long
+
+
+def test_no_folder_of_the_product_holds_more_than_twelve_modules() -> None:
+    """Rooms small enough to see: a folder's modules (its ``__init__`` and ``__main__`` aside) number at most 12."""
+    folders: dict[Path, list[str]] = {}
+    for module in _modules():
+        if module.name not in ("__init__.py", "__main__.py"):
+            folders.setdefault(module.parent, []).append(module.stem)
+    crowded = {str(folder): len(names) for folder, names in folders.items() if len(names) > 12}
+    assert not crowded, crowded
+
+
+def test_nothing_imports_an_entry_point_but_the_brainxai_command() -> None:
+    """``__main__`` modules parse arguments and call functions; no module of the product, bench/ or research/
+    imports one (the tests run the commands through theirs, and ``brainxai`` hands its sub-commands to theirs)."""
+    offenders = []
+    folders = (*PACKAGES, "bench", "research")
+    for path in sorted(p for folder in folders for p in (REPO_ROOT / folder).rglob("*.py")):
+        module = path.relative_to(REPO_ROOT)
+        if str(module) == "brainxai/__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            offenders += [f"{module}:{node.lineno} {name}" for name in names if name.endswith("__main__")]
+    assert not offenders, offenders

@@ -1,4 +1,5 @@
-"""``python -m training <command>``: fit, evaluate, export, calibrate, fit-ood, ood-set, fit-gate, synth, explain-eval,
+"""``python -m training <command>``: fit, evaluate, export, calibrate, fit-detector, ood-set, fit-gate, synth,
+explain-eval,
 shortcut, card."""
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 from mlcore.artifact import DEFAULT_MODEL
 from mlcore.errors import BrainxaiError, ParameterError
 from mlcore.explainers import method_names
-from training.data import SHARED_TRAINING, SHARED_UNKNOWN_KIND
-from training.recipe import RECIPE_OF_RECORD, FitConfig
+from training.data.dataset import SHARED_TRAINING, SHARED_UNKNOWN_KIND
+from training.fit.recipe import RECIPE_OF_RECORD, FitConfig
 
 log = logging.getLogger("training")
 
@@ -69,7 +70,7 @@ def _add_fit(commands: argparse._SubParsersAction) -> None:
 
 def fit_config(args: argparse.Namespace) -> FitConfig:
     """The run's :class:`FitConfig`: the recipe (or the recipe of record's defaults), then ``--set``, then the flags."""
-    from training.recipe import read_recipe, setting_overrides
+    from training.fit.recipe import read_recipe, setting_overrides
 
     settings: dict[str, Any] = read_recipe(args.recipe) if args.recipe else {}
     settings.update(setting_overrides(args.set))
@@ -86,7 +87,7 @@ def fit_config(args: argparse.Namespace) -> FitConfig:
 def _run_fit(args: argparse.Namespace) -> None:
     import json
 
-    from training.fit import fit
+    from training.fit.loop import fit
 
     metrics = fit(fit_config(args), resume=args.resume, stop_after=args.stop_after)
     log.info("kept epoch's validation: %s", json.dumps({k: metrics[k] for k in ("accuracy", "macro_f1", "ece")}))
@@ -129,7 +130,7 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
 def _run_evaluate(args: argparse.Namespace) -> None:
     import json
 
-    from training.evaluate import evaluate_artifact
+    from training.evaluation.evaluate import evaluate_artifact
 
     boxes = _boxes_csv(args)
     boxes_csv = boxes if args.boxes or boxes.is_file() else None
@@ -144,8 +145,8 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         show_progress=sys.stderr.isatty(),
     )
     if args.counterfactual and boxes_csv is not None:
-        from training.counterfactual_eval import counterfactual_evaluation, counterfactual_markdown
-        from training.explain_eval import load_cases
+        from training.evaluation.counterfactual_eval import counterfactual_evaluation, counterfactual_markdown
+        from training.evaluation.explain_eval import load_cases
 
         cases = load_cases(args.data, boxes_csv, args.split, per_class=None, seed=0)
         progress = sys.stderr.isatty()
@@ -180,7 +181,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> None:
-    from training.export import export
+    from training.artifact.export import export
 
     export(
         args.checkpoint,
@@ -206,22 +207,23 @@ def _add_calibrate(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_calibrate(args: argparse.Namespace) -> None:
-    from training.calibrate import add_calibration
+    from training.artifact.calibrate import add_calibration
 
     split = args.split or args.model.with_suffix(".split.json")
     add_calibration(args.model, args.data, split, per_class=args.per_class, seed=args.seed)
 
 
-def _add_fit_ood(commands: argparse._SubParsersAction) -> None:
+def _add_fit_detector(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "fit-ood",
-        help="fit the input check (out-of-distribution detector) and the temperature of an artifact, weights unchanged",
+        "fit-detector",
+        aliases=["fit-ood"],  # its name before the input check had one: older cards' commands still run
+        help="fit the input check's feature detector and the temperature of an artifact, weights unchanged",
     )
     _add_refit_arguments(parser, "share of brain MRI slices like the validation ones the check may refuse")
 
 
 def _add_refit_arguments(parser: argparse.ArgumentParser, false_refusal_help: str) -> None:
-    """The arguments of the commands that fit a part of an existing artifact (fit-ood, fit-gate)."""
+    """The arguments of the commands that fit a part of an existing artifact (fit-detector, fit-gate)."""
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
     parser.add_argument("--data", type=Path, default=SHARED_TRAINING, help="dataset root <root>/<class>/*")
     parser.add_argument(
@@ -240,11 +242,11 @@ def _refit_split(args: argparse.Namespace) -> Path:
     return Path(args.split or args.model.with_suffix(".split.json"))
 
 
-def _run_fit_ood(args: argparse.Namespace) -> None:
-    from training.fit_ood import fit_reliability
+def _run_fit_detector(args: argparse.Namespace) -> None:
+    from training.input_check.detector import fit_detector
 
     split = _refit_split(args)
-    fit_reliability(
+    fit_detector(
         args.model,
         args.data,
         split,
@@ -279,7 +281,7 @@ def _add_ood_set(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_ood_set(args: argparse.Namespace) -> None:
-    from training.ood_set import dataset_slices, write_ood_set, write_test_samples
+    from training.input_check.ood_set import dataset_slices, write_ood_set, write_test_samples
 
     if args.test_samples:
         write_test_samples(args.test_samples)
@@ -303,7 +305,7 @@ def _add_fit_gate(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_fit_gate(args: argparse.Namespace) -> None:
-    from training.input_gate import fit_gate
+    from training.input_check.gate import fit_gate
 
     split = _refit_split(args)
     fit_gate(
@@ -328,7 +330,7 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> None:
-    from training.synth import write_phantoms
+    from training.data.synth import write_phantoms
 
     write_phantoms(args.out, args.n, seed=args.seed, size=args.size, show_progress=sys.stderr.isatty())
 
@@ -389,9 +391,9 @@ def _add_explain_eval(commands: argparse._SubParsersAction) -> None:
 def _run_explain_eval(args: argparse.Namespace) -> None:
     import json
 
-    from training.counterfactual_eval import counterfactual_evaluation, counterfactual_markdown
-    from training.explain_eval import evaluate_explanations, load_cases, method_parameters, summarise
-    from training.explain_report import evidence_markdown, figure, markdown, pick_figure_cases
+    from training.evaluation.counterfactual_eval import counterfactual_evaluation, counterfactual_markdown
+    from training.evaluation.explain_eval import evaluate_explanations, load_cases, method_parameters, summarise
+    from training.evaluation.explain_report import evidence_markdown, figure, markdown, pick_figure_cases
     from training.provenance import this_command
 
     boxes = _boxes_csv(args)
@@ -444,7 +446,7 @@ def _add_shortcut(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_shortcut(args: argparse.Namespace) -> None:
-    from training.shortcut import shortcut_report, write_shortcut_report
+    from training.evaluation.shortcut import shortcut_report, write_shortcut_report
 
     boxes = _boxes_csv(args)
     report = shortcut_report(args.data, boxes, args.split, seed=args.seed, show_progress=sys.stderr.isatty())
@@ -464,7 +466,7 @@ def _add_card(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_card(args: argparse.Namespace) -> None:
-    from training.card import write_card
+    from training.artifact.card import write_card
 
     write_card(args.model, args.out, args.notes)
     log.info("wrote %s", args.out)
@@ -479,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_evaluate(commands)
     _add_export(commands)
     _add_calibrate(commands)
-    _add_fit_ood(commands)
+    _add_fit_detector(commands)
     _add_ood_set(commands)
     _add_fit_gate(commands)
     _add_synth(commands)
@@ -494,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
             "evaluate": _run_evaluate,
             "export": _run_export,
             "calibrate": _run_calibrate,
-            "fit-ood": _run_fit_ood,
+            "fit-detector": _run_fit_detector,
+            "fit-ood": _run_fit_detector,
             "ood-set": _run_ood_set,
             "fit-gate": _run_fit_gate,
             "synth": _run_synth,

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
 
-def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> dict[str, list[float]]:
+def calibration_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> dict[str, list[float]]:
     """Per confidence bin: mean confidence, accuracy and share of samples (for the diagram and ECE)."""
     confidence = probs.max(axis=1)
     correct = (probs.argmax(axis=1) == labels).astype(np.float64)
@@ -28,7 +28,7 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) ->
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
     """ECE: the share-weighted gap between confidence and accuracy over equal-width bins."""
-    bins = reliability_bins(probs, labels, n_bins)
+    bins = calibration_bins(probs, labels, n_bins)
     return float(
         sum(s * abs(a - c) for s, a, c in zip(bins["share"], bins["accuracy"], bins["confidence"], strict=True))
     )

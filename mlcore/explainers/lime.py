@@ -7,7 +7,7 @@ segmentation are seeded, so identical requests give identical maps.
 
 With ``stability`` > 0, sampling stops early once the superpixel weights are reliable: every ``CHECK_EVERY``
 samples (after ``MIN_SAMPLES``; :mod:`mlcore.lime_sampling`) lime's weighted ridge model is fitted on the even and
-on the odd samples, and the Spearman–Brown split-half reliability of the two weight vectors, 2r / (1 + r), is
+on the odd samples, and the Spearman–Brown split-half stability of the two weight vectors, 2r / (1 + r), is
 compared with ``stability``. ``num_samples`` is then the most that is drawn.
 """
 
@@ -46,7 +46,7 @@ class Lime(Explainer):
         "n_segments": Parameter(int, 64, 8, 400, "approximate number of SLIC superpixels"),
         "compactness": Parameter(float, 0.1, 0.001, 10.0, "SLIC compactness: higher gives squarer superpixels"),
         "stability": Parameter(
-            float, 0.0, 0.0, 0.999, "stop sampling once the weights' split-half reliability reaches this (0: never)"
+            float, 0.0, 0.0, 0.999, "stop sampling once the weights' split-half stability reaches this (0: never)"
         ),
     }
     # Small batches keep the first layers' activations in the CPU's caches: int8 0.85 ms an image at 8 against 1.1 ms

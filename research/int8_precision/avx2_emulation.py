@@ -54,7 +54,7 @@ def measure(emulate: str) -> dict[str, object]:
     from mlcore.preprocessing import PreprocessSpec, preprocess
     from mlcore.quantize import quantize, weight_bits
     from service.settings import DEFAULT_MODEL
-    from training.data import read_gray
+    from training.data.dataset import read_gray
 
     model = artifact.load(DEFAULT_MODEL)
     spec = PreprocessSpec.from_manifest(model.manifest)

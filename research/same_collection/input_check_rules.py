@@ -2,21 +2,22 @@
 not a brain MRI?
 
 ``python -m research.same_collection.input_check_rules --model runs/<name>/model.pt --ood runs/ood-set`` scores,
-with the artifact's own detector (the Gaussians ``fit-ood`` stored), the validation side of the main dataset, the
+with the artifact's own detector (the Gaussians ``fit-detector`` stored), the validation side of the main dataset, the
 held-aside groups of tumours of unknown kind and the out-of-distribution folder; then sets the threshold by each rule
 below from in-distribution data only and prints, for each, the share of each set it refuses:
 
 - ``validation``: conformal on the validation side alone;
-- ``in-sample``: that, or the largest score of the train-side tumours of unknown kind (the rule ``fit-ood`` used
+- ``in-sample``: that, or the largest score of the train-side tumours of unknown kind (the rule ``fit-detector`` used
   before), whose Gaussian was fitted on those very slices;
 - ``cross-fitted``: that, or the conformal threshold of the train-side tumours' *cross-fitted* scores — each group
   scored by Gaussians fitted without its fold of groups (:func:`cross_fitted_scores`), as a group the detector
   never saw would score;
-- ``held-aside`` (what ``fit-ood`` does): that, or the largest score of the held-aside groups — measured on them
+- ``held-aside`` (what ``fit-detector`` does): that, or the largest score of the held-aside groups — measured on them
   leaving each group out (each against the threshold set without it), as ``evaluate`` does.
 
 Only the last rule uses the held-aside groups, and it measures each of them as unseen. Every image goes through the
-evaluation's reading and the service's input check (:func:`training.evaluate.answered`), the cheap checks included.
+evaluation's reading and the service's input check (:func:`training.evaluation.evaluate.answered`), the cheap checks
+included.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ import numpy as np
 
 from mlcore import artifact
 from mlcore.errors import DatasetError
-from mlcore.reliability import Reliability
-from training.data import SHARED_TRAINING, SHARED_UNKNOWN_KIND
-from training.evaluate import answered, model_outputs, one_per_group, select_files, unknown_kind_files
-from training.fit_ood import conformal_threshold, fit_gaussians, unknown_kind_side
+from mlcore.input_check.detector import FeatureDetector
+from training.data.dataset import SHARED_TRAINING, SHARED_UNKNOWN_KIND
+from training.evaluation.evaluate import answered, model_outputs, one_per_group, select_files, unknown_kind_files
+from training.input_check.detector import conformal_threshold, fit_gaussians, unknown_kind_side
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,8 @@ def refusal_table(model_path: Path, ood_dir: Path, *, false_refusal: float = 0.0
     """Each rule's threshold and the share it refuses of the validation side, the held-aside same-collection
     tumours (one slice per group and every copy) and the OOD images."""
     model = artifact.load(model_path)
-    if model.reliability is None:
-        raise SystemExit(f"{model_path} has no input check (python -m training fit-ood)")
+    if model.feature_detector is None:
+        raise SystemExit(f"{model_path} has no input check (python -m training fit-detector)")
     split = model_path.parent / "split.json"
     _, train = select_files(SHARED_TRAINING, split, "train")
     _, val = select_files(SHARED_TRAINING, split, "val")
@@ -63,7 +64,7 @@ def refusal_table(model_path: Path, ood_dir: Path, *, false_refusal: float = 0.0
     }
     pooled = features_of(model, sets, model_path.with_suffix(".features.npz"))
     train_pooled, val_pooled, unknown_pooled, held_pooled, ood_pooled = (pooled[name] for name in sets)
-    detector = model.reliability
+    detector = model.feature_detector
     cheap_ok_held = answered_cheaply(model, held_paths, held_pooled)
     cheap_ok_ood = answered_cheaply(model, ood_paths, ood_pooled)
 
@@ -123,7 +124,7 @@ def cross_fitted_scores(
             np.concatenate([train_labels, np.full(int(kept.sum()), n_classes)]),
             n_classes + 1,
         )
-        scores[~kept] = Reliability(means, precision, math.inf, 1.0, "", 0.0).scores(unknown_pooled[~kept])
+        scores[~kept] = FeatureDetector(means, precision, math.inf, 1.0, "", 0.0).scores(unknown_pooled[~kept])
     return scores
 
 
@@ -147,9 +148,9 @@ def features_of(
 
 def answered_cheaply(model: artifact.LoadedModel, paths: list[Path], pooled: np.ndarray) -> np.ndarray:
     """Which images pass the cheap checks (colour, blank): the service's check with the detector's threshold lifted."""
-    assert model.reliability is not None
-    lifted = dataclasses.replace(model.reliability, threshold=np.inf)
-    return answered(dataclasses.replace(model, reliability=lifted), paths, pooled)
+    assert model.feature_detector is not None
+    lifted = dataclasses.replace(model.feature_detector, threshold=np.inf)
+    return answered(dataclasses.replace(model, feature_detector=lifted), paths, pooled)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,8 +27,8 @@ import torch
 
 from mlcore import artifact
 from research.same_collection.tradeoff import markdown, model_row, split_of
-from training.counterfactual import NO_TUMOUR
-from training.data import SHARED_TRAINING, SHARED_UNKNOWN_KIND
+from training.data.dataset import SHARED_TRAINING, SHARED_UNKNOWN_KIND
+from training.fit.counterfactual import NO_TUMOUR
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +46,24 @@ def classifier_bias(model: artifact.LoadedModel) -> torch.Tensor:
 def with_offset(model_path: Path, offset: float, out_dir: Path) -> Path:
     """A copy of the artifact whose "notumor" logit is lowered by ``offset``, with its split beside it."""
     model = artifact.load(model_path)
-    if model.reliability is None:
-        raise SystemExit(f"{model_path} has no input check (python -m training fit-ood)")
+    if model.feature_detector is None:
+        raise SystemExit(f"{model_path} has no input check (python -m training fit-detector)")
     biases = classifier_bias(model)
     with torch.no_grad():
         biases[model.classes.index(NO_TUMOUR)] -= offset
     digest = artifact.weights_sha256(model.module)
-    reliability = dataclasses.replace(model.reliability, weights_sha256=digest)
-    section = {**model.manifest["reliability"], "weights_sha256": digest}
-    manifest = {**model.manifest, "reliability": section, "version": f"{model.manifest['version']}-offset{offset:g}"}
+    detector = dataclasses.replace(model.feature_detector, weights_sha256=digest)
+    section = {**model.manifest["feature_detector"], "weights_sha256": digest}
+    manifest = {
+        **model.manifest,
+        "feature_detector": section,
+        "version": f"{model.manifest['version']}-offset{offset:g}",
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{model_path.parent.name}-offset{offset:g}.pt"
-    artifact.save(model.module, manifest, path, calibration=model.calibration, reliability=reliability, gate=model.gate)
+    artifact.save(
+        model.module, manifest, path, calibration=model.calibration, feature_detector=detector, gate=model.gate
+    )
     shutil.copyfile(split_of(model_path), path.with_suffix(".split.json"))
     return path
 

@@ -4,7 +4,8 @@
 own split (``<artifact>.split.json`` beside it, else ``split.json`` in its folder) through the product's evaluation —
 answered accuracy and refusals, the same-collection shares (one slice per held-aside group), removal → "notumor"
 for each fill and its control — and prints one Markdown row per model. Every number comes from
-:mod:`training.evaluate` and :mod:`training.counterfactual_eval`; nothing here measures on its own.
+:mod:`training.evaluation.evaluate` and :mod:`training.evaluation.counterfactual_eval`; nothing here measures on its
+own.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import numpy as np
 import torch
 
 from mlcore import artifact
-from mlcore.reliability import probabilities
-from training.counterfactual import REMOVALS, trained_fills
-from training.counterfactual_eval import counterfactual_rows, donor_files, summarise_counterfactuals
-from training.data import SHARED_TRAINING, SHARED_UNKNOWN_KIND
-from training.evaluate import answered, answered_summary, model_outputs, same_collection_report, select_files
-from training.explain_eval import load_cases
+from mlcore.input_check.detector import probabilities
+from training.data.dataset import SHARED_TRAINING, SHARED_UNKNOWN_KIND
+from training.evaluation.counterfactual_eval import counterfactual_rows, donor_files, summarise_counterfactuals
+from training.evaluation.evaluate import answered, answered_summary, model_outputs, same_collection_report, select_files
+from training.evaluation.explain_eval import load_cases
+from training.fit.counterfactual import REMOVALS, trained_fills
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def model_row(model_path: Path, data: Path, unknown_kind: Path) -> dict[str, Any
     split = split_of(model_path)
     classes, files = select_files(data, split, "val")
     logits, pooled = model_outputs(model, files, show_progress=False)
-    probs = probabilities(torch.from_numpy(logits), model.reliability).numpy()
+    probs = probabilities(torch.from_numpy(logits), model.feature_detector).numpy()
     labels = np.array([label for _, label in files])
     summary = answered_summary(probs, labels, answered(model, [path for path, _ in files], pooled), classes)
     same = same_collection_report(model, unknown_kind, split, show_progress=False)["groups"]

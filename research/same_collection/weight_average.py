@@ -23,12 +23,12 @@ import torch
 
 from mlcore.files import atomic_write
 from mlcore.preprocessing import fit_to_square
-from training.checkpoint import checkpoint_spec, read_model_checkpoint
-from training.data import read_gray
-from training.fit import answered_tumour, evaluate
-from training.fit_ood import unknown_kind_side
-from training.models import build_model
-from training.operating_point import validation_images
+from training.artifact.operating_point import validation_images
+from training.data.dataset import read_gray
+from training.fit.checkpoint import checkpoint_spec, read_model_checkpoint
+from training.fit.loop import answered_tumour, evaluate
+from training.fit.models import build_model
+from training.input_check.detector import unknown_kind_side
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def run_split(checkpoint_path: Path) -> Path:
 
 def validation_side(checkpoint: dict[str, Any], split_file: Path) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
     """The split's validation images and labels, and its held-aside tumours of unknown kind, fitted to the input
-    side (the files as ``evaluate`` and ``fit-ood`` choose them)."""
+    side (the files as ``evaluate`` and ``fit-detector`` choose them)."""
     size = checkpoint["preprocess"]["size"]
     images, labels = validation_images(checkpoint, split_file)
     held_aside, _groups = unknown_kind_side(split_file, "val")

@@ -2,7 +2,7 @@
 
 The series-complete rule: no instance of the series has arrived for ``idle_s`` seconds. A PACS sends a series as a
 burst; the idle time is the wait after its last instance. An instance received twice (same SOP Instance UID) is
-kept once. A series may hold at most ``max_instances`` instances; more are refused (:class:`~mlcore.errors.Busy`,
+kept once. A series may hold at most ``max_instances`` instances; more are refused (:class:`~service.errors.Busy`,
 out of resources), so that one sender cannot exhaust the node's memory.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pydicom
 
-from mlcore.errors import Busy
+from service.errors import Busy
 
 
 @dataclass

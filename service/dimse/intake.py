@@ -1,7 +1,8 @@
 """What the DICOM node takes in: MR image instances it can analyse, checked from their header alone.
 
 A C-STORE is answered at once, so only cheap checks run here (SOP class, the attributes a slice needs, the size,
-pixel data that is complete); decoding and the input check run when the series is complete (:mod:`service.series`).
+pixel data that is complete); decoding and the input check run when the series is complete
+(:mod:`service.analysis.series`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import pydicom
 from pydicom.pixels.utils import get_expected_length
 
-from mlcore.errors import DatasetMismatch, ImageError, ImageTooLarge, UnsupportedSopClass
+from mlcore.errors import ImageError
+from service.errors import DatasetMismatch, ImageTooLarge, UnsupportedSopClass
 
 MR_STORAGE = {
     "1.2.840.10008.5.1.4.1.1.4": "MR Image Storage",

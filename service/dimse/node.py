@@ -4,7 +4,8 @@ Associations: Verification (C-ECHO) and every storage SOP class are accepted, so
 gets a status per instance; only MR image instances (:mod:`service.dimse.intake`) are kept, the others are answered
 "SOP Class not supported". With ``BRAINXAI_DIMSE_ALLOWED_AES`` set, other calling AE titles are refused at
 association. Received instances wait in a :class:`SeriesCollector`; one worker thread takes each complete series
-through :func:`service.series.analyse_series` (the one pipeline) and :func:`service.series_results.series_results`,
+through :func:`service.analysis.series.analyse_series` (the one pipeline) and
+:func:`service.analysis.series_results.series_results`,
 puts the results in the :class:`Outbox` and sends them to ``BRAINXAI_DIMSE_DESTINATION``.
 """
 
@@ -20,7 +21,9 @@ from pydicom import uid
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 
 from mlcore.errors import BrainxaiError
-from service.analysis import Analyser, AnalysisRequest
+from service.analysis.pipeline import Analyser, AnalysisRequest
+from service.analysis.series import analyse_series, not_analysed
+from service.analysis.series_results import series_results
 from service.dimse.collector import PendingSeries, SeriesCollector
 from service.dimse.intake import MR_STORAGE, check_instance
 from service.dimse.outbox import Outbox
@@ -28,13 +31,11 @@ from service.dimse.sender import Destination, send
 from service.dimse.spool import Spool
 from service.dimse.status import SUCCESS, status_of
 from service.metrics import Metrics
-from service.series import analyse_series, not_analysed
-from service.series_results import series_results
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# MR instances may come compressed in any syntax the decoders read (service/dicom.py); others are never decoded.
+# MR instances may come compressed in any syntax the decoders read (service/dicom/reading.py); others are never decoded.
 MR_TRANSFER_SYNTAXES = [
     uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian, uid.DeflatedExplicitVRLittleEndian,
     uid.ExplicitVRBigEndian, uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLossless, uid.JPEGLosslessSV1,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pydicom
 
-from mlcore.errors import PacsError
+from service.errors import PacsError
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
 from pynetdicom.presentation import build_context
 
-from mlcore.errors import PacsUnreachable
+from service.errors import PacsUnreachable
 
 log = logging.getLogger(__name__)
 

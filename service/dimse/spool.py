@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pydicom
 
-from mlcore.errors import StorageFailed
+from service.errors import StorageFailed
 
 CALLER_FILE = "caller.txt"
 

@@ -6,15 +6,8 @@ reading the dataset) is a processing failure, logged with its traceback.
 
 from __future__ import annotations
 
-from mlcore.errors import (
-    BrainxaiError,
-    Busy,
-    DatasetMismatch,
-    ImageError,
-    ImageTooLarge,
-    StorageFailed,
-    UnsupportedSopClass,
-)
+from mlcore.errors import BrainxaiError, ImageError
+from service.errors import Busy, DatasetMismatch, ImageTooLarge, StorageFailed, UnsupportedSopClass
 
 SUCCESS = 0x0000
 PROCESSING_FAILURE = 0x0110

@@ -53,14 +53,14 @@ def test_other_sets_reads_the_measure_part_by_kind(ood_set_root: Path) -> None:
     assert first.startswith(b"\x89PNG") and Image.open(io.BytesIO(first)).size[0] >= 8
 
 
-def test_the_reliability_page_includes_the_committed_measurement_verbatim() -> None:
+def test_the_input_check_page_includes_the_committed_measurement_verbatim() -> None:
     from gate_eval import BEGIN, END, include_block
 
     from tests.helpers import REPO_ROOT
 
-    page = (REPO_ROOT / "docs" / "RELIABILITY.md").read_text()
+    page = (REPO_ROOT / "docs" / "INPUT_CHECK.md").read_text()
     block = (REPO_ROOT / "docs" / "evaluation" / "input-gate.md").read_text()
     assert include_block(page, block) == page, (
-        "python bench/gate_eval.py --out docs/evaluation --doc docs/RELIABILITY.md"
+        "python bench/gate_eval.py --out docs/evaluation --doc docs/INPUT_CHECK.md"
     )
     assert page.count(BEGIN) == page.count(END) == 1

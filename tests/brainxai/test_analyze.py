@@ -14,8 +14,8 @@ from PIL import Image
 
 from brainxai.__main__ import main
 from brainxai.analyze import analyze, discover, shard
-from service.analysis import AnalysisRequest
-from service.upload import Upload
+from service.analysis.pipeline import AnalysisRequest
+from service.image import Upload
 from tests.dicom_series import mr_series
 from tests.helpers import NOT_BRAIN, SAMPLES
 

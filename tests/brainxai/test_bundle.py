@@ -12,8 +12,8 @@ import torch
 
 from brainxai.__main__ import main
 from mlcore.artifact import DEFAULT_MODEL, load
-from service.analysis import AnalysisRequest
-from service.upload import Upload
+from service.analysis.pipeline import AnalysisRequest
+from service.image import Upload
 from tests.helpers import SAMPLES
 
 monai_bundle = pytest.importorskip("monai.bundle", reason="MONAI is the bundle extra: pip install 'brainxai[bundle]'")

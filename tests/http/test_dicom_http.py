@@ -11,8 +11,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from service.dicom_out import WARNING_ASCII
-from service.dicom_sr import TUMOUR_CODES
+from service.dicom.capture import WARNING_ASCII
+from service.dicom.report import TUMOUR_CODES
 from tests.helpers import SAMPLES
 from tests.images import dicom_bytes, multiframe_mr, pydicom_file_bytes
 

@@ -189,7 +189,7 @@ def test_the_model_card_route_names_what_each_number_is(start_server: Callable[.
     with start_server(model_path=DEFAULT_MODEL).client() as http:
         card = http.get("/v1/model").json()
     manifest = artifact.load(DEFAULT_MODEL).manifest
-    fitted = manifest["reliability"]
+    fitted = manifest["feature_detector"]
     assert card["probability_calibration"] == {
         "method": fitted["calibration"]["method"],
         "temperature": fitted["temperature"],

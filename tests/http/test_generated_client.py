@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.openapi import SPEC_PATH
+from service.http.openapi import SPEC_PATH
 from tests.helpers import CLASSES
 from tests.http.conftest import LiveServer
 from tests.images import sample_path

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from skimage import data as samples
 
-from mlcore.reliability import PLAIN_SENTENCES
+from mlcore.input_check.check import PLAIN_SENTENCES
 from tests.fake_pacs import FakePacs
 from tests.http.conftest import LiveServer
 from tests.images import dicom_bytes, pydicom_file_bytes, pydicom_testdata
@@ -172,7 +172,7 @@ def test_the_model_card_says_the_policy_and_the_detector(serve: Callable[..., Li
         with serve(ood_policy=policy).client() as client:
             card = client.get("/v1/model").json()
         assert card["ood_policy"] == policy
-        assert card["reliability"]["detector"] == "mahalanobis-l2" and card["reliability"]["threshold"] > 0
+        assert card["feature_detector"]["detector"] == "mahalanobis-l2" and card["feature_detector"]["threshold"] > 0
 
 
 def test_refusals_and_flags_are_counted_by_kind(serve: Callable[..., LiveServer], phantom_png: bytes) -> None:

@@ -15,7 +15,7 @@ from tritonclient.utils import InferenceServerException
 
 from mlcore.artifact import load
 from mlcore.preprocessing import PreprocessSpec, preprocess
-from service.decoding import decode
+from service.analysis.decoding import decode
 from service.image import DecodeOptions
 from tests.http.conftest import LiveServer
 from tests.images import sample_path
@@ -134,7 +134,7 @@ def test_the_shipped_model_over_the_protocol_as_over_predict(start_server: Calla
     classes = result.get_response()["parameters"]["classes"].split(",")
     for label, value in zip(classes, result.as_numpy("probabilities")[0], strict=True):
         assert value == pytest.approx(predicted["probabilities"][label], abs=1e-6)
-    assert shipped["reliability"]["temperature"] != 1.0  # so that skipping it would show
+    assert shipped["feature_detector"]["temperature"] != 1.0  # so that skipping it would show
     for wrong in ((f"{name}-other", ""), (name, "0.0.0")):
         with pytest.raises(InferenceServerException) as missing:
             client.infer(wrong[0], [_image_input(data)], model_version=wrong[1])

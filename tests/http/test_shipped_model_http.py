@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mlcore.artifact import DEFAULT_MODEL
-from mlcore.reliability import PLAIN_SENTENCES
+from mlcore.input_check.check import PLAIN_SENTENCES
 from tests.helpers import CLASSES, NOT_BRAIN, SAMPLES
 from tests.http.conftest import LiveServer
 from tests.images import pydicom_file_bytes

@@ -13,8 +13,8 @@ import torch
 
 from mlcore import artifact
 from mlcore.errors import ArtifactError
-from mlcore.reliability import Reliability
-from training.models import build_model
+from mlcore.input_check.detector import FeatureDetector
+from training.fit.models import build_model
 
 
 def _manifest(classes: list[str], size: int = 32) -> dict[str, Any]:
@@ -150,10 +150,10 @@ def test_calibration_images_round_trip_and_bad_ones_are_refused(
             artifact.save(loaded.module, loaded.manifest, tmp_path / "bad.pt", calibration=bad)
 
 
-def _detector_for(module: torch.jit.ScriptModule, dims: int = 48) -> Reliability:
+def _detector_for(module: torch.jit.ScriptModule, dims: int = 48) -> FeatureDetector:
     """A detector over ``dims`` features (the test model's width 8 × 6), fitted "for" ``module``'s weights."""
     rng = np.random.default_rng(0)
-    return Reliability(rng.normal(size=(4, dims)), np.eye(dims), 12.5, 0.7, artifact.weights_sha256(module))
+    return FeatureDetector(rng.normal(size=(4, dims)), np.eye(dims), 12.5, 0.7, artifact.weights_sha256(module))
 
 
 def test_the_input_check_round_trips_and_keeps_module_and_calibration(
@@ -161,16 +161,16 @@ def test_the_input_check_round_trips_and_keeps_module_and_calibration(
 ) -> None:
     path, _ = saved
     loaded = artifact.load(path)
-    assert loaded.reliability is None
+    assert loaded.feature_detector is None
     detector = _detector_for(loaded.module)
     images = np.zeros((2, 32, 32), np.uint8)
-    manifest = {**loaded.manifest, "reliability": detector.manifest_section()}
+    manifest = {**loaded.manifest, "feature_detector": detector.manifest_section()}
     fitted = tmp_path / "fitted.pt"
-    artifact.save(loaded.module, manifest, fitted, calibration=images, reliability=detector)
+    artifact.save(loaded.module, manifest, fitted, calibration=images, feature_detector=detector)
     again = artifact.load(fitted)
-    assert again.reliability is not None and again.reliability.threshold == 12.5
-    assert again.reliability.temperature == 0.7
-    np.testing.assert_array_equal(again.reliability.means, detector.means)
+    assert again.feature_detector is not None and again.feature_detector.threshold == 12.5
+    assert again.feature_detector.temperature == 0.7
+    np.testing.assert_array_equal(again.feature_detector.means, detector.means)
     np.testing.assert_array_equal(again.calibration, images)
     assert artifact.weights_sha256(again.module) == artifact.weights_sha256(loaded.module)
 
@@ -184,15 +184,15 @@ def test_an_input_check_fitted_for_other_weights_is_refused(
     other = build_model("brainxai_cnn", 4, width=8, dropout=0.0).eval()
     other_module = artifact.script(other.backbone, other.head)
     detector = _detector_for(loaded.module)
-    manifest = {**loaded.manifest, "reliability": detector.manifest_section()}
+    manifest = {**loaded.manifest, "feature_detector": detector.manifest_section()}
     with pytest.raises(ArtifactError, match="fitted for other weights"):
-        artifact.save(other_module, manifest, tmp_path / "refused.pt", reliability=detector)
+        artifact.save(other_module, manifest, tmp_path / "refused.pt", feature_detector=detector)
     with pytest.raises(ArtifactError, match="no detector was given"):
         artifact.save(loaded.module, manifest, tmp_path / "refused.pt")
     # A file put together by other means (another model's weights under this detector) fails to load.
     extra = {
         artifact.MANIFEST_FILE: json.dumps({**manifest, "format_version": artifact.FORMAT_VERSION}),
-        artifact.RELIABILITY_FILE: detector.to_bytes(),
+        artifact.DETECTOR_FILE: detector.to_bytes(),
     }
     forged = tmp_path / "forged.pt"
     torch.jit.save(other_module, str(forged), _extra_files=extra)

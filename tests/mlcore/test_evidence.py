@@ -46,23 +46,27 @@ def _map_on(box: tuple[int, int, int, int]) -> np.ndarray:
 def test_a_model_that_rests_on_the_marked_lesion_depends_on_it() -> None:
     check = evidence_check(_lesion_detector, _brain(), _map_on((12, 20, 22, 30)), answered=0, classes=CLASSES)
     assert check is not None and check.verdict == "depends" and check.depends_on_region
-    assert check.before > 0.9 and check.after < check.before - DEPENDS_DROP and check.after_label == "none"
-    assert not check.control_depends and check.control_after > 0.9
+    assert (
+        check.probability_before > 0.9
+        and check.probability_after < check.probability_before - DEPENDS_DROP
+        and check.answer_after == "none"
+    )
+    assert not check.control_depends and check.control_probability_after > 0.9
     assert 0 < check.region_share < 0.1 and check.fill == "inpaint"
-    assert check.sentence().startswith("The answer depends on the highlighted region: lesion")
+    assert check.sentence.startswith("The answer depends on the highlighted region: lesion")
     assert check.as_dict()["verdict"] == "depends"
 
 
 def test_a_map_on_healthy_tissue_does_not_carry_the_answer() -> None:
     check = evidence_check(_lesion_detector, _brain(), _map_on((40, 40, 50, 50)), answered=0, classes=CLASSES)
     assert check is not None and check.verdict == "does_not_depend"
-    assert check.sentence().startswith("The answer does not depend on the highlighted region")
+    assert check.sentence.startswith("The answer does not depend on the highlighted region")
 
 
 def test_a_model_moved_by_any_removal_is_inconclusive() -> None:
     check = evidence_check(_fragile, _brain(), _map_on((12, 20, 22, 30)), answered=0, classes=CLASSES)
     assert check is not None and check.depends_on_region and check.control_depends
-    assert check.verdict == "inconclusive" and check.sentence().startswith("Inconclusive")
+    assert check.verdict == "inconclusive" and check.sentence.startswith("Inconclusive")
 
 
 def test_the_region_follows_the_maps_peak_and_the_control_lies_elsewhere() -> None:
@@ -102,7 +106,7 @@ def test_the_answers_own_probabilities_stand_for_the_original_and_are_its_before
     given = evidence_check(counted, image, heat, answered=0, classes=CLASSES, original=own)
     assert calls == [3, 2] and given == computed
     moved = evidence_check(counted, image, heat, answered=0, classes=CLASSES, original=np.array([0.7, 0.3]))
-    assert moved is not None and moved.before == np.float32(0.7)
+    assert moved is not None and moved.probability_before == np.float32(0.7)
 
 
 def test_only_a_fall_beyond_the_margin_counts_as_depending() -> None:
@@ -119,5 +123,5 @@ def test_only_a_fall_beyond_the_margin_counts_as_depending() -> None:
     heat = _map_on((12, 20, 22, 30))
     small = evidence_check(falling_by(DEPENDS_DROP - 0.1), _brain(), heat, answered=0, classes=CLASSES)
     large = evidence_check(falling_by(DEPENDS_DROP + 0.05), _brain(), heat, answered=0, classes=CLASSES)
-    assert small is not None and small.after_label == "lesion" and small.verdict == "does_not_depend"
+    assert small is not None and small.answer_after == "lesion" and small.verdict == "does_not_depend"
     assert large is not None and large.verdict == "depends" and not large.control_depends

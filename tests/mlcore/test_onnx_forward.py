@@ -14,6 +14,7 @@ from mlcore import artifact
 from mlcore.artifact import DEFAULT_MODEL
 from mlcore.cpu import has_vnni, int8_scheme
 from mlcore.explainers import get_explainer
+from mlcore.input_check.detector import pooled_features
 from mlcore.onnx_forward import (
     INT8_TOLERANCE,
     TOLERANCE,
@@ -23,10 +24,9 @@ from mlcore.onnx_forward import (
     onnx_forward,
 )
 from mlcore.preprocessing import PreprocessSpec, preprocess
-from mlcore.reliability import pooled_features
 from tests.helpers import SAMPLES
-from training.data import read_gray
-from training.models import build_model
+from training.data.dataset import read_gray
+from training.fit.models import build_model
 
 
 def _scripted(architecture: str = "brainxai_cnn") -> torch.jit.ScriptModule:

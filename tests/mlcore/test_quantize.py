@@ -14,7 +14,7 @@ import torch
 from mlcore import artifact
 from mlcore.onnx_forward import _to_onnx
 from mlcore.quantize import quantize_in_child, weight_bits
-from training.models import build_model
+from training.fit.models import build_model
 
 
 @pytest.mark.parametrize("architecture", ["brainxai_cnn", "brainxai_lite0"])

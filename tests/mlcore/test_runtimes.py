@@ -8,7 +8,7 @@ import torch
 
 from mlcore import artifact
 from mlcore.explainers import explainer_class, method_names
-from mlcore.reliability import pooled_features
+from mlcore.input_check.detector import pooled_features
 from mlcore.runtimes import build_runtimes, runtime_name
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from mlcore.errors import DatasetError
-from mlcore.reliability import Reliability
+from mlcore.input_check.detector import FeatureDetector
 from research.same_collection.input_check_rules import cross_fitted_scores
-from training.fit_ood import fit_gaussians
+from training.input_check.detector import fit_gaussians
 
 
 def test_cross_fitted_scores_see_each_group_as_one_the_detector_never_saw() -> None:
@@ -25,7 +25,7 @@ def test_cross_fitted_scores_see_each_group_as_one_the_detector_never_saw() -> N
     means, precision = fit_gaussians(
         np.concatenate([train, unknown]), np.concatenate([train_labels, np.full(len(unknown), classes)]), classes + 1
     )
-    in_sample = Reliability(means, precision, np.inf, 1.0, "", 0.0).scores(unknown)
+    in_sample = FeatureDetector(means, precision, np.inf, 1.0, "", 0.0).scores(unknown)
     assert crossed.shape == (len(groups),) and np.all(crossed > in_sample)
     again = cross_fitted_scores(train, train_labels, unknown, groups, classes, folds=5)
     assert np.array_equal(crossed, again)  # seeded folds

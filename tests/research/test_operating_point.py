@@ -20,7 +20,7 @@ def test_an_offset_lowers_the_notumor_logit_by_that_much_in_a_loadable_copy(
     shutil.copy(tiny_run / "split.json", source.parent / "split.json")
     moved_path = with_offset(source, 1.5, tmp_path / "out")
     original, moved = artifact.load(source), artifact.load(moved_path)  # the input check matches the new weights
-    assert moved.reliability is not None and moved.manifest["version"].endswith("-offset1.5")
+    assert moved.feature_detector is not None and moved.manifest["version"].endswith("-offset1.5")
     assert moved_path.with_suffix(".split.json").read_text() == (tiny_run / "split.json").read_text()
     size = original.manifest["input"]["size"]
     batch = torch.rand(3, 1, size, size)

@@ -11,7 +11,7 @@ import torch
 
 from mlcore import artifact
 from research.same_collection.weight_average import averaged_checkpoint, main
-from training.export import export
+from training.artifact.export import export
 
 
 def _run_copy(tiny_run: Path, folder: Path, shift: float) -> Path:

@@ -18,10 +18,10 @@ import pydicom
 import pytest
 
 from mlcore.errors import BrainxaiError, ImageError
-from service.dicom import decode_dicom
-from service.dicom_out import dicom_source, secondary_capture
-from service.dicom_pm import parametric_map
-from service.dicom_sr import structured_report
+from service.dicom.capture import dicom_source, secondary_capture
+from service.dicom.parametric_map import parametric_map
+from service.dicom.reading import decode_dicom
+from service.dicom.report import structured_report
 from service.image import DecodeOptions
 from service.schemas import ModelRef
 from tests.dicom_peers import dciodvfy_errors, needs_dciodvfy

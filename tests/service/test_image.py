@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlcore.errors import ImageError, ImageTooLarge
+from mlcore.errors import ImageError
+from service.errors import ImageTooLarge
 from service.image import check_frame, check_size
 
 

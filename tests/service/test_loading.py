@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.analysis import AnalysisRequest
+from service.analysis.pipeline import AnalysisRequest
+from service.image import Upload
 from service.loading import load_analyser
 from service.metrics import Metrics
 from service.settings import Settings
-from service.upload import Upload
 from tests.images import sample_path
 
 

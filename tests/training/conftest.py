@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.export import export
+from training.artifact.export import export
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from tests.helpers import REPO_ROOT
+from training.fit.recipe import FitConfig
 from training.provenance import dataclass_defaults, fit_command, git_commit, this_command, written_stamp
-from training.recipe import FitConfig
 
 
 def test_the_commit_is_a_sha_marked_dirty_when_the_tree_is() -> None:

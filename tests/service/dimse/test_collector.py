@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlcore.errors import Busy
 from service.dimse.collector import SeriesCollector
+from service.errors import Busy
 from tests.dicom_series import mr_series
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlcore.errors import DatasetMismatch, ImageError, ImageTooLarge, UnsupportedSopClass
+from mlcore.errors import ImageError
 from service.dimse.intake import check_instance
+from service.errors import DatasetMismatch, ImageTooLarge, UnsupportedSopClass
 from tests.dicom_series import enhanced_series, mr_series
 from tests.images import pydicom_testdata
 

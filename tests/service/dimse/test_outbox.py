@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pydicom
 
-from mlcore.errors import PacsUnreachable
 from service.dimse.outbox import Outbox
+from service.errors import PacsUnreachable
 from tests.dicom_series import mr_series
 
 

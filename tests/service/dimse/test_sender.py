@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mlcore.errors import PacsUnreachable
 from service.dimse.sender import Destination, send, stored
+from service.errors import PacsUnreachable
 from tests.dicom_peers import StoreScp, needs_dcmtk
 from tests.dicom_series import mr_series
 from tests.http.conftest import free_port

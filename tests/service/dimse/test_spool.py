@@ -8,9 +8,9 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from mlcore.errors import StorageFailed
 from service.dimse.spool import Spool
 from service.dimse.status import status_of
+from service.errors import StorageFailed
 from tests.dicom_series import mr_series
 
 

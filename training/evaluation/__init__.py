@@ -1,0 +1,2 @@
+"""Measuring an artifact: accuracy and calibration, explanation quality, counterfactual removal, the shortcut, and
+their reports."""
