@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from training.metrics import share_interval
+
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("doc_blocks")
 
@@ -142,7 +144,127 @@ def readme_load(repo: Path) -> str:
     )
 
 
+# The reports of the model's quality, each naming the artifact it measured (name, version, sha256).
+QUALITY_REPORTS = (
+    "docs/evaluation/metrics.json",
+    "docs/evaluation/input-gate.json",
+    "docs/evaluation/explanations-gradcam.json",
+)
+
+
+def measured_model(repo: Path) -> dict[str, str]:
+    """The one artifact every quality report measured; ValueError when two reports measured different ones (a number
+    of another model would be shown as this one's)."""
+    models = {path: _json(repo, path)["model"] for path in QUALITY_REPORTS}
+    if len({model["sha256"] for model in models.values()}) != 1:
+        raise ValueError(f"the quality reports measured different artifacts: {models}")
+    return next(iter(models.values()))
+
+
+def _share(share: float, n: int) -> str:
+    """A share as a percentage with its bootstrap 95 % interval."""
+    low, high = share_interval(share, n)
+    return f"**{100 * share:.1f} %** [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def _mean(value: float, interval: list[float], digits: int = 3) -> str:
+    return f"**{value:.{digits}f}** [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+
+
+def _pooled(rows: list[dict[str, Any]]) -> tuple[float, int]:
+    """The share refused over several sets' rows of ``{"n", "share"}``, and their total n."""
+    n = sum(row["n"] for row in rows)
+    return sum(row["share"] * row["n"] for row in rows) / n, n
+
+
+def _removal_rows(removal: dict[str, Any]) -> list[tuple[str, int, str]]:
+    """Two rows over the four removal fills: the share answered "notumor", and the share of the controls that changed
+    (each fill's rows are the same tumours)."""
+    fills = ("mirror", "inpaint", "donor", "biharmonic")
+    n = int(removal[fills[0]]["all"]["n"])
+    removed = " / ".join(_share(removal[fill]["all"]["answered_notumor"], n) for fill in fills)
+    controls = " / ".join(f"{100 * removal[fill]['all']['control_changed']:.0f} %" for fill in fills)
+    return [
+        ('tumour removed → "notumor": mirror* / inpaint / donor / biharmonic fill', n, removed),
+        ("… the same removal elsewhere (controls) changed the answer", n, controls),
+    ]
+
+
+def readme_model_quality(repo: Path) -> str:
+    """README's model table: each quality number with its bootstrap 95 % interval and n, from the reports."""
+    model, metrics = measured_model(repo), _json(repo, "docs/evaluation/metrics.json")
+    gate = _json(repo, "docs/evaluation/input-gate.json")
+    gradcam = _json(repo, "docs/evaluation/explanations-gradcam.json")["summary"]["gradcam"]["all"]
+    n, maps, same = metrics["n"], int(gradcam["n"]), metrics["same_collection"]["groups"]
+    other = gate["not_brains_all"]["refused"]
+    sequences, sequences_n = _pooled([v["refused"] for k, v in gate["brains"].items() if k.startswith("sequence")])
+    rows = [
+        (
+            "accuracy; macro-F1",
+            n,
+            f"{_share(metrics['accuracy'], n)}; {_mean(metrics['macro_f1'], metrics['ci95']['macro_f1'])}",
+        ),
+        ("calibration error (ECE, 15 bins, after temperature)", n, _mean(metrics["ece"], metrics["ci95"]["ece"], 4)),
+        (
+            "other collection's tumours (a slice per group): answered as a tumour; refused",
+            same["n"],
+            f"{_share(same['answered_tumour'], same['n'])}; {_share(same['refused'], same['n'])}",
+        ),
+        *_removal_rows(metrics["counterfactual"]),
+        ("not brain MRI refused (14 kinds never fitted)", other["n"], _share(other["share"], other["n"])),
+        ("brains of other sequences refused", sequences_n, _share(sequences, sequences_n)),
+        ("Grad-CAM maximum in the tumour box", maps, _share(gradcam["pointing_game"], maps)),
+        ("Grad-CAM mass in the box", maps, _mean(gradcam["energy_in_box"], gradcam["ci95"]["energy_in_box"])),
+        ("evidence check agrees with removing the true box", maps, _share(gradcam["evidence_agrees_with_box"], maps)),
+    ]
+    return "\n".join(
+        [
+            f"| {model['name']} {model['version']} (sha256 {model['sha256'][:12]}) | n | measured [95 % interval] |",
+            "|---|---:|---|",
+            *(f"| {what} | {count} | {value} |" for what, count, value in rows),
+        ]
+    )
+
+
+def explanations_table(repo: Path) -> str:
+    """docs/EXPLANATIONS.md's table of the shipped model's Grad-CAM against the two baselines, from explain-eval's
+    summary: each group's n, the quality means with their bootstrap 95 % intervals."""
+    report = _json(repo, "docs/evaluation/explanations-gradcam.json")
+    model, summary = report["model"], report["summary"]
+    lines = [
+        f"{model['name']} {model['version']} (sha256 {model['sha256'][:12]}), {int(summary['gradcam']['all']['n'])} "
+        f"validation images with a tumour box, {_cpu_of(report['cpu'])}, `{report['command']}`:",
+        "",
+        "| method | pointing game ↑ | energy in box ↑ | deletion AUC, black / blur fill ↓ "
+        "| insertion AUC, black / blur fill ↑ | rank corr. with randomised model ↓ |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method in ("gradcam", "centre_prior", "random"):
+        entry = summary[method]["all"]
+        ci = entry.get("ci95", {})
+        cells = [
+            _mean(entry["pointing_game"], ci["pointing_game"]) if "pointing_game" in ci else "–",
+            _mean(entry["energy_in_box"], ci["energy_in_box"]) if "energy_in_box" in ci else "–",
+            f"{entry['deletion_auc']:.3f} / {entry['deletion_auc_blur']:.3f}",
+            f"{entry['insertion_auc']:.3f} / {entry['insertion_auc_blur']:.3f}",
+            f"{entry['randomisation_rank_correlation']:.3f}" if "randomisation_rank_correlation" in entry else "–",
+        ]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    classes = sorted(group for group in summary["gradcam"] if group != "all")
+    per_class = ", ".join(
+        f"{c} {summary['gradcam'][c]['pointing_game']:.2f} / {summary['gradcam'][c]['energy_in_box']:.2f}"
+        for c in classes
+    )
+    return "\n".join([*lines, "", f"Per class (pointing / energy): {per_class}."])
+
+
+def _cpu_of(cpu: dict[str, Any]) -> str:
+    return f"{cpu['model']} with {_kind(cpu.get('flags', []))}"
+
+
 BLOCKS: dict[tuple[str, str], Callable[[Path], str]] = {
+    ("docs/EXPLANATIONS.md", "explanations-table"): explanations_table,
+    ("README.md", "model-quality"): readme_model_quality,
     ("README.md", "speed"): readme_speed,
     ("README.md", "load"): readme_load,
     ("docs/DEPLOY.md", "api-sizing"): deploy_api_sizing,
@@ -153,6 +275,7 @@ BLOCKS: dict[tuple[str, str], Callable[[Path], str]] = {
 
 # Every report and manifest a block is rendered from (a scratch copy of these and the documents renders alike).
 SOURCES = (
+    *QUALITY_REPORTS,
     "docs/BENCHMARKS.json",
     "docs/ADMISSION.json",
     "docs/SOAK.json",

@@ -44,11 +44,11 @@ from mlcore.preprocessing import PreprocessSpec, preprocess
 from mlcore.runtimes import build_runtimes, runtime_name
 from service.analysis.pipeline import Analyser, AnalysisRequest
 from service.image import DecodeOptions, Upload
+from training.metrics import bootstrap_interval
 
 log = logging.getLogger(__name__)
 
 SCORES = ("gate", "gate_margin", "gate_distance", "classifier_distance", "max_softmax", "energy")
-BOOTSTRAP = 2000
 
 
 @dataclass(frozen=True)
@@ -103,18 +103,9 @@ def check_uploads(model: artifact.LoadedModel, uploads: Sequence[bytes], desc: s
     )
 
 
-def interval(values: np.ndarray, seed: int = 0) -> list[float]:
-    """The bootstrap 95 % percentile interval of a share (``values`` of 0/1)."""
-    if len(values) == 0:
-        return [float("nan"), float("nan")]
-    rng = np.random.default_rng(seed)
-    means = rng.choice(values.astype(float), size=(BOOTSTRAP, len(values)), replace=True).mean(axis=1)
-    return [round(float(v), 4) for v in np.percentile(means, [2.5, 97.5])]
-
-
 def share(values: np.ndarray) -> dict[str, Any]:
     """A share with its n and interval."""
-    return {"n": len(values), "share": round(float(np.mean(values)), 4), "ci95": interval(values)}
+    return {"n": len(values), "share": round(float(np.mean(values)), 4), "ci95": bootstrap_interval(values)}
 
 
 def separation(inside: np.ndarray, outside: np.ndarray) -> dict[str, float]:

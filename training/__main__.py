@@ -392,7 +392,13 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     import json
 
     from training.evaluation.counterfactual_eval import counterfactual_evaluation, counterfactual_markdown
-    from training.evaluation.explain_eval import evaluate_explanations, load_cases, method_parameters, summarise
+    from training.evaluation.explain_eval import (
+        evaluate_explanations,
+        load_cases,
+        method_parameters,
+        summarise,
+        summary_report,
+    )
     from training.evaluation.explain_report import evidence_markdown, figure, markdown, pick_figure_cases
     from training.provenance import this_command
 
@@ -422,6 +428,7 @@ def _run_explain_eval(args: argparse.Namespace) -> None:
     result = {"summary": summary, "rows": rows, "counterfactual": counterfactual}
     (args.out / "explanations.json").write_text(json.dumps(result, indent=1))
     command = this_command()
+    (args.out / "summary.json").write_text(json.dumps(summary_report(summary, args.model, command), indent=1))
     header = (
         f"Command: `{command}`\n\n{len(cases)} images with a tumour box"
         + (f" from the validation side of `{split}`" if split else "")

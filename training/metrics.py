@@ -1,12 +1,41 @@
-"""Classification metrics: accuracy, per-class precision/recall/F1, macro-F1, ROC-AUC, calibration."""
+"""Classification metrics: accuracy, per-class precision/recall/F1, macro-F1, ROC-AUC, calibration; and the bootstrap
+95 % intervals every reported number carries."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
+
+# Bootstrap draws of an interval: the percentile interval's ends move by about 0.1 point between seeds at 2,000.
+BOOTSTRAP = 2000
+
+
+def bootstrap_interval(
+    values: np.ndarray, statistic: Callable[[np.ndarray], float] | None = None, *, seed: int = 0
+) -> list[float]:
+    """The bootstrap 95 % percentile interval of ``statistic`` (the mean when None) over ``values``' rows resampled
+    with replacement, rounded to 4 decimals; NaN ends for no values. Seeded: the same values give the same interval."""
+    values = np.asarray(values)
+    if len(values) == 0:
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    draws = rng.choice(len(values), size=(BOOTSTRAP, len(values)), replace=True)
+    if statistic is None:
+        estimates = values.astype(float)[draws].mean(axis=1)
+    else:
+        estimates = np.array([statistic(draw) for draw in draws])
+    return [round(float(v), 4) for v in np.percentile(estimates, [2.5, 97.5])]
+
+
+def share_interval(share: float, n: int, *, seed: int = 0) -> list[float]:
+    """The bootstrap 95 % interval of a share of ``n`` items, from the share alone: resampling ``n`` outcomes of which
+    ``round(share · n)`` are ones is resampling the items themselves (a share's bootstrap needs nothing else)."""
+    ones = round(share * n)
+    return bootstrap_interval(np.r_[np.ones(ones), np.zeros(n - ones)], seed=seed)
 
 
 def calibration_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> dict[str, list[float]]:

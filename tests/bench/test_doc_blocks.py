@@ -40,3 +40,28 @@ def test_a_changed_report_makes_its_blocks_disagree_until_they_are_rewritten(tmp
     assert readme_after.replace(committed(tmp_path, "README.md", "speed") or "", "") == readme_before.replace(
         committed(REPO_ROOT, "README.md", "speed") or "", ""
     )
+
+
+def test_the_model_table_shows_the_shipped_models_reports_and_refuses_a_mix(tmp_path: Path) -> None:
+    """Every quality report measured the artifact that ships; a report of another artifact makes the README's model
+    table fail to render instead of showing its numbers as the shipped model's. A changed quality number changes the
+    table."""
+    from doc_blocks import QUALITY_REPORTS, measured_model, readme_model_quality
+
+    from mlcore import artifact
+
+    assert measured_model(REPO_ROOT)["sha256"] == artifact.file_sha256(artifact.DEFAULT_MODEL)
+    for relative in QUALITY_REPORTS:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_ROOT / relative, tmp_path / relative)
+    metrics_path = tmp_path / "docs" / "evaluation" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["counterfactual"]["donor"]["all"]["answered_notumor"] = 0.5
+    metrics_path.write_text(json.dumps(metrics))
+    assert "**50.0 %**" in readme_model_quality(tmp_path) and readme_model_quality(tmp_path) != committed(
+        REPO_ROOT, "README.md", "model-quality"
+    )
+    metrics["model"] = {**metrics["model"], "sha256": "0" * 64, "version": "9.9.9"}
+    metrics_path.write_text(json.dumps(metrics))
+    with pytest.raises(ValueError, match="different artifacts"):
+        readme_model_quality(tmp_path)

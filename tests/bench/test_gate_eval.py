@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gate_eval import encode_png, gate_report, interval, markdown, other_sets, separation
+from gate_eval import encode_png, gate_report, markdown, other_sets, separation
 from PIL import Image
 
 from mlcore import artifact
@@ -17,12 +17,6 @@ def test_a_separation_of_perfectly_apart_scores_is_auroc_1_and_no_false_positive
     inside, outside = np.linspace(-3, -1, 40), np.linspace(1, 3, 10)
     assert separation(inside, outside) == {"auroc": 1.0, "fpr_at_95_tpr": 0.0}
     assert separation(inside, inside)["auroc"] == pytest.approx(0.5)
-
-
-def test_the_interval_of_a_share_holds_it_and_is_degenerate_when_all_agree() -> None:
-    low, high = interval(np.r_[np.ones(30), np.zeros(70)])
-    assert low < 0.3 < high
-    assert interval(np.ones(20)) == [1.0, 1.0]
 
 
 def test_the_report_refuses_colour_and_noise_and_gives_every_score_per_kind(

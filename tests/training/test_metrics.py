@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.metrics import by_tumour_size, classification_metrics, expected_calibration_error
+from training.metrics import (
+    bootstrap_interval,
+    by_tumour_size,
+    classification_metrics,
+    expected_calibration_error,
+    share_interval,
+)
 
 
 def test_metrics_of_a_small_hand_checked_case() -> None:
@@ -41,3 +47,15 @@ def test_by_tumour_size_bins_tumours_with_a_box_and_counts_no_tumour_answers() -
     assert [row["answered_no_tumour"] for row in rows] == [0.5, 0.0, 1.0, 0.0]
     empty = by_tumour_size(predicted, labels, areas, no_tumour, edges=(0.1,))
     assert empty[1] == {"from": 0.1, "to": None, "n": 0, "accuracy": None, "answered_no_tumour": None}
+
+
+def test_an_interval_holds_its_estimate_and_a_share_needs_only_its_count() -> None:
+    values = np.r_[np.ones(30), np.zeros(70)]
+    low, high = bootstrap_interval(values)
+    assert low < 0.3 < high and high - low < 0.2
+    assert bootstrap_interval(np.ones(20)) == [1.0, 1.0]  # degenerate when all agree
+    assert share_interval(0.3, 100) == [low, high]  # the same resampling, from the count alone
+    median = bootstrap_interval(np.arange(101.0), statistic=lambda draw: float(np.median(draw)))
+    assert median[0] < 50 < median[1]
+    wider = bootstrap_interval(np.r_[np.ones(3), np.zeros(7)])
+    assert wider[1] - wider[0] > high - low  # fewer items, a wider interval

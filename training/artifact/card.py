@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mlcore import artifact
+from training.metrics import share_interval
+
+# The committed evaluation report of the shipped model (python -m training evaluate --out docs/evaluation).
+EVALUATION = Path(__file__).resolve().parents[2] / "docs" / "evaluation" / "metrics.json"
 
 TEMPLATE = """# Model card: {name} {version}
 
@@ -43,21 +50,14 @@ for research on explainable classification and as the model behind the brainxai 
 
 ## Validation results ({n} de-duplicated validation images)
 
-| accuracy | macro-F1 | macro ROC-AUC | ECE before temperature (15 bins) | NLL before temperature |
-|---|---|---|---|---|
-| {accuracy:.4f} | {macro_f1:.4f} | {macro_roc_auc:.4f} | {ece:.4f} | {nll:.4f} |
-
-| class | precision | recall | F1 | ROC-AUC | support |
-|---|---|---|---|---|---|
-{per_class_rows}
+{validation_table}
 
 Confusion matrix (rows: true class, columns: predicted):
 
 {confusion}
 
 Figures: `docs/evaluation/confusion_matrix.png`, `docs/evaluation/calibration.png`; the per-epoch
-curve is `docs/evaluation/{name}-{weights_version}.history.json`. The ECE and NLL above are of the probabilities at
-export (T = 1).
+curve is `docs/evaluation/{name}-{weights_version}.history.json`.
 
 ## Knowing when not to answer
 {detector_section}
@@ -103,19 +103,16 @@ PRETRAINED_WEIGHTS = (
 )
 
 
-def render_card(model_path: Path, notes: Path | None = None) -> str:
-    """The card's Markdown for the artifact at ``model_path``, followed by the Markdown of ``notes`` if given."""
+def render_card(model_path: Path, notes: Path | None = None, evaluation: Path | None = EVALUATION) -> str:
+    """The card's Markdown for the artifact at ``model_path``, followed by the Markdown of ``notes`` if given.
+    ``evaluation``: the committed evaluation report (``python -m training evaluate``), whose intervals and calibrated
+    ECE the validation table shows when it measured this very artifact (its sha256)."""
     loaded = artifact.load(model_path)
     m: dict[str, Any] = loaded.manifest
     gated = "input_gate" in m
     validation = m["metrics"]["validation"]
     split = m["data"]["split"]
     classes = m["classes"]
-    per_class_rows = "\n".join(
-        f"| {name} | {e['precision']:.4f} | {e['recall']:.4f} | {e['f1']:.4f} | {e.get('roc_auc', float('nan')):.4f} "
-        f"| {e['support']} |"
-        for name, e in validation["per_class"].items()
-    )
     return TEMPLATE.format(
         name=m["name"],
         version=m["version"],
@@ -141,12 +138,7 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         std=m["preprocessing"]["std"],
         best_epoch=m["metrics"]["best_epoch"],
         n=validation["n"],
-        accuracy=validation["accuracy"],
-        macro_f1=validation["macro_f1"],
-        macro_roc_auc=validation["macro_roc_auc"],
-        ece=validation["ece"],
-        nll=validation["nll"],
-        per_class_rows=per_class_rows,
+        validation_table=validation_table(validation, classes, _evaluation_of(loaded, evaluation)),
         confusion=_confusion_table(classes, validation["confusion_matrix"]),
         fit_command=m["provenance"]["fit_command"],
         export_command=m["provenance"]["export_command"],
@@ -161,6 +153,49 @@ def render_card(model_path: Path, notes: Path | None = None) -> str:
         fit_gate_command=f"\n{m['input_gate']['command']}" if m.get("input_gate") else "",
         detector_section=_gate_section(m.get("input_gate")) + _detector_section(m.get("feature_detector"), gated),
     ) + (notes.read_text() if notes is not None and notes.is_file() else "")
+
+
+def _evaluation_of(model: artifact.LoadedModel, path: Path | None) -> dict[str, Any] | None:
+    """The evaluation report at ``path`` if it measured ``model`` (same sha256), else None."""
+    if path is None or not path.is_file():
+        return None
+    report: dict[str, Any] = json.loads(path.read_text())
+    return report if report.get("model", {}).get("sha256") == model.sha256 else None
+
+
+def _with_interval(value: float, interval: list[float] | None) -> str:
+    return f"{value:.4f}" + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
+
+
+def validation_table(validation: dict[str, Any], classes: list[str], report: dict[str, Any] | None) -> str:
+    """The validation numbers with their bootstrap 95 % intervals: shares (accuracy, each class's precision and
+    recall) from their counts; macro-F1 and the calibrated ECE from ``report`` (the evaluation of this artifact),
+    which resampled the images; without it those two are the manifest's, without intervals."""
+    n, matrix = validation["n"], np.array(validation["confusion_matrix"])
+    intervals = report["ci95"] if report is not None else {}
+    ece = ("ECE after temperature", report["ece"]) if report is not None else ("ECE at T = 1", validation["ece"])
+    lines = [
+        f"| accuracy (n = {n}) | macro-F1 | macro ROC-AUC | {ece[0]} (15 bins) |",
+        "|---|---|---|---|",
+        f"| {_with_interval(validation['accuracy'], share_interval(validation['accuracy'], n))} "
+        f"| {_with_interval(validation['macro_f1'], intervals.get('macro_f1'))} | {validation['macro_roc_auc']:.4f} "
+        f"| {_with_interval(ece[1], intervals.get('ece'))} |",
+        "",
+        "| class | precision (n: answered as it) | recall (n: support) | F1 | ROC-AUC |",
+        "|---|---|---|---|---|",
+    ]
+    for k, name in enumerate(classes):
+        entry, answered = validation["per_class"][name], int(matrix[:, k].sum())
+        precision = _with_interval(entry["precision"], share_interval(entry["precision"], answered))
+        recall = _with_interval(entry["recall"], share_interval(entry["recall"], entry["support"]))
+        lines.append(
+            f"| {name} | {precision} ({answered}) | {recall} ({entry['support']}) | {entry['f1']:.4f} "
+            f"| {entry.get('roc_auc', float('nan')):.4f} |"
+        )
+    source = "the evaluation report `docs/evaluation/metrics.json` of this artifact" if report else "the manifest"
+    return "\n".join(
+        [*lines, "", f"Bootstrap 95 % intervals (images resampled, 2,000 draws); macro-F1 and ECE: {source}."]
+    )
 
 
 def _confusion_table(classes: list[str], matrix: list[list[int]]) -> str:
@@ -279,6 +314,6 @@ def _calibration_line(calibration: dict[str, Any] | None) -> str:
     )
 
 
-def write_card(model_path: Path, out: Path, notes: Path | None = None) -> None:
+def write_card(model_path: Path, out: Path, notes: Path | None = None, evaluation: Path | None = EVALUATION) -> None:
     """Write the card next to the model (or wherever ``out`` says), with hand-written ``notes`` appended."""
-    out.write_text(render_card(model_path, notes))
+    out.write_text(render_card(model_path, notes, evaluation))

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import f1_score
 from tqdm import tqdm
 
 from mlcore import artifact
@@ -24,7 +25,14 @@ from training.data.dataset import discover, read_gray, read_gray_and_colour
 from training.data.unknown_kind import group_of_each, one_per_group
 from training.evaluation.report import markdown_report, plot_calibration, plot_confusion_matrix
 from training.fit.counterfactual import NO_TUMOUR
-from training.metrics import brier_score, by_tumour_size, classification_metrics, expected_calibration_error
+from training.metrics import (
+    bootstrap_interval,
+    brier_score,
+    by_tumour_size,
+    classification_metrics,
+    expected_calibration_error,
+    share_interval,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +131,13 @@ def evaluate_artifact(
     logits, pooled = model_outputs(model, files, show_progress=show_progress)
     probs = probabilities(torch.from_numpy(logits), model.feature_detector).numpy()
     labels = np.array([label for _, label in files])
-    metrics = classification_metrics(probs, labels, classes)
+    metrics = {"model": model_identity(model), **classification_metrics(probs, labels, classes)}
+    metrics["ci95"] = quality_intervals(probs, labels)  # and every share's from its count (training.metrics)
     metrics["calibration"] = calibration_summary(logits, labels, model.feature_detector)
     accepted = answered(model, [path for path, _ in files], pooled)
     metrics["input_check"] = answered_summary(probs, labels, accepted, classes)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plot_confusion_matrix(metrics["confusion_matrix"], classes, out_dir / "confusion_matrix.png")
-    uncalibrated = probabilities(torch.from_numpy(logits), None).numpy()
-    plot_calibration(uncalibrated, labels, metrics["calibration"]["ece_before"], out_dir / "calibration_before.png")
-    plot_calibration(probs, labels, metrics["ece"], out_dir / "calibration.png")
+    _figures(metrics, logits, probs, labels, out_dir=out_dir)
     what = f"the {subset} side of {split_file}" if split_file else "every image"
     shown_root = os.path.relpath(data_root) if data_root.is_absolute() else data_root
     source = f"Model `{model_path.name}` (sha256 `{model.sha256[:12]}`) on {what} under `{shown_root}`."
@@ -157,6 +163,42 @@ def evaluate_artifact(
         out_dir,
     )
     return metrics
+
+
+def _figures(
+    metrics: dict[str, Any], logits: np.ndarray, probs: np.ndarray, labels: np.ndarray, *, out_dir: Path
+) -> None:
+    """The confusion matrix and the calibration diagrams before and after the temperature, as PNG."""
+    plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"], out_dir / "confusion_matrix.png")
+    uncalibrated = probabilities(torch.from_numpy(logits), None).numpy()
+    plot_calibration(uncalibrated, labels, metrics["calibration"]["ece_before"], out_dir / "calibration_before.png")
+    plot_calibration(probs, labels, metrics["ece"], out_dir / "calibration.png")
+
+
+def model_identity(model: artifact.LoadedModel) -> dict[str, str]:
+    """Which artifact a report measured: its name, version and sha256 (what a document's number is checked against)."""
+    return {"name": model.manifest["name"], "version": model.manifest["version"], "sha256": model.sha256}
+
+
+def quality_intervals(probs: np.ndarray, labels: np.ndarray) -> dict[str, list[float]]:
+    """Bootstrap 95 % intervals (images resampled) of accuracy (from its count, as every share's:
+    :func:`training.metrics.share_interval`), macro-F1 and ECE."""
+    rows = np.arange(len(labels))
+    accuracy = float((probs.argmax(1) == labels).mean())
+    return {
+        "accuracy": share_interval(accuracy, len(labels)),
+        "macro_f1": bootstrap_interval(
+            rows,
+            lambda draw: f1_score(
+                labels[draw],
+                probs[draw].argmax(1),
+                labels=list(range(probs.shape[1])),
+                average="macro",
+                zero_division=0,
+            ),
+        ),
+        "ece": bootstrap_interval(rows, lambda draw: expected_calibration_error(probs[draw], labels[draw])),
+    }
 
 
 def box_areas(files: list[tuple[Path, int]], data_root: Path, boxes_csv: Path) -> np.ndarray:
@@ -284,7 +326,8 @@ def same_collection_report(
         "copies": _shares(accepted, tumour_answer, None),
     }
     parts = (model.manifest.get("feature_detector") or {}).get("threshold_parts", {})
-    if model.feature_detector is not None and HELD_ASIDE_PART in parts:
+    # Only where the feature detector decides: an input gate never reads these groups (training.input_check.gate).
+    if model.gate is None and model.feature_detector is not None and HELD_ASIDE_PART in parts:
         accepted_unseen = _accepted_leaving_each_group_out(model, paths, groups, pooled, parts=parts)
         report["unseen_by_the_input_check"] = {
             "groups": _shares(accepted_unseen, tumour_answer, first),

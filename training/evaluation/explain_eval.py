@@ -11,6 +11,7 @@ file and a figure grid.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import logging
 import time
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from mlcore import artifact
+from mlcore.cpu import cpu_info
 from mlcore.errors import DatasetError, ParameterError
 from mlcore.evidence import DEPENDS_DROP, evidence_check
 from mlcore.explainers import get_explainer
@@ -44,6 +46,7 @@ from training.evaluation.explanation_metrics import (
     random_map,
     rank_correlation,
 )
+from training.metrics import bootstrap_interval
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +268,19 @@ def rows_by_method_and_class(rows: list[dict[str, Any]]) -> dict[str, dict[str, 
     return groups
 
 
-def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """Means per method over all images (key "all") and per class."""
+# The measures a reader compares with goals: each gets its bootstrap interval in the summary.
+QUALITY_MEASURES = (
+    "pointing_game",
+    "energy_in_box",
+    "evidence_depends",
+    "evidence_agrees_with_box",
+    "box_removal_depends",
+)
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Means per method over all images (key "all") and per class, each group with its ``n`` and, for the quality
+    measures, bootstrap 95 % intervals (``ci95``, images resampled)."""
     measures = (
         "pointing_game",
         "energy_in_box",
@@ -282,17 +296,33 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
         "seconds",
         "samples",
     )
-    summary: dict[str, dict[str, dict[str, float]]] = {}
+    summary: dict[str, dict[str, dict[str, Any]]] = {}
     for method, by_group in rows_by_method_and_class(rows).items():
         summary[method] = {}
         for group, members in by_group.items():
-            entry: dict[str, float] = {"n": float(len(members))}
+            entry: dict[str, Any] = {"n": float(len(members)), "ci95": {}}
             for measure in measures:
                 values = [float(m[measure]) for m in members if m.get(measure) is not None]
                 if values:
                     entry[measure] = float(np.mean(values))
+                    if measure in QUALITY_MEASURES:
+                        entry["ci95"][measure] = bootstrap_interval(np.array(values))
             summary[method][group] = entry
     return summary
+
+
+def summary_report(summary: dict[str, Any], model_path: Path, command: str) -> dict[str, Any]:
+    """The summary as the committed report documents read (``summary.json``): which artifact it measured, on which
+    CPU, by which command and when, beside the summary itself (the rows stay in ``explanations.json``)."""
+    model = artifact.load(model_path)
+    identity = {"name": model.manifest["name"], "version": model.manifest["version"], "sha256": model.sha256}
+    return {
+        "command": command,
+        "model": identity,
+        "cpu": cpu_info(),
+        "date": datetime.date.today().isoformat(),
+        "summary": summary,
+    }
 
 
 def method_parameters(methods: list[str], given: list[str], *, seed: int) -> dict[str, dict[str, Any]]:
