@@ -4,7 +4,9 @@ Starts ``python -m service`` with its default settings, then
 
 - ``docs/images/viewer.png``: the viewer (``GET /``) in headless Chromium (Debian's ``chromium``, driven by
   Playwright) after a validation sample is opened and every method's panel is drawn;
-- ``docs/images/explain-gradcam.png``: ``POST /explain?method=gradcam`` on the same sample, the PNG answer as is.
+- ``docs/images/explain-gradcam.png``: ``POST /explain?method=gradcam`` on the same sample, the PNG answer as is;
+- ``docs/images/explanations.png``: two validation tumours per class with their boxes and every method's map of the
+  true class (the explain-eval figure), when the dataset is beside the checkout.
 
 Each picture shows the model line the service reports, so a stale picture names its version.
 
@@ -61,6 +63,26 @@ def gradcam_answer(url: str, sample: Path, out: Path) -> None:
     out.write_bytes(answer.content)
 
 
+def explanation_grid(out: Path) -> bool:
+    """Every method's map on two validation tumours per class (seeded), titled with the model; False (logged) when
+    the dataset or its boxes are not beside the checkout."""
+    from mlcore.artifact import DEFAULT_MODEL
+    from mlcore.explainers import method_names
+    from training.data.dataset import SHARED_TRAINING
+    from training.evaluation.explain_eval import load_cases, method_parameters
+    from training.evaluation.explain_report import figure
+
+    boxes = SHARED_TRAINING.parent / "tumor-boxes.csv"
+    if not boxes.is_file():
+        log.warning("no %s: docs/images/explanations.png left as it is", boxes)
+        return False
+    split = DEFAULT_MODEL.with_suffix(".split.json")
+    cases = load_cases(SHARED_TRAINING, boxes, split, per_class=2, seed=0)
+    methods = method_names()
+    figure(DEFAULT_MODEL, cases, methods, method_parameters(methods, [], seed=0), out=out, title=model_label())
+    return True
+
+
 def main() -> int:
     """Serve the shipped model, take both pictures, stop."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -77,7 +99,8 @@ def main() -> int:
         gradcam_answer(service.url, args.sample, IMAGES / "explain-gradcam.png")
     finally:
         service.stop()
-    log.info("docs/images/viewer.png and explain-gradcam.png from %s", model_label())
+    explanation_grid(IMAGES / "explanations.png")
+    log.info("docs/images/ viewer.png, explain-gradcam.png and explanations.png from %s", model_label())
     return 0
 
 

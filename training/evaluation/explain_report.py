@@ -119,6 +119,9 @@ def pick_figure_cases(rows: list[dict[str, Any]], cases: list[Case], per_class: 
     return chosen
 
 
+TITLE_HEIGHT = 24  # pixels of the strip above a figure's tiles that names the model
+
+
 def figure(
     model_path: Path,
     cases: list[Case],
@@ -127,8 +130,10 @@ def figure(
     *,
     out: Path,
     tile: int = 200,
+    title: str | None = None,
 ) -> None:
-    """Rows of cases; columns: the image with its box (green), then each method's overlay."""
+    """Rows of cases; columns: the image with its box (green), then each method's overlay; ``title`` (e.g. the
+    model's name and version) on a strip above them."""
     model = artifact.load(model_path)
     spec = PreprocessSpec.from_manifest(model.manifest)
     rows = []
@@ -150,12 +155,14 @@ def figure(
             overlay = Image.open(io.BytesIO(overlay_png(gray, np.clip(heatmap, 0, 1), 0.6, method)))
             tiles.append(_caption(overlay.crop((0, 0, gray.shape[1], gray.shape[0])), method, tile))
         rows.append(tiles)
-    width = sum(t.width for t in rows[0])
-    sheet = Image.new("RGB", (width, tile * len(rows)), (0, 0, 0))
+    width, top = sum(t.width for t in rows[0]), TITLE_HEIGHT if title else 0
+    sheet = Image.new("RGB", (width, top + tile * len(rows)), (0, 0, 0))
+    if title:
+        ImageDraw.Draw(sheet).text((4, 6), title, fill=(255, 255, 255))
     for r, tiles in enumerate(rows):
         left = 0
         for t in tiles:
-            sheet.paste(t, (left, r * tile))
+            sheet.paste(t, (left, top + r * tile))
             left += t.width
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mlcore import artifact
 from training.__main__ import main
 
 
@@ -37,6 +38,13 @@ def test_explain_eval_writes_the_report_json_and_figure(
     val = set(json.loads((tiny_run / "split.json").read_text())["val"])
     assert rows and all(row["path"] in val for row in rows)
     assert (out / "explanations.png").stat().st_size > 0
+    written = json.loads((out / "summary.json").read_text())  # what the committed report documents read
+    assert written["model"]["sha256"] == artifact.load(exported).sha256 and written["command"].startswith(
+        "python -m training"
+    )
+    entry = written["summary"]["gradcam"]["all"]
+    low, high = entry["ci95"]["pointing_game"]
+    assert low <= entry["pointing_game"] <= high and "seconds" not in entry["ci95"]
     assert "deletion AUC, blur fill" in report and "answered notumor" in report
     counterfactual = json.loads((out / "explanations.json").read_text())["counterfactual"]
     assert set(counterfactual["summary"]) >= {"insert"}  # removals only where a box lies off the midline

@@ -42,3 +42,19 @@ def test_the_evidence_table_has_a_row_per_checked_method() -> None:
     text = evidence_markdown(summary, ["gradcam"])
     assert "| gradcam | 50.0% | 75.0% | 25.0% | 75.0% |" in text
     assert "moves the answer (the same rule) on 50.0%" in text
+
+
+def test_the_figure_is_titled_with_the_model_above_its_rows(
+    exported: Path, synth_root: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from training.evaluation.explain_eval import load_cases
+    from training.evaluation.explain_report import TITLE_HEIGHT, figure
+
+    boxes = synth_root.parent / "tumor-boxes.csv"
+    cases = load_cases(synth_root, boxes, tiny_run / "split.json", per_class=1, seed=0)[:2]
+    figure(exported, cases, ["gradcam"], {}, out=tmp_path / "titled.png", tile=64, title="brainxai-cnn x.y.z")
+    figure(exported, cases, ["gradcam"], {}, out=tmp_path / "plain.png", tile=64)
+    titled, plain = Image.open(tmp_path / "titled.png"), Image.open(tmp_path / "plain.png")
+    assert plain.height == 64 * len(cases) and titled.height == plain.height + TITLE_HEIGHT
