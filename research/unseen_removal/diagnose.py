@@ -64,21 +64,24 @@ def validation_parts(split_file: Path, data_root: Path, *, seed: int = 0) -> dic
     return {"selection": [relative[i] for i in selection], "report": [relative[i] for i in report]}
 
 
-def hemisphere_mirrored(image: np.ndarray, box: Box) -> np.ndarray:
+def hemisphere_mirrored(image: np.ndarray, box: Box, *, control: bool = False) -> np.ndarray:
     """The image with the tumour's whole half replaced by the other half mirrored (about the square's vertical
-    midline): the tumour gone with its oedema and mass effect, leaving a symmetric brain."""
+    midline): the tumour gone with its oedema and mass effect, leaving a symmetric brain. ``control``: the same
+    operation the other way, the tumour's half mirrored onto the healthy one (a symmetric brain with two tumours)."""
     width = image.shape[1]
     half = width // 2
+    left, right = image[:, :half], image[:, width - half :]
     out = image.copy()
-    if (box[0] + box[2]) / 2 < width / 2:
-        out[:, :half] = image[:, width - half :][:, ::-1]
+    if ((box[0] + box[2]) / 2 < width / 2) != control:
+        out[:, :half] = right[:, ::-1]
     else:
-        out[:, width - half :] = image[:, :half][:, ::-1]
+        out[:, width - half :] = left[:, ::-1]
     return out
 
 
 def hemisphere_rows(model: Path, cases: list[Case]) -> list[dict[str, Any]]:
-    """For each boxed tumour off the midline: the answer with the tumour's half mirrored from the healthy half."""
+    """For each boxed tumour off the midline: the answer with the tumour's half mirrored from the healthy half, and
+    with the control (the healthy half mirrored from the tumour's)."""
     predictor = Predictor(artifact.load(model))
     rows = []
     for case in cases:
@@ -86,10 +89,10 @@ def hemisphere_rows(model: Path, cases: list[Case]) -> list[dict[str, Any]]:
         box = square_box(case.box, read_gray(case.path).shape, predictor.spec.size)
         if not off_midline(grown(box, image.shape, MARGIN), image.shape[1]):
             continue
-        original, removed = predictor([image, hemisphere_mirrored(image, box)])
-        classes = predictor.classes
+        pictures = [image, hemisphere_mirrored(image, box), hemisphere_mirrored(image, box, control=True)]
+        original, removed, control = (predictor.classes[int(p.argmax())] for p in predictor(pictures))
         row = {"path": case.relative, "label": case.label, "method": "hemisphere", "margin": 1.0}
-        rows.append({**row, "original": classes[int(original.argmax())], "removed": classes[int(removed.argmax())]})
+        rows.append({**row, "original": original, "removed": removed, "control": control})
     return rows
 
 
@@ -102,7 +105,7 @@ def share_rows(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[s
     for key, members in sorted(grouped.items()):
         n = len(members)
         removed = float(np.mean([m["removed"] == NO_TUMOUR for m in members]))
-        changed = float(np.mean([m.get("control", m["original"]) != m["original"] for m in members]))
+        changed = float(np.mean([m["control"] != m["original"] for m in members]))
         out.append(
             {
                 **dict(zip(keys, key, strict=True)),

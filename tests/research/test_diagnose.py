@@ -44,3 +44,5 @@ def test_the_tumours_half_is_replaced_by_the_other_half_mirrored() -> None:
     out = hemisphere_mirrored(image, (0, 0, 2, 2))
     assert np.array_equal(out[:, 3:], image[:, 3:]) and np.array_equal(out[:, :3], image[:, 3:][:, ::-1])
     assert out[1, 1] == 0.5 and image[0, 0] == 1.0  # mirrored in, the input untouched
+    control = hemisphere_mirrored(image, (0, 0, 2, 2), control=True)  # the tumour's half onto the healthy one
+    assert np.array_equal(control[:, :3], image[:, :3]) and np.array_equal(control[:, 3:], image[:, :3][:, ::-1])
