@@ -154,7 +154,7 @@ def gate_report(
     checked = {name: check_uploads(model, uploads, name) for name, uploads in {**brains, **others}.items()}
     reference = checked["validation"]
     report: dict[str, Any] = {
-        "model": {"name": model.manifest["name"], "version": model.manifest["version"], "sha256": model.sha256},
+        "model": model.identity,
         "cpu": {"machine": platform.machine(), **cpu_info()},
         "cost": gate_cost_ms(model),
         "brains": {},

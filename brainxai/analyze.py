@@ -3,8 +3,7 @@ pipeline, into one table.
 
 Images (PNG, JPEG) are analysed one by one; DICOM files are grouped into series by their Series Instance UID and each
 series goes through :func:`service.analysis.series.analyse_series` (the node's series rule; its finding is on every row
-of
-the series). One row per slice: the file (and frame), the series, the answer and the calibrated probabilities, or the
+of the series). One row per slice: the file (and frame), the series, the answer and the calibrated probabilities, or the
 refusal and its reason (a refused slice has no answer), and for each method asked (``--explain``) its map as a PNG
 under ``DIR/maps/`` and its evidence check's verdict. With ``--dicom-out``, each series' results as the DICOM node
 makes them (the Comprehensive SR report, and a Parametric Map per key slice and method asked) under

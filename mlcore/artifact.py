@@ -97,8 +97,7 @@ class LoadedModel:
     ``calibration``: uint8 N×S×S images in [0, 255] (intensity × 255 after padding and resizing, before
     normalisation), or None for an artifact without them. ``feature_detector``: the feature detector and the
     temperature fitted for these weights (:mod:`mlcore.input_check.detector`), or None for an artifact without them.
-    ``gate``: the input gate
-    (:mod:`mlcore.input_check.gate`), or None for an artifact without one.
+    ``gate``: the input gate (:mod:`mlcore.input_check.gate`), or None for an artifact without one.
     """
 
     module: torch.jit.ScriptModule
@@ -113,6 +112,11 @@ class LoadedModel:
     def classes(self) -> list[str]:
         """Class names in the model's output order."""
         return list(self.manifest["classes"])
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """Which artifact this is, as a report names what it measured: name, version and the file's sha256."""
+        return {"name": self.manifest["name"], "version": self.manifest["version"], "sha256": self.sha256}
 
 
 def script(backbone: nn.Module, head: nn.Module) -> torch.jit.ScriptModule:

@@ -41,8 +41,7 @@ class BatchedLimeImageExplainer(LimeImageExplainer):
 
     Draws the same on/off superpixel samples as lime (same random state, same order), but builds
     each batch of perturbed images with one gather of the superpixels' on/off bytes instead of a Python loop per
-    image, and
-    hands the classifier (B, H, W) grayscale arrays. lime's weighting and regression are untouched.
+    image, and hands the classifier (B, H, W) grayscale arrays. lime's weighting and regression are untouched.
     With ``stability`` > 0 it stops drawing once :func:`split_half_stability` of ``target``'s
     weights reaches it; ``samples_used`` says how many were drawn.
     """

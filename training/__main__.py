@@ -1,6 +1,5 @@
 """``python -m training <command>``: fit, evaluate, export, calibrate, fit-detector, ood-set, fit-gate, synth,
-explain-eval,
-shortcut, card."""
+explain-eval, shortcut, card."""
 
 from __future__ import annotations
 

@@ -40,11 +40,11 @@ SIZE_EDGES = (0.02, 0.05)  # box area as a share of the image: small < 2 % ≤ m
 
 def enlarged(cases: list[Case], margin: float) -> list[Case]:
     """The cases with each box scaled by ``margin`` about its centre (clipped to the image): oedema and edges."""
-    return [
-        dataclasses.replace(case, box=(x, y, min(1.0, w * margin), min(1.0, h * margin)))
-        for case in cases
-        for x, y, w, h in [case.box]
-    ]
+    grown_cases = []
+    for case in cases:
+        x, y, w, h = case.box
+        grown_cases.append(dataclasses.replace(case, box=(x, y, min(1.0, w * margin), min(1.0, h * margin))))
+    return grown_cases
 
 
 def size_of(box: tuple[float, float, float, float]) -> str:

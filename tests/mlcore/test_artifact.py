@@ -53,6 +53,8 @@ def test_round_trip_keeps_outputs_manifest_and_parts(saved: tuple[Path, torch.nn
     assert loaded.classes == ["a", "b", "c", "d"]
     assert loaded.manifest["format_version"] == artifact.FORMAT_VERSION
     assert loaded.sha256 == artifact.file_sha256(path) and len(loaded.sha256) == 64
+    identity = loaded.identity  # what a report names as the artifact it measured
+    assert identity == {"name": loaded.manifest["name"], "version": loaded.manifest["version"], "sha256": loaded.sha256}
 
 
 def test_gradcam_style_gradient_through_the_loaded_parts(saved: tuple[Path, torch.nn.Module]) -> None:

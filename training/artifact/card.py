@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mlcore import artifact
-from training.metrics import share_interval
+from training.metrics import BOOTSTRAP, share_interval
 
 # The committed evaluation report of the shipped model (python -m training evaluate --out docs/evaluation).
 EVALUATION = Path(__file__).resolve().parents[2] / "docs" / "evaluation" / "metrics.json"
@@ -194,7 +194,7 @@ def validation_table(validation: dict[str, Any], classes: list[str], report: dic
         )
     source = "the evaluation report `docs/evaluation/metrics.json` of this artifact" if report else "the manifest"
     return "\n".join(
-        [*lines, "", f"Bootstrap 95 % intervals (images resampled, 2,000 draws); macro-F1 and ECE: {source}."]
+        [*lines, "", f"Bootstrap 95 % intervals (images resampled, {BOOTSTRAP:,} draws); macro-F1 and ECE: {source}."]
     )
 
 

@@ -131,7 +131,7 @@ def evaluate_artifact(
     logits, pooled = model_outputs(model, files, show_progress=show_progress)
     probs = probabilities(torch.from_numpy(logits), model.feature_detector).numpy()
     labels = np.array([label for _, label in files])
-    metrics = {"model": model_identity(model), **classification_metrics(probs, labels, classes)}
+    metrics = {"model": model.identity, **classification_metrics(probs, labels, classes)}
     metrics["ci95"] = quality_intervals(probs, labels)  # and every share's from its count (training.metrics)
     metrics["calibration"] = calibration_summary(logits, labels, model.feature_detector)
     accepted = answered(model, [path for path, _ in files], pooled)
@@ -173,11 +173,6 @@ def _figures(
     uncalibrated = probabilities(torch.from_numpy(logits), None).numpy()
     plot_calibration(uncalibrated, labels, metrics["calibration"]["ece_before"], out_dir / "calibration_before.png")
     plot_calibration(probs, labels, metrics["ece"], out_dir / "calibration.png")
-
-
-def model_identity(model: artifact.LoadedModel) -> dict[str, str]:
-    """Which artifact a report measured: its name, version and sha256 (what a document's number is checked against)."""
-    return {"name": model.manifest["name"], "version": model.manifest["version"], "sha256": model.sha256}
 
 
 def quality_intervals(probs: np.ndarray, labels: np.ndarray) -> dict[str, list[float]]:

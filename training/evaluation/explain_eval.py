@@ -314,11 +314,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
 def summary_report(summary: dict[str, Any], model_path: Path, command: str) -> dict[str, Any]:
     """The summary as the committed report documents read (``summary.json``): which artifact it measured, on which
     CPU, by which command and when, beside the summary itself (the rows stay in ``explanations.json``)."""
-    model = artifact.load(model_path)
-    identity = {"name": model.manifest["name"], "version": model.manifest["version"], "sha256": model.sha256}
     return {
         "command": command,
-        "model": identity,
+        "model": artifact.load(model_path).identity,
         "cpu": cpu_info(),
         "date": datetime.date.today().isoformat(),
         "summary": summary,

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from mlcore.evidence import EvidenceCheck
 from mlcore.explainers import DEFAULT_METHOD
 from mlcore.render import heatmap_summary
 from service.analysis.pipeline import Analysis, AnalysisRequest
@@ -25,7 +26,6 @@ from service.http.state import AnalyserDep, StateDep, require_api_key
 from service.http.upload import read_upload
 from service.schemas import (
     IMAGE_BODY,
-    EvidenceCheck,
     ExplainResponse,
     Heatmap,
     HeatmapSummary,
