@@ -121,15 +121,28 @@ def _expose_features(path: Path) -> Exposed:
     return pooled, maps
 
 
-def _session(model: bytes | str, threads: int) -> object:
+# How long (µs) an idle worker of a prediction's session spins for the next operator before it sleeps. Without
+# spinning each of the ~100 operators of a forward waits for a sleeping worker to wake (float32 forward 2.3 ms; 1.6 ms
+# spinning); ONNX Runtime's default spin outlasts the run and took the cores from the TorchScript and NumPy work that
+# follows (Grad-CAM's head gradient, 0.2 ms alone, took ~6 ms after it). 200 µs covers the gaps between operators and
+# ends soon after the run.
+PREDICT_SPIN_US = 200
+
+
+def _session(model: bytes | str, threads: int, spin_us: int = 0) -> object:
+    """An ONNX Runtime session on the CPU; its idle workers spin ``spin_us`` µs for more work (0: they sleep at once).
+
+    The forward-only explanations (int8, hundreds of batches with NumPy work between them) measured no faster with
+    spinning and Occlusion slower, so only the prediction's sessions spin."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    # Idle worker threads would spin for a while after each run and take the CPU from the TorchScript work
-    # (Grad-CAM) and the request handling that follow: measured 18 ms instead of 12 for ONNX + Grad-CAM.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if spin_us:
+        options.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
+    else:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
@@ -150,7 +163,7 @@ def onnx_forward(
         with tempfile.TemporaryDirectory() as scratch:
             exported = _to_onnx(module, size, Path(scratch))
             exposed = _expose_features(exported)
-            forward = OnnxForward(_session(exported.read_bytes(), threads), "x", exposed=exposed)
+            forward = OnnxForward(_session(exported.read_bytes(), threads, PREDICT_SPIN_US), "x", exposed=exposed)
     except Exception as exc:  # the exporter and the runtime raise many types; any of them means "not this way"
         log.warning("ONNX conversion failed (%s: %s): the forward pass stays on TorchScript", type(exc).__name__, exc)
         return None
@@ -187,7 +200,7 @@ def onnx_gate_features(
     try:
         with tempfile.TemporaryDirectory() as scratch:
             exported = _to_onnx(module, size, Path(scratch), output="features")
-            forward = OnnxForward(_session(exported.read_bytes(), threads), "x")
+            forward = OnnxForward(_session(exported.read_bytes(), threads, PREDICT_SPIN_US), "x")
     except Exception as exc:  # as for the model: any failure means "stay on TorchScript"
         log.warning(
             "ONNX conversion of the input gate failed (%s: %s): it stays on TorchScript", type(exc).__name__, exc
