@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--data", type=Path, default=SHARED_TRAINING)
     parser.add_argument("--ood", type=Path, default=Path("runs/ood-set"))
-    parser.add_argument("--out", type=Path, default=Path("docs/ood-detectors.json"))
+    parser.add_argument("--out", type=Path, default=Path("docs/research/evaluation/ood-detectors.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = artifact.load(args.model)
