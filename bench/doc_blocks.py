@@ -149,6 +149,7 @@ QUALITY_REPORTS = (
     "docs/evaluation/metrics.json",
     "docs/evaluation/input-gate.json",
     "docs/evaluation/explanations-gradcam.json",
+    "docs/evaluation/evidence-refit.json",
 )
 
 
@@ -195,6 +196,7 @@ def readme_model_quality(repo: Path) -> str:
     model, metrics = measured_model(repo), _json(repo, "docs/evaluation/metrics.json")
     gate = _json(repo, "docs/evaluation/input-gate.json")
     gradcam = _json(repo, "docs/evaluation/explanations-gradcam.json")["summary"]["gradcam"]["all"]
+    refit = _json(repo, "docs/evaluation/evidence-refit.json")["report"]["chosen"]
     n, maps, same = metrics["n"], int(gradcam["n"]), metrics["same_collection"]["groups"]
     other = gate["not_brains_all"]["refused"]
     sequences, sequences_n = _pooled([v["refused"] for k, v in gate["brains"].items() if k.startswith("sequence")])
@@ -215,7 +217,12 @@ def readme_model_quality(repo: Path) -> str:
         ("brains of other sequences refused", sequences_n, _share(sequences, sequences_n)),
         ("Grad-CAM maximum in the tumour box", maps, _share(gradcam["pointing_game"], maps)),
         ("Grad-CAM mass in the box", maps, _mean(gradcam["energy_in_box"], gradcam["ci95"]["energy_in_box"])),
-        ("evidence check agrees with removing the true box", maps, _share(gradcam["evidence_agrees_with_box"], maps)),
+        (
+            "evidence check agrees with removing the true box (half of the tumours; its level and margin chosen on the "
+            "other half)",
+            refit["n"],
+            _share(refit["agrees_with_box"]["share"], refit["n"]),
+        ),
     ]
     return "\n".join(
         [

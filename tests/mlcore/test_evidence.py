@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from mlcore.evidence import DEPENDS_DROP, control_region, evidence_check, marked_region
+from mlcore.evidence import DEPENDS_DROP, REGION_LEVEL, control_region, evidence_check, marked_region
 
 CLASSES = ["lesion", "none"]
 SIZE = 64
@@ -83,6 +83,16 @@ def test_the_region_follows_the_maps_peak_and_the_control_lies_elsewhere() -> No
     away = control_region(centre, _brain())
     assert (away[2] - away[0], away[3] - away[1]) == (centre[2] - centre[0], centre[3] - centre[1])
     assert away[3] <= centre[1] or away[1] >= centre[3] or away[2] <= centre[0] or away[0] >= centre[2]
+
+
+def test_the_level_sets_the_regions_edge() -> None:
+    """A map falling off from its peak: a lower level takes in more of the slope (the refit compares levels)."""
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    slope = np.clip(1.0 - np.hypot(xx - 20, yy - 25) / 20, 0, None).astype(np.float32)
+    low, high = marked_region(slope, 0.5), marked_region(slope, 0.8)
+    assert low is not None and high is not None
+    assert (low[2] - low[0]) > (high[2] - high[0]) and low[0] <= high[0] and low[2] >= high[2]
+    assert marked_region(slope) == marked_region(slope, REGION_LEVEL)
 
 
 def test_a_map_marking_everything_removes_at_most_a_quarter() -> None:

@@ -156,7 +156,7 @@ def method_maps(
     return maps
 
 
-def _calibrated(models: EvalModels) -> Callable[[torch.Tensor], torch.Tensor]:
+def evidence_probabilities(models: EvalModels) -> Callable[[torch.Tensor], torch.Tensor]:
     """The evidence check's probabilities of [0, 1] images, as the service computes them: the predict runtime (float32,
     the answer's own) and the artifact's temperature."""
 
@@ -175,7 +175,7 @@ def removal_depends(
     x0, y0, x1, y1 = (round(value) for value in box)
     removed = inpaint_fill(fitted, grown((x0, y0, x1, y1), fitted.shape), np.random.default_rng(0))
     batch = torch.from_numpy(np.stack([fitted, removed]).astype(np.float32))[:, None]
-    probs = _calibrated(models)(batch).float().numpy()
+    probs = evidence_probabilities(models)(batch).float().numpy()
     return int(probs[1].argmax()) != target or float(probs[0, target] - probs[1, target]) > DEPENDS_DROP
 
 
@@ -186,7 +186,7 @@ def evidence_measures(
     whether its control said "depends" (a false "depends": that area holds no tumour)."""
     peak = float(square.max(initial=0.0))
     relevance = square / peak if peak > 0 else square
-    check = evidence_check(_calibrated(models), fitted, relevance, answered=target, classes=models.classes)
+    check = evidence_check(evidence_probabilities(models), fitted, relevance, answered=target, classes=models.classes)
     if check is None:
         return {"box_removal_depends": box_depends}
     return {
