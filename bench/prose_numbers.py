@@ -29,6 +29,7 @@ an older model left unlabelled is caught.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -184,11 +185,17 @@ def _numbers(value: Any) -> Iterator[float]:
             yield from _numbers(item)
 
 
-def shipped_identity(repo: Path = REPO) -> dict[str, str]:
-    """The shipped artifact's name, version and sha256 (read from it)."""
+@functools.cache
+def _shipped(repo: Path) -> Any:
+    """The shipped artifact of ``repo``, loaded once per process (every page's check reads it)."""
     from mlcore import artifact
 
-    return artifact.load(repo / "models" / "brainxai-cnn.pt").identity
+    return artifact.load(repo / "models" / "brainxai-cnn.pt")
+
+
+def shipped_identity(repo: Path = REPO) -> dict[str, str]:
+    """The shipped artifact's name, version and sha256 (read from it)."""
+    return dict(_shipped(repo).identity)
 
 
 def _names_model(report: Any) -> str | None:
@@ -227,11 +234,10 @@ def configuration(repo: Path) -> list[Any]:
     """The shipped configuration, parsed: the manifest (with the recipe it was fitted with), the service's default
     settings, the augmentation's defaults, and the Kubernetes manifests (their quantities as numbers: ``1536Mi`` is
     1536)."""
-    from mlcore import artifact
     from service.settings import Settings
     from training.data.augment import AugmentConfig
 
-    model = artifact.load(repo / "models" / "brainxai-cnn.pt")
+    model = _shipped(repo)
     parsed: list[Any] = [model.manifest, Settings().model_dump(mode="json"), dataclasses.asdict(AugmentConfig())]
     for manifest in sorted((repo / "deploy" / "kubernetes").glob("*.yaml")):
         text = re.sub(r"(\d+)(Mi|Gi|m)\b", r"\1", manifest.read_text())
