@@ -264,8 +264,13 @@ def known_numbers(repo: Path = REPO, page: Path | None = None) -> Known:
         cited = {name for name in named if name in text}
         current = [path for path in current if path.name in cited or path.with_suffix(".md").name in cited]
     reports = {n for path in current for n in _numbers(json.loads(path.read_text()))}
-    settings = {n for document in configuration(repo) for n in _numbers(document)}
-    return Known(sorted(reports), sorted(settings))
+    return Known(sorted(reports), _configuration_numbers(repo))
+
+
+@functools.cache
+def _configuration_numbers(repo: Path) -> list[float]:
+    """The shipped configuration's numbers, sorted, read once per process (every page's check reads them)."""
+    return sorted({n for document in configuration(repo) for n in _numbers(document)})
 
 
 def found(figure: Figure, known: Known) -> bool:

@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -29,11 +28,17 @@ from mlcore import artifact
 from mlcore.artifact import DEFAULT_MODEL
 from mlcore.evidence import evidence_check
 from mlcore.explainers import get_explainer
-from mlcore.fills import grown, inpaint_fill
 from mlcore.preprocessing import fit_to_square, normalise
 from training.data.boxes import box_on_grid
 from training.data.dataset import SHARED_TRAINING, read_gray
-from training.evaluation.explain_eval import Case, EvalModels, evidence_probabilities, load_cases, load_eval_models
+from training.evaluation.explain_eval import (
+    Case,
+    EvalModels,
+    box_removal_probabilities,
+    evidence_probabilities,
+    load_cases,
+    load_eval_models,
+)
 from training.fit.counterfactual import NO_TUMOUR
 from training.metrics import share_interval
 
@@ -59,9 +64,7 @@ def measure(models: EvalModels, case: Case) -> dict[str, Any]:
     peak = float(square.max(initial=0.0))
     relevance = square / peak if peak > 0 else square
     calibrated = evidence_probabilities(models)
-    x0, y0, x1, y1 = (round(value) for value in box_on_grid(case.box, gray.shape, models.spec.size))
-    removed = inpaint_fill(fitted, grown((x0, y0, x1, y1), fitted.shape), np.random.default_rng(0))
-    probs = calibrated(torch.from_numpy(np.stack([fitted, removed]).astype(np.float32))[:, None]).float().numpy()
+    probs = box_removal_probabilities(models, fitted, box_on_grid(case.box, gray.shape, models.spec.size))
     row: dict[str, Any] = {
         "path": case.relative,
         "label": case.label,

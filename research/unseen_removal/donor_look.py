@@ -1,13 +1,13 @@
 """Does the donor's look decide the donor fill's removal? The shipped model's tumours removed with tissue of healthy
 validation brains of the tumours' own look (square images, as every boxed tumour is) against tissue of healthy brains
 of the other collections' look (not square): a fill from a brain of another collection is what the private held-out
-set used, and what the validation side's donor fill (drawn from both) mostly is not.
+set used; the validation side's donor fill draws from both looks.
 
     python -m research.unseen_removal.donor_look --out runs/unseen-removal
 
-Writes ``donor-look.json``: per donor look and class, the share of removals answered "notumor" and of controls that
-changed the answer, each with its n and bootstrap 95 % interval (both parts of the validation side together: no
-choice is made on these numbers).
+Writes ``donor-look.json``: per donor look, over all and by class, the share of removals answered "notumor" (with its
+n and bootstrap 95 % interval) and of controls that changed the answer (``diagnose.share_rows``); both parts of the
+validation side together: no choice is made on these numbers.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from PIL import Image
 
 from mlcore import artifact
 from mlcore.artifact import DEFAULT_MODEL
-from research.unseen_removal.diagnose import BOXES, SPLIT
+from research.unseen_removal.diagnose import BOXES, SPLIT, share_rows
 from training.data.dataset import SHARED_TRAINING
 from training.evaluation.counterfactual_eval import counterfactual_rows, donor_files
 from training.evaluation.explain_eval import load_cases
 from training.fit.counterfactual import NO_TUMOUR
-from training.metrics import share_interval
 
 log = logging.getLogger("donor_look")
 
@@ -39,24 +38,6 @@ def is_square(path: Path) -> bool:
         return image.size[0] == image.size[1]
 
 
-def shares(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Removal → "notumor" and control changed, by class and over all, with n and intervals."""
-    groups = {"all": rows} | {
-        label: [r for r in rows if r["label"] == label] for label in sorted({r["label"] for r in rows})
-    }
-    out = {}
-    for name, members in groups.items():
-        n = len(members)
-        notumor = sum(r["removed"] == NO_TUMOUR for r in members) / n
-        control = sum(r["control"] != r["original"] for r in members) / n
-        out[name] = {
-            "n": n,
-            "notumor": {"share": round(notumor, 4), "ci95": share_interval(notumor, n)},
-            "control_changed": {"share": round(control, 4), "ci95": share_interval(control, n)},
-        }
-    return out
-
-
 def donor_look(model: Path, data_root: Path) -> dict[str, Any]:
     """The donor fill's removal with donors of each look (the same tumours, the same seed)."""
     cases = [case for case in load_cases(data_root, BOXES, SPLIT, per_class=None, seed=0) if case.label != NO_TUMOUR]
@@ -65,8 +46,8 @@ def donor_look(model: Path, data_root: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"model": artifact.load(model).identity, "donors": {k: len(v) for k, v in looks.items()}}
     for look, pool in looks.items():
         rows = [r for r in counterfactual_rows(model, cases, pool, show_progress=False) if r["method"] == "donor"]
-        result[look] = shares(rows)
-        log.info("donors %s (%d): %s", look, len(pool), {k: v["notumor"]["share"] for k, v in result[look].items()})
+        result[look] = {"all": share_rows(rows, ())[0], "by_class": share_rows(rows, ("label",))}
+        log.info("donors %s (%d): %s", look, len(pool), result[look])
     return result
 
 

@@ -46,18 +46,3 @@ def test_the_tumours_half_is_replaced_by_the_other_half_mirrored() -> None:
     assert out[1, 1] == 0.5 and image[0, 0] == 1.0  # mirrored in, the input untouched
     control = hemisphere_mirrored(image, (0, 0, 2, 2), control=True)  # the tumour's half onto the healthy one
     assert np.array_equal(control[:, :3], image[:, :3]) and np.array_equal(control[:, 3:], image[:, :3][:, ::-1])
-
-
-def test_donor_look_shares_count_notumor_answers_and_changed_controls_per_class() -> None:
-    from research.unseen_removal.donor_look import shares
-
-    rows = [
-        {"label": "glioma", "removed": "notumor", "control": "glioma", "original": "glioma"},
-        {"label": "glioma", "removed": "glioma", "control": "pituitary", "original": "glioma"},
-        {"label": "pituitary", "removed": "notumor", "control": "pituitary", "original": "pituitary"},
-    ]
-    result = shares(rows)
-    assert result["all"]["n"] == 3 and abs(result["all"]["notumor"]["share"] - 2 / 3) < 1e-3
-    assert result["glioma"]["notumor"]["share"] == 0.5 and result["glioma"]["control_changed"]["share"] == 0.5
-    low, high = result["glioma"]["notumor"]["ci95"]
-    assert low <= 0.5 <= high

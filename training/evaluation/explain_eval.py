@@ -167,15 +167,23 @@ def evidence_probabilities(models: EvalModels) -> Callable[[torch.Tensor], torch
     return calibrated
 
 
-def removal_depends(
-    models: EvalModels, fitted: np.ndarray, box: tuple[float, float, float, float], target: int
-) -> bool:
-    """The evidence check's rule applied to the true tumour box (on the model's grid, grown by the fills' margin)
-    instead of the map's region: does removing the tumour move the answer about ``target``?"""
+def box_removal_probabilities(
+    models: EvalModels, fitted: np.ndarray, box: tuple[float, float, float, float]
+) -> np.ndarray:
+    """The calibrated probabilities (2 × classes) of the image and of the image with the true tumour box (on the
+    model's grid, grown by the fills' margin) removed as the evidence check removes a region."""
     x0, y0, x1, y1 = (round(value) for value in box)
     removed = inpaint_fill(fitted, grown((x0, y0, x1, y1), fitted.shape), np.random.default_rng(0))
     batch = torch.from_numpy(np.stack([fitted, removed]).astype(np.float32))[:, None]
-    probs = evidence_probabilities(models)(batch).float().numpy()
+    return evidence_probabilities(models)(batch).float().numpy()
+
+
+def removal_depends(
+    models: EvalModels, fitted: np.ndarray, box: tuple[float, float, float, float], target: int
+) -> bool:
+    """The evidence check's rule applied to the true tumour box instead of the map's region: does removing the
+    tumour move the answer about ``target``?"""
+    probs = box_removal_probabilities(models, fitted, box)
     return int(probs[1].argmax()) != target or float(probs[0, target] - probs[1, target]) > DEPENDS_DROP
 
 
