@@ -4,6 +4,7 @@
 
     python -m research.faithful_fit.screen choose runs/faithful-a/model-0.pt      # the offset, selection part only
     python -m research.faithful_fit.screen report runs/faithful-a/model.pt models/brainxai-cnn.pt --out F.json
+    python -m research.faithful_fit.screen report A.pt B.pt --part selection   # to choose between candidates
 
 ``choose`` reads a candidate exported with no offset and prints the "notumor" offset of :data:`OFFSETS` that the rule
 of :func:`choose_offset` picks from the selection part's accuracy. ``report`` measures each artifact as it is: the
@@ -71,6 +72,18 @@ def offset_accuracy(logits: np.ndarray, labels: np.ndarray, notumor: int, offset
     return float((moved.argmax(1) == labels).mean())
 
 
+def choose_candidate(screens: list[dict[str, Any]]) -> int:
+    """The rule between candidates, declared before the second candidate's results: on the selection part, the highest
+    accuracy; of equal accuracies, the highest Grad-CAM mass in the box; then the highest mean removal → "notumor" of
+    the mirror and donor fills. Returns the index of the chosen screen."""
+
+    def key(screen: dict[str, Any]) -> tuple[float, float, float]:
+        removal = np.mean([screen["removal"][fill]["notumor"]["share"] for fill in SCREENED_FILLS])
+        return screen["accuracy"]["share"], screen["gradcam"]["mass_in_box"]["mean"], float(removal)
+
+    return max(range(len(screens)), key=lambda index: key(screens[index]))
+
+
 def choose_offset(curve: dict[float, float]) -> float:
     """The rule, declared before any candidate's result: the offset of highest selection-part accuracy; of equal
     accuracies, the smallest offset (the least pull away from "notumor", so the most removal kept)."""
@@ -127,15 +140,17 @@ def same_collection(model_path: Path, unknown_kind: Path) -> dict[str, Any]:
     return share(tumour[one_per_group(groups)])
 
 
-def report(model_path: Path, data: Path, unknown_kind: Path) -> dict[str, Any]:
-    """Every screened number of one artifact on the report part."""
-    logits, labels, _classes = part_logits(model_path, data, "report")
-    wanted = set(json.loads(PARTS.read_text())["report"])
+def report(model_path: Path, data: Path, unknown_kind: Path, part: str = "report") -> dict[str, Any]:
+    """Every screened number of one artifact on ``part`` (the report part; the selection part to choose between
+    candidates)."""
+    logits, labels, _classes = part_logits(model_path, data, part)
+    wanted = set(json.loads(PARTS.read_text())[part])
     boxed = [case for case in load_cases(data, BOXES, SPLIT, per_class=None, seed=0) if case.relative in wanted]
     tumours = [case for case in boxed if case.label != NO_TUMOUR]
     loaded = artifact.load(model_path)
     return {
         "model": loaded.identity,
+        "part": part,
         "offset": loaded.manifest["training"].get("notumor_logit_offset", 0.0),
         "accuracy": share(logits.argmax(1) == labels),
         "removal": removal(model_path, data, tumours),
@@ -150,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", type=Path, nargs="+")
     parser.add_argument("--data", type=Path, default=SHARED_TRAINING)
     parser.add_argument("--unknown-kind", type=Path, default=SHARED_UNKNOWN_KIND)
+    parser.add_argument("--part", choices=("report", "selection"), default="report", help="report: the part measured")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -158,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         curve = {offset: offset_accuracy(logits, labels, classes.index(NO_TUMOUR), offset) for offset in OFFSETS}
         result: Any = {"selection_accuracy": curve, "chosen_offset": choose_offset(curve), "n": len(labels)}
     else:
-        result = [report(path, args.data, args.unknown_kind) for path in args.models]
+        result = [report(path, args.data, args.unknown_kind, args.part) for path in args.models]
     text = json.dumps(result, indent=1)
     if args.out is not None:
         args.out.write_text(text + "\n")

@@ -98,3 +98,19 @@ def test_the_starting_checkpoint_holds_the_shipped_weights_with_the_offset_undon
     assert torch.allclose(difference, expected.expand(2, 4), atol=1e-5)
     assert checkpoint["fingerprint"] == shipped.manifest["data"]["fingerprint"]
     assert checkpoint["preprocess"]["size"] == shipped.manifest["input"]["size"]
+
+
+def test_the_candidate_rule_takes_accuracy_then_mass_then_removal() -> None:
+    from research.faithful_fit.screen import choose_candidate
+
+    def screen(accuracy: float, mass: float, removal: float) -> dict[str, object]:
+        shares = {"notumor": {"share": removal}}
+        return {
+            "accuracy": {"share": accuracy},
+            "gradcam": {"mass_in_box": {"mean": mass}},
+            "removal": {"mirror": shares, "donor": shares},
+        }
+
+    assert choose_candidate([screen(0.99, 0.4, 0.8), screen(0.995, 0.2, 0.5)]) == 1
+    assert choose_candidate([screen(0.99, 0.4, 0.8), screen(0.99, 0.5, 0.5)]) == 1
+    assert choose_candidate([screen(0.99, 0.5, 0.8), screen(0.99, 0.5, 0.7)]) == 0
