@@ -20,28 +20,29 @@ import torch
 
 from mlcore.artifact import DEFAULT_MODEL
 from mlcore.errors import TrainingError
-from research.faithful_fit.levers import HalfDonorRemoval, MassTerm
+from research.faithful_fit.levers import HalfDonorRemoval, positive_mass_loss
 from research.faithful_fit.start import checkpoint_from_artifact
 from training.data.dataset import SHARED_TRAINING
 from training.fit.counterfactual import NO_TUMOUR
-from training.fit.loop import fit
+from training.fit.loop import LocalisationTerm, fit, prepare_split, setup_distributed
 from training.fit.models import get_architecture
 from training.fit.recipe import FitConfig, read_recipe
 
 log = logging.getLogger("faithful_fit")
 
 
-def levers_for(config: FitConfig, *, half: float, mass_weight: float) -> tuple[list[HalfDonorRemoval], list[MassTerm]]:
+def levers_for(
+    config: FitConfig, *, half: float, mass_weight: float
+) -> tuple[list[HalfDonorRemoval], list[LocalisationTerm]]:
     """The batch transform and loss term of this run, with the no-tumour donors of the fit's training side (the split
     is made as the loop makes it: the data is read once more, ~1 min)."""
-    from training.fit.loop import prepare_split, setup_distributed
-
     data, train, _val, _summary, _extra = prepare_split(config, setup_distributed(config.device))
     notumor = data.classes.index(NO_TUMOUR)
     donors = data.images[train][torch.from_numpy(data.labels[train] == notumor)]
     transforms = [HalfDonorRemoval(half, notumor, donors)] if half > 0 else []
     evidence = get_architecture(config.architecture).evidence
-    terms = [MassTerm(mass_weight, evidence, notumor)] if mass_weight > 0 else []
+    mass = LocalisationTerm(mass_weight, evidence, notumor, name="mass", loss=positive_mass_loss)
+    terms = [mass] if mass_weight > 0 else []
     return transforms, terms
 
 

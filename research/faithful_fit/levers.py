@@ -9,10 +9,11 @@ half along the midline, feathered), labelled "notumor"; its control replaces the
 the label (for a no-tumour image, a half at random). The kept half alone then never tells the label, and the seam
 is in both. It is the donor fill's family (another brain's tissue), so the mirror fill stays one never trained.
 
-**Mass in the box** (:class:`MassTerm`). The recipe's localisation loss is a softmax over the class-evidence map's
-cells: it makes the map's peak fall in the box (pointing 0.98) but leaves weak positive evidence spread over the brain,
-which Grad-CAM shows (mass in the box 0.15). This term is ``−log`` of the positive evidence's share inside the box —
-the quantity Grad-CAM's mass measures — for the images that keep a box.
+**Mass in the box** (:func:`positive_mass_loss`). The recipe's localisation loss is a softmax over the class-evidence
+map's cells: it makes the map's peak fall in the box (pointing 0.98) but leaves weak positive evidence spread over the
+brain, which Grad-CAM shows (mass in the box 0.15). This loss is ``−log`` of the positive evidence's share inside the
+box — the quantity Grad-CAM's mass measures — for the images that keep a box (the fit's
+:class:`training.fit.loop.LocalisationTerm` with ``loss=positive_mass_loss``).
 """
 
 from __future__ import annotations
@@ -22,12 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from mlcore.fills import Box, box_of, donor_fill_from, grown, off_midline
-from training.fit.batch import Batch, Step
-from training.fit.losses import localisation_targets
-from training.fit.models import EvidenceMap
+from training.fit.batch import Batch
 
 
 def half_of(box: Box, width: int, height: int) -> Box:
@@ -39,11 +37,6 @@ def half_of(box: Box, width: int, height: int) -> Box:
 def other_half(half: Box, width: int, height: int) -> Box:
     """The other half of the square."""
     return (width - half[2], 0, width - half[0], height)
-
-
-def half_replaced(image: np.ndarray, half: Box, donor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``image`` with ``half`` taken from ``donor`` at the same place, matched to the image's intensity beside it."""
-    return donor_fill_from(donor)(image, half, rng)
 
 
 @dataclass(frozen=True)
@@ -78,10 +71,11 @@ class HalfDonorRemoval:
                 tumour_half = half_of(box, width, height)
                 half = tumour_half if remove else other_half(tumour_half, width, height)
             else:
-                half = half_of((0, 0, width // 2, height), width, height)
-                half = half if rng.random() < 0.5 else other_half(half, width, height)
+                left = (0, 0, width // 2, height)
+                half = left if rng.random() < 0.5 else other_half(left, width, height)
+            # the donor fill: the same place of the donor, intensity-matched to the image beside it, feathered
             donor = self.donors[int(rng.integers(len(self.donors))), 0].numpy()
-            images[index, 0] = torch.from_numpy(half_replaced(images[index, 0].numpy(), half, donor, rng))
+            images[index, 0] = torch.from_numpy(donor_fill_from(donor)(images[index, 0].numpy(), half, rng))
             if remove:
                 labels[index], keep_box[index] = self.notumor, False
         return Batch(images, labels, batch.masks, keep_box)
@@ -95,24 +89,3 @@ def positive_mass_loss(evidence: torch.Tensor, masks: torch.Tensor) -> torch.Ten
     positive = torch.relu(evidence.float().view(n, h * w))
     share = (positive * inside).sum(1) / (positive.sum(1) + 1e-6)
     return -torch.log(share.clamp_min(1e-3)).mean()
-
-
-@dataclass(frozen=True)
-class MassTerm:
-    """:func:`positive_mass_loss` of the class-evidence map (the label's, or for a tumour of unknown kind its most
-    likely kind's), for the images of the batch that keep a box, times ``weight``."""
-
-    weight: float
-    evidence: EvidenceMap
-    absent: int
-    name: str = "mass"
-
-    def __call__(self, model: nn.Module, step: Step) -> torch.Tensor:
-        boxed, masks = step.batch.boxed, step.batch.masks
-        if boxed is None or masks is None or not bool(boxed.any()):
-            return step.features.sum() * 0.0
-        target = localisation_targets(step.logits, step.batch.labels, self.absent)
-        network = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-        head = network.get_submodule("head")
-        evidence = self.evidence(head, step.features[boxed], target[boxed])
-        return self.weight * positive_mass_loss(evidence, masks[boxed])

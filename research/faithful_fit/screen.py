@@ -30,7 +30,7 @@ import numpy as np
 from mlcore import artifact
 from mlcore.artifact import DEFAULT_MODEL
 from mlcore.explainers import get_explainer
-from mlcore.preprocessing import PreprocessSpec, fit_to_square, map_to_original, normalise
+from mlcore.preprocessing import PreprocessSpec, map_to_original, preprocess
 from mlcore.runtimes import build_runtimes
 from training.data.dataset import SHARED_TRAINING, SHARED_UNKNOWN_KIND, read_gray
 from training.data.unknown_kind import one_per_group
@@ -54,14 +54,12 @@ def share(values: np.ndarray) -> dict[str, Any]:
     return {"n": len(values), "share": round(float(np.mean(values)), 4), "ci95": bootstrap_interval(values * 1.0)}
 
 
-def part_logits(model_path: Path, data: Path, part: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def part_logits(model: artifact.LoadedModel, data: Path, part: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Logits and labels of one part of the validation side, and the classes."""
     wanted = set(json.loads(PARTS.read_text())[part])
     classes, files = select_files(data, SPLIT, "val")
-    files = [
-        (path, label) for path, label in files if f"{path.parent.parent.name}/{path.parent.name}/{path.name}" in wanted
-    ]
-    logits, _pooled = model_outputs(artifact.load(model_path), files, show_progress=False)
+    files = [(path, label) for path, label in files if str(path.relative_to(data.parent)) in wanted]
+    logits, _pooled = model_outputs(model, files, show_progress=False)
     return logits, np.array([label for _, label in files]), classes
 
 
@@ -106,16 +104,15 @@ def removal(model_path: Path, data: Path, cases: list[Case]) -> dict[str, Any]:
     return out
 
 
-def gradcam(model_path: Path, cases: list[Case]) -> dict[str, Any]:
+def gradcam(model: artifact.LoadedModel, cases: list[Case]) -> dict[str, Any]:
     """Grad-CAM of the true class on each boxed tumour: pointing (5 % tolerance, as explain-eval), mass in the box."""
-    model = artifact.load(model_path)
     runtimes = build_runtimes(model, "onnx", "fp32")
     spec = PreprocessSpec.from_manifest(model.manifest)
     explainer = get_explainer("gradcam")
     pointing, mass = [], []
     for case in cases:
         gray = read_gray(case.path)
-        x = normalise(fit_to_square(gray, spec.size)[None], spec)
+        x = preprocess(gray, spec)
         square = explainer.explain(runtimes.for_method(explainer), x, model.classes.index(case.label), {})
         original = map_to_original(square, *gray.shape)
         box = box_from_fractions(case.box, gray.shape)
@@ -131,9 +128,8 @@ def gradcam(model_path: Path, cases: list[Case]) -> dict[str, Any]:
     }
 
 
-def same_collection(model_path: Path, unknown_kind: Path) -> dict[str, Any]:
+def same_collection(model: artifact.LoadedModel, unknown_kind: Path) -> dict[str, Any]:
     """The held-aside same-collection tumours (first slice of each group) answered as a tumour, nothing refused."""
-    model = artifact.load(model_path)
     paths, groups = unknown_kind_files(unknown_kind, SPLIT)
     logits, _pooled = model_outputs(model, [(path, 0) for path in paths], show_progress=False)
     tumour = logits.argmax(1) != model.classes.index(NO_TUMOUR)
@@ -143,19 +139,19 @@ def same_collection(model_path: Path, unknown_kind: Path) -> dict[str, Any]:
 def report(model_path: Path, data: Path, unknown_kind: Path, part: str = "report") -> dict[str, Any]:
     """Every screened number of one artifact on ``part`` (the report part; the selection part to choose between
     candidates)."""
-    logits, labels, _classes = part_logits(model_path, data, part)
+    model = artifact.load(model_path)
+    logits, labels, _classes = part_logits(model, data, part)
     wanted = set(json.loads(PARTS.read_text())[part])
     boxed = [case for case in load_cases(data, BOXES, SPLIT, per_class=None, seed=0) if case.relative in wanted]
     tumours = [case for case in boxed if case.label != NO_TUMOUR]
-    loaded = artifact.load(model_path)
     return {
-        "model": loaded.identity,
+        "model": model.identity,
         "part": part,
-        "offset": loaded.manifest["training"].get("notumor_logit_offset", 0.0),
+        "offset": model.manifest["training"].get("notumor_logit_offset", 0.0),
         "accuracy": share(logits.argmax(1) == labels),
         "removal": removal(model_path, data, tumours),
-        "same_collection_groups": same_collection(model_path, unknown_kind),
-        "gradcam": gradcam(model_path, tumours),
+        "same_collection_groups": same_collection(model, unknown_kind),
+        "gradcam": gradcam(model, tumours),
     }
 
 
@@ -170,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.step == "choose":
-        logits, labels, classes = part_logits(args.models[0], args.data, "selection")
+        logits, labels, classes = part_logits(artifact.load(args.models[0]), args.data, "selection")
         curve = {offset: offset_accuracy(logits, labels, classes.index(NO_TUMOUR), offset) for offset in OFFSETS}
         result: Any = {"selection_accuracy": curve, "chosen_offset": choose_offset(curve), "n": len(labels)}
     else:

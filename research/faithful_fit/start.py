@@ -14,6 +14,7 @@ from mlcore import artifact
 from mlcore.errors import TrainingError
 from training.artifact.operating_point import lower_notumor_logit
 from training.fit.checkpoint import save_checkpoint
+from training.fit.loop import CHECKPOINT_VERSION
 from training.fit.models import build_model
 
 
@@ -33,8 +34,8 @@ def checkpoint_from_artifact(model_path: Path, out: Path, *, data: str) -> dict[
     lower_notumor_logit(model.head, loaded.classes, -offset)
     recipe = manifest["training"]["recipe"]
     checkpoint = {
-        "version": 1,
-        "config": {**recipe, "data": data, "out": str(out.parent), "unknown_kind": "br35h-tumours"},
+        "version": CHECKPOINT_VERSION,
+        "config": {**recipe, "data": data, "out": str(out.parent)},
         "classes": loaded.classes,
         "preprocess": {
             "size": manifest["input"]["size"],

@@ -114,3 +114,27 @@ def test_the_candidate_rule_takes_accuracy_then_mass_then_removal() -> None:
     assert choose_candidate([screen(0.99, 0.4, 0.8), screen(0.995, 0.2, 0.5)]) == 1
     assert choose_candidate([screen(0.99, 0.4, 0.8), screen(0.99, 0.5, 0.5)]) == 1
     assert choose_candidate([screen(0.99, 0.5, 0.8), screen(0.99, 0.5, 0.7)]) == 0
+
+
+def test_the_fits_localisation_term_takes_the_mass_loss() -> None:
+    from torch import nn
+
+    from research.faithful_fit.levers import positive_mass_loss
+    from training.fit.batch import Step
+    from training.fit.loop import LocalisationTerm
+    from training.fit.models import pooling_head_evidence
+
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4))
+    model = nn.Module()
+    model.add_module("head", head)
+    features = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    given = batch()
+    assert given.masks is not None and given.boxed is not None
+    step = Step(
+        Batch(given.images[:2], given.labels[:2], given.masks[:2], given.boxed[:2]), torch.zeros(2, 4), features
+    )
+    mass = LocalisationTerm(0.5, pooling_head_evidence, NOTUMOR, name="mass", loss=positive_mass_loss)(model, step)
+    default = LocalisationTerm(0.5, pooling_head_evidence, NOTUMOR)(model, step)
+    evidence = pooling_head_evidence(head, features, given.labels[:2])
+    assert torch.allclose(mass, 0.5 * positive_mass_loss(evidence, given.masks[:2]))
+    assert not torch.allclose(mass, default)  # the default is the softmax localisation loss

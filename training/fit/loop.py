@@ -16,7 +16,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,14 +56,16 @@ CHECKPOINT_VERSION = 1
 
 @dataclass(frozen=True)
 class LocalisationTerm:
-    """The localisation loss (:func:`training.fit.localisation.localisation_loss`) on the architecture's class-evidence
-    map, for the images of the batch that keep a box, times ``weight``. ``absent`` (the no-tumour class, or -1) lets
-    a tumour of unknown kind be localised on its most likely kind's map."""
+    """A loss of the architecture's class-evidence map against the box masks — the localisation loss
+    (:func:`training.fit.localisation.localisation_loss`) unless ``loss`` says otherwise — for the images of the batch
+    that keep a box, times ``weight``. ``absent`` (the no-tumour class, or -1) lets a tumour of unknown kind be
+    localised on its most likely kind's map."""
 
     weight: float
     evidence: EvidenceMap
     absent: int = -1
     name: str = "localisation"
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = localisation_loss  # (evidence N×h×w, masks N×1×S×S)
 
     def __call__(self, model: nn.Module, step: Step) -> torch.Tensor:
         boxed, masks = step.batch.boxed, step.batch.masks
@@ -72,7 +74,7 @@ class LocalisationTerm:
         labels = step.batch.labels
         target = localisation_targets(step.logits, labels, self.absent) if self.absent >= 0 else labels
         evidence = self.evidence(_unwrap(model).get_submodule("head"), step.features[boxed], target[boxed])
-        return self.weight * localisation_loss(evidence, masks[boxed])
+        return self.weight * self.loss(evidence, masks[boxed])
 
 
 @dataclass
